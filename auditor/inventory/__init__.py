@@ -1,0 +1,1 @@
+"""Facts about the machine and the engine, gathered without judging them."""

@@ -1,0 +1,99 @@
+"""The facts every check reads. Collectors fill them; checks never gather their own.
+
+Fields that could not be read are None and the reason is listed in `incomplete`,
+so a check can answer `error` instead of a false `pass`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    """What the user asked for; collectors and checks read it, never argv."""
+
+    engine: str | None = None  # "ollama" | "llamacpp" | None = discover
+    engine_pid: int | None = None
+    watch_seconds: float = 0.0
+    lock_path: Path | None = None  # offgrid lock file: enables the OG-INT controls
+    store_dir: Path | None = None  # model store to verify; default from the engine's env
+    full_hash: bool = False  # re-hash every blob instead of trusting the verified cache
+    ide_users: tuple[str, ...] = ()  # users whose IDE settings OG-TEL inspects
+    max_exposure: float = 2.5  # OG-HRD-01 threshold on systemd-analyze security
+
+
+@dataclass(frozen=True)
+class Privilege:
+    euid: int
+    is_root: bool
+    note: str  # what running without root hides, said in the report
+
+
+@dataclass(frozen=True)
+class ProcessFact:
+    pid: int
+    create_time: float  # pid + create_time is a process's identity (pids are reused)
+    ppid: int
+    name: str
+    exe: str | None
+    cmdline: tuple[str, ...]
+    username: str | None
+    uid: int | None
+
+
+@dataclass(frozen=True)
+class SocketFact:
+    protocol: str  # "tcp" | "udp"
+    family: str  # "ipv4" | "ipv6"
+    local_address: str
+    local_port: int
+    remote_address: str | None
+    remote_port: int | None
+    state: str  # "LISTEN", "ESTABLISHED", "SYN_SENT", … ("NONE" for unconnected UDP)
+    pid: int | None  # None: the owner could not be read (not root)
+    inode: int | None = None
+
+
+@dataclass(frozen=True)
+class UnitFacts:
+    """A systemd unit as configured: the unit file, every drop-in, the merged environment."""
+
+    name: str
+    fragment_path: str | None
+    dropin_paths: tuple[str, ...]
+    environment: Mapping[str, str]  # Environment= and EnvironmentFile=, merged in order
+    properties: Mapping[str, str]  # User, Group, IPAddressDeny, ExecStart, … as systemd reports
+    source: str  # "systemctl" (from a running systemd) or "files" (parsed from disk)
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    kind: str  # "ollama" | "llamacpp"
+    discovered_by: str  # "unit", "process", "port", "pid"
+    main: ProcessFact | None
+    tree: tuple[ProcessFact, ...]  # main process and every descendant (runners)
+    exe_path: str | None
+    version: str | None
+    environ: Mapping[str, str] | None  # /proc/PID/environ; None if unreadable
+    unit: UnitFacts | None
+    port: int | None
+    listen_host: str | None  # the bind address the configuration asks for
+
+
+@dataclass(frozen=True)
+class Facts:
+    hostname: str
+    collected_at: str  # ISO 8601, UTC
+    privilege: Privilege
+    options: AuditOptions
+    processes: tuple[ProcessFact, ...]
+    sockets: tuple[SocketFact, ...]
+    # sockets seen by --watch samples after the first snapshot (short-lived connections)
+    watched_sockets: tuple[SocketFact, ...] = ()
+    engine: EngineFacts | None = None
+    systemd_running: bool = False
+    incomplete: tuple[str, ...] = field(default_factory=tuple)
+    extra: Mapping[str, object] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""One report model, one JSON Schema, one renderer module per output format."""
