@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 class Status(StrEnum):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a status, not a password
     FAIL = "fail"
     ERROR = "error"  # could not be evaluated: never silently a pass
     NOT_APPLICABLE = "not_applicable"
