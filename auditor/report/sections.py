@@ -1,0 +1,180 @@
+"""Display rows for the free-form report sections: engine, integrity, benchmark.
+
+Those sections belong to other parts of offgrid (auditor.models, auditor.bench) and
+may gain fields; everything here reads them defensively, so a missing optional
+part is simply not shown and an unknown one still appears as key/value rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+KeyValues = tuple[tuple[str, str], ...]
+MISSING = "\N{EN DASH}"  # shown where a value is absent
+
+STAT_COLUMNS = ("median", "p95", "p99", "mean", "min", "max")
+# (key in a benchmark category, row label), in the order a reader compares them
+CATEGORY_METRICS = (
+    ("ttft_ms", "TTFT (ms)"),
+    ("total_ms", "Total time (ms)"),
+    ("tpot_ms", "TPOT (ms)"),
+    ("itl_ms", "ITL (ms)"),
+    ("decode_tps", "Decode (tok/s)"),
+    ("output_tokens", "Output tokens"),
+)
+_BENCH_PARTS = ("settings", "categories", "cold_start", "concurrency", "crossover", "tco")
+
+
+@dataclass(frozen=True)
+class ModelFinding:
+    name: str
+    status: str
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IntegrityView:
+    facts: KeyValues
+    models: tuple[ModelFinding, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class CategoryView:
+    name: str
+    facts: KeyValues
+    stats: Table
+    server: KeyValues
+
+
+@dataclass(frozen=True)
+class BenchmarkView:
+    facts: KeyValues
+    settings: KeyValues
+    categories: tuple[CategoryView, ...]
+    cold_start: KeyValues
+    concurrency: Table | None
+    crossover: KeyValues
+    tco: KeyValues
+
+
+def format_number(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
+
+
+def format_value(value: Any) -> str:
+    """A value as a reviewer reads it: numbers rounded, lists joined, JSON otherwise."""
+    if value is None:
+        return MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return format_number(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Sequence) and not any(isinstance(v, Mapping | list) for v in value):
+        return ", ".join(format_value(v) for v in value) or MISSING
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def key_values(data: Any, skip: Sequence[str] = ()) -> KeyValues:
+    """Flatten a free-form mapping into (dotted key, text) rows."""
+    if not isinstance(data, Mapping):
+        return ()
+    rows: list[tuple[str, str]] = []
+    for key, value in data.items():
+        if key in skip:
+            continue
+        if isinstance(value, Mapping) and value:
+            rows.extend((f"{key}.{sub}", text) for sub, text in key_values(value))
+        else:
+            rows.append((str(key), format_value(value)))
+    return tuple(rows)
+
+
+def _mappings(value: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        return []
+    return [item for item in value if isinstance(item, Mapping)]
+
+
+def integrity_view(integrity: Mapping[str, Any] | None) -> IntegrityView | None:
+    if not isinstance(integrity, Mapping):
+        return None
+    models = tuple(
+        ModelFinding(
+            name=format_value(model.get("name")),
+            status=format_value(model.get("status")),
+            problems=tuple(format_value(p) for p in model.get("problems") or ()),
+        )
+        for model in _mappings(integrity.get("models"))
+    )
+    return IntegrityView(facts=key_values(integrity, skip=("models",)), models=models)
+
+
+def _stat(stats: Any, column: str) -> str:
+    return format_value(stats.get(column)) if isinstance(stats, Mapping) else MISSING
+
+
+def _category_view(category: Mapping[str, Any]) -> CategoryView:
+    rows = tuple(
+        (label, *(_stat(category[key], column) for column in STAT_COLUMNS))
+        for key, label in CATEGORY_METRICS
+        if isinstance(category.get(key), Mapping)
+    )
+    facts = key_values(
+        {k: category.get(k) for k in ("target_tokens", "requests", "failures") if k in category}
+    )
+    return CategoryView(
+        name=format_value(category.get("name", "unnamed")),
+        facts=facts,
+        stats=Table(header=("Metric", *STAT_COLUMNS), rows=rows),
+        server=key_values(category.get("server")),
+    )
+
+
+def _concurrency_table(levels: list[Mapping[str, Any]]) -> Table | None:
+    if not levels:
+        return None
+    header: tuple[str, ...] = ("Users", "Requests", "Failures", "Throughput (tok/s)")
+    header += ("TTFT median (ms)", "TTFT p95 (ms)", "Total median (ms)", "Total p95 (ms)")
+    rows = tuple(
+        (
+            format_value(level.get("users")),
+            format_value(level.get("requests")),
+            format_value(level.get("failures")),
+            format_value(level.get("throughput_tps")),
+            _stat(level.get("ttft_ms"), "median"),
+            _stat(level.get("ttft_ms"), "p95"),
+            _stat(level.get("total_ms"), "median"),
+            _stat(level.get("total_ms"), "p95"),
+        )
+        for level in levels
+    )
+    return Table(header=header, rows=rows)
+
+
+def benchmark_view(benchmark: Mapping[str, Any] | None) -> BenchmarkView | None:
+    if not isinstance(benchmark, Mapping):
+        return None
+    return BenchmarkView(
+        facts=key_values(benchmark, skip=_BENCH_PARTS),
+        settings=key_values(benchmark.get("settings")),
+        categories=tuple(_category_view(c) for c in _mappings(benchmark.get("categories"))),
+        cold_start=key_values(benchmark.get("cold_start")),
+        concurrency=_concurrency_table(_mappings(benchmark.get("concurrency"))),
+        crossover=key_values(benchmark.get("crossover")),
+        tco=key_values(benchmark.get("tco")),
+    )

@@ -1,0 +1,145 @@
+"""Check a report dict against auditor/data/report.schema.json.
+
+Schemas are read from the installed package and any "$ref" to another schema file
+resolves to a file beside it: validation never reaches a network, which an
+air-gapped workstation does not have and an audit tool must not use.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource
+
+from auditor.report.model import Report, to_dict
+
+REPORT_SCHEMA = "report.schema.json"
+
+# Schema files another schema may reference by name; anything else is refused.
+_LOCAL_SCHEMAS = frozenset({REPORT_SCHEMA, "benchmark.schema.json"})
+
+
+class InvalidReportError(Exception):
+    """The tool built a report its own schema rejects: a bug, not bad input."""
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    text = resources.files("auditor.data").joinpath(name).read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _retrieve(uri: str) -> Resource[Any]:
+    """Resolve a "$ref" to a schema shipped in auditor/data, by its file name."""
+    name = uri.rstrip("/").rsplit("/", 1)[-1]
+    if name not in _LOCAL_SCHEMAS:
+        raise NoSuchResource(uri)
+    try:
+        return Resource.from_contents(load_schema(name))
+    except FileNotFoundError as exc:
+        raise NoSuchResource(uri) from exc
+
+
+def _is_rfc3339_datetime(value: object) -> bool:
+    if not isinstance(value, str):
+        return True  # format only constrains strings; "type" handles the rest
+    if len(value) < 20 or value[10] not in "Tt":
+        return False
+    try:
+        parsed = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return parsed.tzinfo is not None  # a timestamp without an offset is ambiguous
+
+
+def _is_iso_date(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10
+
+
+def _format_checker() -> FormatChecker:
+    # jsonschema checks "date-time" only when an optional package is present;
+    # check it here so a malformed timestamp is always caught.
+    checker = FormatChecker(formats=())
+    checker.checks("date-time")(_is_rfc3339_datetime)
+    checker.checks("date")(_is_iso_date)
+    return checker
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    schema = load_schema(REPORT_SCHEMA)
+    Draft202012Validator.check_schema(schema)
+    registry: Registry[Any] = Registry(retrieve=_retrieve)  # type: ignore[call-arg]
+    return Draft202012Validator(schema, registry=registry, format_checker=_format_checker())
+
+
+def _where(error: ValidationError) -> str:
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return f"${path}"
+
+
+def _schema_errors(data: Any) -> Iterator[str]:
+    errors = sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.path)))
+    for error in errors:
+        yield f"{_where(error)}: {error.message}"
+
+
+def _consistency_errors(data: Mapping[str, Any]) -> Iterator[str]:
+    """What the schema cannot express: unique ids, waivers on their own control."""
+    seen: set[str] = set()
+    for index, control in enumerate(data["controls"]):
+        if control["id"] in seen:
+            yield f"$.controls[{index}].id: duplicate control id {control['id']}"
+        seen.add(control["id"])
+        if not control["id"].startswith(control["family"] + "-"):
+            yield f"$.controls[{index}].family: {control['family']} does not match the id"
+        waiver = control["waiver"]
+        if waiver is not None and waiver["control_id"] != control["id"]:
+            yield f"$.controls[{index}].waiver.control_id: waiver is for {waiver['control_id']}"
+    expected = _expected_summary(data["controls"])
+    for key, count in expected.items():
+        if data["summary"][key] != count:
+            yield f"$.summary.{key}: {data['summary'][key]} but the controls give {count}"
+
+
+def _expected_summary(controls: list[Mapping[str, Any]]) -> dict[str, int]:
+    counts = dict.fromkeys(("pass", "fail", "error", "not_applicable", "waived"), 0)
+    for control in controls:
+        waived = control["status"] == "fail" and control["waiver"] is not None
+        counts["waived" if waived else control["status"]] += 1
+    counts["total"] = len(controls)
+    return counts
+
+
+def validate(data: Any) -> list[str]:
+    """Every reason the parsed JSON `data` is not a valid report; empty when it is."""
+    errors = list(_schema_errors(data))
+    if errors:
+        return errors
+    return list(_consistency_errors(data))
+
+
+def validate_report(report: Report) -> list[str]:
+    # Through JSON, so the check sees exactly what a reader of the file sees
+    # (tuples become arrays, non-string keys would fail here rather than later).
+    return validate(json.loads(json.dumps(to_dict(report))))
+
+
+def ensure_valid(report: Report) -> None:
+    errors = validate_report(report)
+    if errors:
+        raise InvalidReportError("report does not match its schema: " + "; ".join(errors[:5]))

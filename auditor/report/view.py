@@ -1,0 +1,191 @@
+"""What the HTML and Markdown templates show, computed once from a Report.
+
+Templates only loop and print: every decision (verdict, labels, number format,
+which optional benchmark parts exist) is made here, where it can be tested, and
+free-form sections (engine, integrity, benchmark parts) are read defensively so
+a missing or oddly shaped part is left out instead of breaking the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from auditor.checks.interface import Status
+from auditor.report.model import ControlResult, Report, summarize
+from auditor.report.sections import (
+    MISSING,
+    BenchmarkView,
+    IntegrityView,
+    KeyValues,
+    benchmark_view,
+    integrity_view,
+    key_values,
+)
+
+STATUS_LABELS = {
+    "pass": "PASS",
+    "fail": "FAIL",
+    "error": "ERROR",
+    "not_applicable": "N/A",
+    "waived": "WAIVED",
+}
+FRAMEWORK_LABELS = {"soc2": "SOC 2", "gdpr": "GDPR", "hipaa": "HIPAA", "nist": "NIST 800-53"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str  # pass | fail | incomplete | none
+    headline: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ControlView:
+    id: str
+    family: str
+    title: str
+    severity: str
+    status: str  # the effective status: a failed control with a valid waiver is "waived"
+    status_label: str
+    summary: str
+    rationale: str
+    remediation: str
+    references: KeyValues
+    evidence: KeyValues
+    waiver: KeyValues
+
+
+@dataclass(frozen=True)
+class ReportView:
+    title: str
+    tool_version: str
+    schema_version: str
+    host: KeyValues
+    run: KeyValues
+    privilege_note: str
+    privilege_limited: bool  # ran without root: some facts may be hidden
+    privilege: KeyValues
+    verdict: Verdict
+    counts: Mapping[str, int]
+    controls: tuple[ControlView, ...]
+    incomplete: tuple[str, ...]
+    engine: KeyValues
+    integrity: IntegrityView | None
+    benchmark: BenchmarkView | None
+
+
+def effective_status(control: ControlResult) -> str:
+    if control.status is Status.FAIL and control.waiver is not None:
+        return "waived"
+    return control.status.value
+
+
+def verdict(report: Report) -> Verdict:
+    counts = summarize(report.controls)
+    if counts["total"] == 0:
+        return Verdict("none", "NO CONTROLS", "This report holds no audit results.")
+    if counts["fail"]:
+        detail = ", ".join(c.id for c in report.controls if effective_status(c) == "fail")
+        return Verdict("fail", "FAIL", f"{counts['fail']} control(s) failed: {detail}.")
+    if counts["error"] or report.incomplete:
+        return Verdict(
+            "incomplete",
+            "INCOMPLETE",
+            f"{counts['error']} control(s) could not be evaluated and "
+            f"{len(report.incomplete)} item(s) could not be read: a pass is not proven.",
+        )
+    waived = f" ({counts['waived']} failure(s) waived)" if counts["waived"] else ""
+    return Verdict("pass", "PASS", f"Every evaluated control passed{waived}.")
+
+
+def _control_view(control: ControlResult) -> ControlView:
+    status = effective_status(control)
+    waiver: KeyValues = ()
+    if control.waiver is not None:
+        waiver = (
+            ("Justification", control.waiver.justification),
+            ("Expires", control.waiver.expires),
+            ("Approved by", control.waiver.approved_by or MISSING),
+        )
+    return ControlView(
+        id=control.id,
+        family=control.family,
+        title=control.title,
+        severity=control.severity,
+        status=status,
+        status_label=STATUS_LABELS[status],
+        summary=control.summary,
+        rationale=control.rationale,
+        remediation=control.remediation,
+        references=tuple(
+            (FRAMEWORK_LABELS.get(name, name), ", ".join(clauses))
+            for name, clauses in control.references.items()
+        ),
+        evidence=tuple((e.label, e.value) for e in control.evidence),
+        waiver=waiver,
+    )
+
+
+def ran_as_root(privilege: Mapping[str, Any]) -> bool | None:
+    """True/False when the privilege facts say, None when they do not."""
+    root = privilege.get("is_root", privilege.get("root"))
+    if root is None and isinstance(privilege.get("euid"), int):
+        return bool(privilege["euid"] == 0)
+    return None if root is None else bool(root)
+
+
+def privilege_note(root: bool | None) -> str:
+    if root is None:
+        return ""
+    if root:
+        return "Ran as root: every process's sockets and environment were readable."
+    return (
+        "Ran without root: sockets and environments of other users' processes may be "
+        "hidden; see the incomplete items."
+    )
+
+
+def _duration(started: str, finished: str) -> str:
+    try:
+        seconds = (
+            datetime.fromisoformat(finished) - datetime.fromisoformat(started)
+        ).total_seconds()
+    except (TypeError, ValueError):
+        return MISSING
+    return f"{seconds:.1f} s"
+
+
+def build(report: Report) -> ReportView:
+    host = report.host
+    root = ran_as_root(report.privilege)
+    return ReportView(
+        title=f"offgrid report — {host.hostname}",
+        tool_version=report.tool_version,
+        schema_version=report.schema_version,
+        host=(
+            ("Host", host.hostname),
+            ("OS", host.os),
+            ("Kernel", host.kernel),
+            ("Machine", host.machine),
+        ),
+        run=(
+            ("Started", report.started_at),
+            ("Finished", report.finished_at),
+            ("Duration", _duration(report.started_at, report.finished_at)),
+            ("Tool", f"offgrid {report.tool_version}"),
+            ("Report schema", report.schema_version),
+        ),
+        privilege_note=privilege_note(root),
+        privilege_limited=root is False,
+        privilege=key_values(report.privilege),
+        verdict=verdict(report),
+        counts=summarize(report.controls),
+        controls=tuple(_control_view(c) for c in report.controls),
+        incomplete=tuple(report.incomplete),
+        engine=key_values(report.engine),
+        integrity=integrity_view(report.integrity),
+        benchmark=benchmark_view(report.benchmark),
+    )
