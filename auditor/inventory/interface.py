@@ -23,6 +23,8 @@ class AuditOptions:
     full_hash: bool = False  # re-hash every blob instead of trusting the verified cache
     ide_users: tuple[str, ...] = ()  # users whose IDE settings OG-TEL inspects
     max_exposure: float = 2.5  # OG-HRD-01 threshold on systemd-analyze security
+    # OG-NET-04 active probe target "HOST:PORT"; no default: without it enforcement is unverified
+    egress_probe: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,102 @@ class EngineFacts:
     unit: UnitFacts | None
     port: int | None
     listen_host: str | None  # the bind address the configuration asks for
+    # other processes that also looked like this engine (only the first is audited)
+    other_candidates: tuple[int, ...] = ()
+    # the engine runs in another network namespace: its sockets are not in Facts.sockets
+    foreign_netns: bool = False
+
+
+@dataclass(frozen=True)
+class NftRule:
+    """An nftables rule that scopes egress to the engine's service user."""
+
+    family: str
+    table: str
+    chain: str
+    handle: int | None
+    comment: str | None
+    skuid: str | None  # the `meta skuid` value the rule matches
+    verdict: str | None  # "drop" | "reject" | "accept" | None
+    packets: int | None  # the rule's counter; None when the rule has no counter
+    bytes: int | None
+    text: str  # a readable rendering of the rule for the evidence
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """An active egress probe: a connection attempted as the engine's user in its cgroup."""
+
+    target: str  # "HOST:PORT"
+    outcome: str  # "connected" | "blocked" | "error"
+    detail: str  # errno name, timeout or why the probe could not run
+    control_reachable: bool | None  # the same target from outside the unit (validates it)
+    cgroup: str | None  # the cgroup the probe joined
+    uid: int | None
+    gid: int | None
+
+
+@dataclass(frozen=True)
+class EgressFacts:
+    nft_rules: tuple[NftRule, ...] | None  # None: the ruleset could not be read (see nft_error)
+    nft_error: str | None
+    probe: ProbeResult | None  # None: no probe address configured
+
+
+@dataclass(frozen=True)
+class FileModeFact:
+    path: str
+    role: str  # "engine binary", "unit file", "model store", …
+    exists: bool
+    mode: int | None  # st_mode & 0o7777
+    uid: int | None
+    gid: int | None
+    is_dir: bool = False
+
+
+@dataclass(frozen=True)
+class ServiceUserFact:
+    name: str | None
+    uid: int | None
+    gid: int | None
+    shell: str | None  # from the passwd database; None when the user has no entry
+    source: str  # "unit User=" | "process"
+
+
+@dataclass(frozen=True)
+class SecurityScore:
+    """`systemd-analyze security UNIT`: the overall exposure, or why it is missing."""
+
+    exposure: float | None
+    rating: str | None
+    error: str | None
+    output_tail: str = ""
+
+
+@dataclass(frozen=True)
+class HardeningFacts:
+    security: SecurityScore
+    service_user: ServiceUserFact | None
+    files: tuple[FileModeFact, ...]
+
+
+@dataclass(frozen=True)
+class IdeSettingsFile:
+    """One IDE settings file of one configured user."""
+
+    user: str
+    kind: str  # "vscode" | "continue"
+    product: str  # "Code", "VSCodium", "Continue", …
+    path: str
+    exists: bool
+    settings: Mapping[str, object] | None  # parsed content; None when missing or unreadable
+    error: str | None  # unreadable or malformed
+
+
+@dataclass(frozen=True)
+class IdeFacts:
+    files: tuple[IdeSettingsFile, ...]
+    unknown_users: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -97,3 +195,6 @@ class Facts:
     systemd_running: bool = False
     incomplete: tuple[str, ...] = field(default_factory=tuple)
     extra: Mapping[str, object] = field(default_factory=dict)
+    egress: EgressFacts | None = None
+    hardening: HardeningFacts | None = None
+    ide: IdeFacts | None = None

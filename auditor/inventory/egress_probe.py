@@ -1,0 +1,135 @@
+"""The active egress probe (OG-NET-04): connect as the engine would, and see if it is stopped.
+
+A configured IPAddressDeny= proves nothing on its own: without cgroup v2 and bpf()
+systemd keeps reporting the setting while packets leave. So a child process joins
+the engine's cgroup, drops to the engine's uid/gid and connects to a probe address
+the user configured. The same address must first accept a connection from the
+auditor itself, outside the unit: otherwise a refusal would prove nothing.
+
+Run as `python -m auditor.inventory.egress_probe CGROUP_PROCS UID GID HOST PORT TIMEOUT`
+(the child); `probe()` is the parent side.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from auditor.errors import InputError
+from auditor.inventory.interface import ProbeResult
+
+DEFAULT_TIMEOUT_S = 3.0
+
+# A failed connect with these errors, after the control connection succeeded, means a
+# local policy (BPF cgroup filter, nft drop → EPERM; reject → ECONNREFUSED/unreachable)
+# stopped the packet.
+_BLOCKED_ERRNOS = {
+    errno.EPERM: "EPERM (denied by local policy)",
+    errno.EACCES: "EACCES (denied by local policy)",
+    errno.EHOSTUNREACH: "EHOSTUNREACH (ICMP unreachable / admin-prohibited)",
+    errno.ENETUNREACH: "ENETUNREACH (ICMP net unreachable)",
+    errno.ECONNREFUSED: "ECONNREFUSED (rejected, while the target accepts the auditor)",
+}
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    """HOST:PORT or [V6]:PORT with an IP literal (no name lookups); loopback is refused."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise InputError(f"egress probe {text!r}: expected HOST:PORT")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise InputError(f"egress probe {text!r}: HOST must be an IP address") from None
+    if address.is_loopback or address.is_unspecified:
+        raise InputError(f"egress probe {text!r}: must be a non-loopback address")
+    return str(address), int(port_text)
+
+
+def connect_outcome(host: str, port: int, timeout_s: float) -> tuple[str, str]:
+    """("connected" | "blocked" | "error", detail) for one TCP connect."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout_s)
+        try:
+            sock.connect((host, port))
+        except TimeoutError:
+            return "blocked", f"no answer within {timeout_s:g}s (dropped)"
+        except OSError as exc:
+            if exc.errno in _BLOCKED_ERRNOS:
+                return "blocked", _BLOCKED_ERRNOS[exc.errno]
+            return "error", f"{errno.errorcode.get(exc.errno or 0, exc.errno)}: {exc.strerror}"
+    return "connected", f"connected to {host}:{port}"
+
+
+def cgroup_procs_path(pid: int) -> Path | None:
+    """The cgroup v2 `cgroup.procs` of a process (unified or hybrid hierarchy)."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return None
+    relative = next((line[3:] for line in lines if line.startswith("0::")), None)
+    mount = next((m.split()[4] for m in mounts if " - cgroup2 " in m), None)
+    if relative is None or mount is None:
+        return None
+    path = Path(mount) / relative.lstrip("/") / "cgroup.procs"
+    return path if path.exists() else None
+
+
+def probe(
+    target: str, engine_pid: int, uid: int, gid: int, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> ProbeResult:
+    host, port = parse_target(target)
+    procs = cgroup_procs_path(engine_pid)
+
+    def result(outcome: str, detail: str, control: bool | None) -> ProbeResult:
+        cgroup = str(procs.parent) if procs else None
+        return ProbeResult(target, outcome, detail, control, cgroup, uid, gid)
+
+    if os.geteuid() != 0:
+        return result("error", "the probe needs root (join a cgroup, switch user)", None)
+    if procs is None:
+        return result("error", f"no cgroup v2 membership found for pid {engine_pid}", None)
+    control, control_detail = connect_outcome(host, port, timeout_s)
+    if control != "connected":
+        return result(
+            "error",
+            f"the probe target does not accept the auditor itself ({control_detail}); "
+            "a refusal from the unit would prove nothing",
+            False,
+        )
+    args = [str(procs), str(uid), str(gid), host, str(port), str(timeout_s)]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", __name__, *args], capture_output=True, text=True,
+            timeout=timeout_s + 10, check=False,
+        )  # fmt: skip
+        reply = json.loads(done.stdout)
+        return result(str(reply["outcome"]), str(reply["detail"]), True)
+    except (OSError, subprocess.TimeoutExpired, ValueError, KeyError) as exc:
+        return result("error", f"probe child failed: {exc}", True)
+
+
+def _child(argv: list[str]) -> dict[str, str]:
+    procs, uid, gid, host, port, timeout_s = argv
+    try:
+        Path(procs).write_text(f"{os.getpid()}\n")
+        os.setgroups([])
+        os.setgid(int(gid))
+        os.setuid(int(uid))
+    except OSError as exc:
+        return {"outcome": "error", "detail": f"could not become the engine: {exc}"}
+    outcome, detail = connect_outcome(host, int(port), float(timeout_s))
+    return {"outcome": outcome, "detail": detail}
+
+
+if __name__ == "__main__":
+    sys.stdout.write(json.dumps(_child(sys.argv[1:])) + "\n")
