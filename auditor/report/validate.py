@@ -19,9 +19,10 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource
 
-from auditor.report.model import Report, to_dict
+from auditor.report.model import SCHEMA_VERSION, Report, to_dict
 
 REPORT_SCHEMA = "report.schema.json"
+SUPPORTED_MAJOR = SCHEMA_VERSION.split(".", 1)[0]
 
 # Schema files another schema may reference by name; anything else is refused.
 _LOCAL_SCHEMAS = frozenset({REPORT_SCHEMA, "benchmark.schema.json"})
@@ -92,10 +93,15 @@ def _where(error: ValidationError) -> str:
     return f"${path}"
 
 
+def _shorten(message: str, limit: int = 240) -> str:
+    # jsonschema quotes the offending value, which may be a whole section
+    return message if len(message) <= limit else message[: limit - 1] + "\N{HORIZONTAL ELLIPSIS}"
+
+
 def _schema_errors(data: Any) -> Iterator[str]:
     errors = sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.path)))
     for error in errors:
-        yield f"{_where(error)}: {error.message}"
+        yield f"{_where(error)}: {_shorten(error.message)}"
 
 
 def _consistency_errors(data: Mapping[str, Any]) -> Iterator[str]:
@@ -127,6 +133,11 @@ def _expected_summary(controls: list[Mapping[str, Any]]) -> dict[str, int]:
 
 def validate(data: Any) -> list[str]:
     """Every reason the parsed JSON `data` is not a valid report; empty when it is."""
+    version = data.get("schema_version") if isinstance(data, Mapping) else None
+    if isinstance(version, str) and not version.startswith(f"{SUPPORTED_MAJOR}."):
+        return [
+            f"$.schema_version: {version} is not supported (this offgrid reads {SUPPORTED_MAJOR}.x)"
+        ]
     errors = list(_schema_errors(data))
     if errors:
         return errors
