@@ -90,6 +90,9 @@ def _command(config: EngineConfig, port: int) -> list[str]:
         "--host", config.host,
         "--port", str(port),
         "--n_ctx", str(config.n_ctx),
+        # llama-cpp-python aborts a running stream when another request arrives; queue
+        # instead, so several users (the bench's concurrency sweep, a team) all get answers.
+        "--interrupt_requests", "False",
     ]  # fmt: skip
     if config.threads:
         cmd += ["--n_threads", str(config.threads)]
