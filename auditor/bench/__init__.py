@@ -1,0 +1,1 @@
+"""`offgrid bench`: clients, task suite, runner, statistics, crossover and TCO."""

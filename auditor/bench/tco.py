@@ -1,0 +1,131 @@
+"""Total cost of ownership and break-even months from a user-supplied price file.
+
+The price file (TOML) holds the hardware cost, its power draw and hours of use, the
+electricity price, the cloud price per million input/output tokens, and per category the
+calls per day with the input/output tokens of a call. Break-even = hardware cost /
+(monthly cloud spend avoided - monthly electricity). The hybrid variant avoids only the
+spend of categories the decision matrix sends to Local.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import InputError
+
+
+@dataclass(frozen=True)
+class Workload:
+    category: str
+    calls_per_day: float
+    input_tokens: float
+    output_tokens: float
+
+
+@dataclass(frozen=True)
+class Prices:
+    label: str
+    currency: str
+    days_per_month: float
+    hardware_cost: float
+    watts: float
+    hours_per_day: float
+    price_per_kwh: float
+    input_per_million: float
+    output_per_million: float
+    workloads: tuple[Workload, ...]
+
+
+def _number(table: Mapping[str, Any], key: str, where: str) -> float:
+    value = table.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise InputError(f"price file: {where}.{key} must be a non-negative number")
+    return float(value)
+
+
+def _workloads(raw: Any) -> tuple[Workload, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise InputError("price file: needs at least one [[workload]] table")
+    return tuple(
+        Workload(
+            str(w.get("category", "")),
+            _number(w, "calls_per_day", "workload"),
+            _number(w, "input_tokens", "workload"),
+            _number(w, "output_tokens", "workload"),
+        )
+        for w in raw
+    )
+
+
+def load_prices(path: Path) -> Prices:
+    try:
+        raw = tomllib.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"cannot read price file {path}: {exc}") from exc
+    try:
+        hardware, power, cloud = raw["hardware"], raw["power"], raw["cloud"]
+    except KeyError as exc:
+        raise InputError(f"price file {path}: missing [{exc.args[0]}] table") from exc
+    return Prices(
+        label=str(raw.get("label", path.name)),
+        currency=str(raw.get("currency", "USD")),
+        days_per_month=_number({"days_per_month": 30.0, **raw}, "days_per_month", "top level"),
+        hardware_cost=_number(hardware, "cost", "hardware"),
+        watts=_number(power, "watts", "power"),
+        hours_per_day=_number(power, "hours_per_day", "power"),
+        price_per_kwh=_number(power, "price_per_kwh", "power"),
+        input_per_million=_number(cloud, "input_per_million", "cloud"),
+        output_per_million=_number(cloud, "output_per_million", "cloud"),
+        workloads=_workloads(raw.get("workload")),
+    )
+
+
+def monthly_cloud_cost(prices: Prices, workload: Workload) -> float:
+    per_call = (
+        workload.input_tokens * prices.input_per_million
+        + workload.output_tokens * prices.output_per_million
+    ) / 1e6
+    return per_call * workload.calls_per_day * prices.days_per_month
+
+
+def monthly_power(prices: Prices) -> tuple[float, float]:
+    """(kWh per month, cost per month) of running the workstation's inference load."""
+    kwh = prices.watts / 1000.0 * prices.hours_per_day * prices.days_per_month
+    return kwh, kwh * prices.price_per_kwh
+
+
+def break_even(hardware_cost: float, avoided: float, power_cost: float) -> float | None:
+    saving = avoided - power_cost
+    return hardware_cost / saving if saving > 0 else None
+
+
+def tco_section(prices: Prices, local_categories: Sequence[str] | None) -> dict[str, Any]:
+    per_category = {w.category: monthly_cloud_cost(prices, w) for w in prices.workloads}
+    cloud_total = sum(per_category.values())
+    kwh, power_cost = monthly_power(prices)
+    section: dict[str, Any] = {
+        "label": prices.label,
+        "currency": prices.currency,
+        "days_per_month": prices.days_per_month,
+        "hardware_cost": prices.hardware_cost,
+        "power_kwh_per_month": kwh,
+        "power_cost_per_month": power_cost,
+        "cloud_cost_per_month": per_category,
+        "cloud_cost_per_month_total": cloud_total,
+        "cloud_cost_per_year_total": cloud_total * 12,
+        "break_even_months": break_even(prices.hardware_cost, cloud_total, power_cost),
+        "hybrid": None,
+    }
+    if local_categories is not None:
+        avoided = sum(cost for name, cost in per_category.items() if name in local_categories)
+        section["hybrid"] = {
+            "local_categories": sorted(local_categories),
+            "cloud_cost_avoided_per_month": avoided,
+            "share_of_cloud_spend_avoided": avoided / cloud_total if cloud_total else None,
+            "break_even_months": break_even(prices.hardware_cost, avoided, power_cost),
+        }
+    return section

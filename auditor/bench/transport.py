@@ -1,0 +1,163 @@
+"""The request loop both clients share: POST, stream lines, time content, map failures.
+
+A protocol module supplies only `parse_line(line) -> LineEvent`; everything about
+timing and about what counts as a failed request lives here, once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import urllib3.exceptions
+
+from auditor.bench.interface import RequestResult, ServerTimings, TokenSource
+from auditor.bench.stream import timed_lines
+
+# Everything a broken connection, a stall or a truncated body can raise while streaming.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    OSError,  # includes TimeoutError and ConnectionResetError
+)
+
+
+class StreamProtocolError(Exception):
+    """The server sent something the protocol does not allow (malformed line, error object)."""
+
+
+STREAM_ERRORS: tuple[type[BaseException], ...] = (StreamProtocolError, *TRANSPORT_ERRORS)
+
+
+@dataclass(frozen=True)
+class LineEvent:
+    content: str = ""
+    done: bool = False
+    output_tokens: int | None = None
+    token_source: TokenSource | None = None
+    server: ServerTimings | None = None
+    finish_reason: str | None = None
+
+
+@dataclass
+class _Accumulator:
+    start_ns: int
+    chunk_ns: list[int] = field(default_factory=list)
+    chars: int = 0
+    text: list[str] = field(default_factory=list)
+    done: bool = False
+    output_tokens: int | None = None
+    token_source: TokenSource | None = None
+    server: ServerTimings | None = None
+    finish_reason: str | None = None
+
+    def apply(self, arrived_ns: int, event: LineEvent) -> None:
+        if event.content:
+            self.chunk_ns.append(arrived_ns - self.start_ns)
+            self.chars += len(event.content)
+            self.text.append(event.content)
+        if event.output_tokens is not None:
+            self.output_tokens, self.token_source = event.output_tokens, event.token_source
+        self.server = event.server or self.server
+        self.finish_reason = event.finish_reason or self.finish_reason
+        self.done = self.done or event.done
+
+
+def parse_json_line(line: bytes) -> dict[str, Any]:
+    try:
+        obj = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StreamProtocolError(f"malformed line {line[:60]!r}") from exc
+    if not isinstance(obj, dict):
+        raise StreamProtocolError(f"expected a JSON object, got {line[:60]!r}")
+    if obj.get("error"):
+        raise StreamProtocolError(f"server error in stream: {str(obj['error'])[:200]}")
+    return obj
+
+
+@dataclass(frozen=True)
+class StreamCall:
+    session: requests.Session
+    url: str
+    payload: dict[str, Any]
+    timeout_s: float
+
+
+def run_stream(
+    call: StreamCall, parse_line: Callable[[bytes], LineEvent | None]
+) -> tuple[RequestResult, str]:
+    """Run one streamed request; returns the result and the generated text."""
+    acc = _Accumulator(start_ns=time.perf_counter_ns())
+    deadline = acc.start_ns + int(call.timeout_s * 1e9)
+    try:
+        _consume(call, parse_line, acc, deadline)
+    except STREAM_ERRORS as exc:
+        return _failed(acc, _describe(exc)), ""
+    total = time.perf_counter_ns() - acc.start_ns
+    if not acc.done:
+        return _failed(acc, "stream ended before the server said it was done"), ""
+    if not acc.chunk_ns:
+        return _failed(acc, "the server returned no content"), ""
+    result = RequestResult(
+        ok=True,
+        total_ns=total,
+        ttft_ns=acc.chunk_ns[0],
+        chunk_ns=tuple(acc.chunk_ns),
+        output_tokens=acc.output_tokens,
+        token_source=acc.token_source,
+        output_chars=acc.chars,
+        finish_reason=acc.finish_reason,
+        server=acc.server,
+    )
+    return result, "".join(acc.text)
+
+
+def _consume(
+    call: StreamCall,
+    parse_line: Callable[[bytes], LineEvent | None],
+    acc: _Accumulator,
+    deadline: int,
+) -> None:
+    with call.session.post(
+        call.url, json=call.payload, stream=True, timeout=(10.0, call.timeout_s)
+    ) as response:
+        if response.status_code != 200:
+            raise StreamProtocolError(f"HTTP {response.status_code}: {_error_text(response)}")
+        response.raw.decode_content = True
+        for arrived, line in timed_lines(response.raw, deadline):
+            event = parse_line(line)
+            if event is not None:
+                acc.apply(arrived, event)
+
+
+def _failed(acc: _Accumulator, error: str) -> RequestResult:
+    return RequestResult(
+        ok=False,
+        total_ns=time.perf_counter_ns() - acc.start_ns,
+        error=error,
+        ttft_ns=acc.chunk_ns[0] if acc.chunk_ns else None,
+        chunk_ns=tuple(acc.chunk_ns),
+    )
+
+
+def _error_text(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].strip() or response.reason
+    if isinstance(body, dict) and "error" in body:
+        error = body["error"]
+        return str(error.get("message", error) if isinstance(error, dict) else error)[:200]
+    return str(body)[:200]
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, StreamProtocolError):
+        return str(exc)
+    if isinstance(exc, requests.Timeout | TimeoutError | urllib3.exceptions.ReadTimeoutError):
+        return f"timed out: {exc}"
+    return f"{type(exc).__name__}: {exc}"[:300]

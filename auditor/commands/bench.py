@@ -1,0 +1,161 @@
+"""`offgrid bench`: benchmark a local engine; `offgrid bench compare OLD NEW` for CI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from auditor.bench.benchmark import run_benchmark
+from auditor.bench.compare import compare, load_section, regressions
+from auditor.bench.config import APIS, BenchConfig
+from auditor.console import Console
+from auditor.errors import UsageError
+from auditor.exitcodes import ExitCode
+from auditor.fsutil import atomic_write_text
+
+NAME = "bench"
+HELP = "Benchmark the local engine (TTFT, TPOT, tok/s, cold start, concurrency, crossover, TCO)."
+
+__all__ = ["HELP", "NAME", "register", "run", "run_benchmark"]
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected integers like 1,2,4, got {text!r}") from exc
+
+
+def _name_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _register_run(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--endpoint", help="engine base URL, e.g. http://127.0.0.1:11434")
+    add("--api", choices=APIS, help="ollama (NDJSON /api/*) or openai (SSE /v1/*)")
+    add("--model", help="model name as the engine knows it")
+    add(
+        "--mode",
+        help="ollama: generate|chat (default generate); openai: chat|completions (default chat)",
+    )
+    add("--runs", type=int, default=5, help="measured runs per category (default 5)")
+    add(
+        "--warmup", type=int, default=1, help="unmeasured warm-up requests per category (default 1)"
+    )
+    add("--categories", type=_name_list, default=(), help="comma list (default: all)")
+    add("--concurrency", type=_int_list, default=(), help="user counts to sweep, e.g. 1,2,4")
+    add("--concurrency-category", default="autocomplete", help="category the sweep sends")
+    add("--cold-start", action="store_true", help="also measure a cold start")
+    add("--restart-unit", help="systemd unit to restart for an OpenAI-compatible cold start")
+    add(
+        "--no-nonce",
+        dest="nonce",
+        action="store_false",
+        help="send prompts without a per-request nonce (prefix caches may flatter)",
+    )
+    add("--seed", type=int, default=42, help="sampling seed sent to the engine (default 42)")
+    add("--temperature", type=float, default=0.0, help="sampling temperature (default 0)")
+    add(
+        "--failure-threshold",
+        type=float,
+        default=0.1,
+        help="largest fraction of failed runs per category (default 0.1)",
+    )
+    add("--timeout", type=float, default=300.0, help="per-request timeout in seconds")
+    add(
+        "--percentiles",
+        choices=("linear", "nearest-rank"),
+        default="linear",
+        help="percentile method (default linear, numpy's default)",
+    )
+    add(
+        "--no-retokenize",
+        dest="retokenize",
+        action="store_false",
+        help="never ask the server's tokenizer to count a stream without usage",
+    )
+    add("--cloud-reference", type=Path, help="cloud results JSON or reference file (crossover)")
+    add("--prices", type=Path, help="price file (TOML) for TCO and break-even")
+    add(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback endpoint (the prompts leave this machine)",
+    )
+    add("--output", type=Path, help="write the benchmark section JSON here (default: stdout)")
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    _register_run(parser)
+    sub = parser.add_subparsers(
+        dest="bench_command", metavar="{compare}", parser_class=type(parser)
+    )
+    cmp = sub.add_parser("compare", help="compare two results; exit 1 on a regression")
+    cmp.add_argument("old", type=Path)
+    cmp.add_argument("new", type=Path)
+    cmp.add_argument(
+        "--threshold",
+        type=float,
+        default=10.0,
+        help="percent a metric may worsen before it counts (default 10)",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    missing = [f"--{name}" for name in ("endpoint", "api", "model") if not getattr(args, name)]
+    if missing:
+        raise UsageError(f"bench needs {', '.join(missing)}")
+    return BenchConfig(
+        endpoint=args.endpoint,
+        api=args.api,
+        model=args.model,
+        runs=args.runs,
+        warmup=args.warmup,
+        categories=args.categories,
+        concurrency=args.concurrency,
+        concurrency_category=args.concurrency_category,
+        nonce=args.nonce,
+        temperature=args.temperature,
+        seed=args.seed,
+        failure_threshold=args.failure_threshold,
+        timeout_s=args.timeout,
+        cold_start=args.cold_start,
+        restart_unit=args.restart_unit,
+        cloud_reference=args.cloud_reference,
+        prices=args.prices,
+        allow_remote=args.allow_remote,
+        mode=args.mode,
+        retokenize=args.retokenize,
+        percentile_method=args.percentiles,
+    )
+
+
+def _write(section: dict[str, Any], output: Path | None, console: Console) -> None:
+    text = json.dumps(section, indent=2) + "\n"
+    if output is None:
+        console.out(text)
+        return
+    atomic_write_text(output, text)
+    console.info(f"benchmark results written to {output}")
+
+
+def run_compare(args: argparse.Namespace, console: Console) -> int:
+    changes = compare(load_section(args.old), load_section(args.new))
+    worse = regressions(changes, args.threshold)
+    for change in worse:
+        console.out(f"REGRESSION {change.describe()}")
+    if worse:
+        console.error(f"{len(worse)} metric(s) regressed by more than {args.threshold:g}%")
+        return ExitCode.FAILED
+    console.info(f"no regression beyond {args.threshold:g}% in {len(changes)} compared metrics")
+    return ExitCode.OK
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    if getattr(args, "bench_command", None) == "compare":
+        return run_compare(args, console)
+    section = run_benchmark(config_from_args(args), console)
+    _write(section, args.output, console)
+    return ExitCode.OK
