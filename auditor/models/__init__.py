@@ -1,0 +1,1 @@
+"""Pinned models: the lock file, Ollama's store layout, GGUF import, hashing and verification."""

@@ -1,0 +1,239 @@
+"""The lock file (`offgrid.lock.json`): every artifact of a bundle pinned by size and sha256.
+
+Format version 1, JSON Schema in auditor/data/lock.schema.json. Sections:
+- `engines`: per engine the bundle artifacts (Ollama tarball, llama.cpp wheelhouse) and the
+  binaries they install (`bin/ollama`, `llama_cpp/lib/*.so`), which OG-INT-01 checks;
+- `models`: Ollama models: manifest path and sha256, config and every layer (media type,
+  digest, size) and, when built from a GGUF, that file's sha256 and the Modelfile parameters;
+- `gguf`: plain GGUF files for the llamacpp engine;
+- `auditor`: the auditor's wheels.
+Loading validates against the schema and refuses unknown versions with an InputError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from auditor import __version__
+from auditor.errors import InputError
+from auditor.fsutil import atomic_write_text
+
+LOCK_VERSION = 1
+LOCK_FILE = "offgrid.lock.json"
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class FilePin:
+    path: str  # POSIX, relative to the bundle root (or the engine's install root)
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class EnginePin:
+    name: str  # "ollama" | "llamacpp"
+    version: str
+    kind: str  # "tarball" | "wheelhouse"
+    artifacts: tuple[FilePin, ...]
+    binaries: tuple[FilePin, ...]
+
+
+@dataclass(frozen=True)
+class LayerPin:
+    media_type: str
+    digest: str  # sha256:<hex>
+    size: int
+
+    @property
+    def sha256(self) -> str:
+        return self.digest.removeprefix("sha256:")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    file: str
+    sha256: str
+    size: int
+    parameters: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class ModelPin:
+    name: str  # host/namespace/model:tag
+    manifest: FilePin  # path relative to the store root: manifests/<host>/<ns>/<model>/<tag>
+    config: LayerPin
+    layers: tuple[LayerPin, ...]
+    source: ModelSource | None = None
+
+    @property
+    def blobs(self) -> tuple[LayerPin, ...]:
+        return (self.config, *self.layers)
+
+
+@dataclass(frozen=True)
+class GGUFPin:
+    name: str
+    path: str  # relative to the bundle root: models/gguf/<file>.gguf
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Lock:
+    engines: tuple[EnginePin, ...] = ()
+    models: tuple[ModelPin, ...] = ()
+    gguf: tuple[GGUFPin, ...] = ()
+    auditor: tuple[FilePin, ...] = ()
+    generator: str = f"offgrid {__version__}"
+    updated_at: str = field(default_factory=_now)
+
+    def engine(self, name: str) -> EnginePin | None:
+        return next((e for e in self.engines if e.name == name), None)
+
+    def model(self, name: str) -> ModelPin | None:
+        return next((m for m in self.models if m.name == name), None)
+
+    def with_engine(self, pin: EnginePin) -> Lock:
+        kept = tuple(e for e in self.engines if e.name != pin.name)
+        return dataclasses.replace(self, engines=(*kept, pin), updated_at=_now())
+
+    def with_model(self, pin: ModelPin) -> Lock:
+        kept = tuple(m for m in self.models if m.name != pin.name)
+        models = tuple(sorted((*kept, pin), key=lambda m: m.name))
+        return dataclasses.replace(self, models=models, updated_at=_now())
+
+    def with_gguf(self, pin: GGUFPin) -> Lock:
+        kept = tuple(g for g in self.gguf if g.path != pin.path)
+        gguf = tuple(sorted((*kept, pin), key=lambda g: g.path))
+        return dataclasses.replace(self, gguf=gguf, updated_at=_now())
+
+    def with_auditor(self, wheels: tuple[FilePin, ...]) -> Lock:
+        return dataclasses.replace(self, auditor=wheels, updated_at=_now())
+
+
+@cache
+def schema() -> dict[str, Any]:
+    text = resources.files("auditor.data").joinpath("lock.schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def _file(raw: Mapping[str, Any]) -> FilePin:
+    return FilePin(raw["path"], raw["sha256"], raw["size"])
+
+
+def _layer(raw: Mapping[str, Any]) -> LayerPin:
+    return LayerPin(raw["mediaType"], raw["digest"], raw["size"])
+
+
+def _model(raw: Mapping[str, Any]) -> ModelPin:
+    source = raw.get("source")
+    return ModelPin(
+        name=raw["name"],
+        manifest=_file(raw["manifest"]),
+        config=_layer(raw["config"]),
+        layers=tuple(_layer(layer) for layer in raw["layers"]),
+        source=ModelSource(source["file"], source["sha256"], source["size"],
+                           source["parameters"]) if source else None,
+    )  # fmt: skip
+
+
+def from_dict(raw: object, origin: str = "lock file") -> Lock:
+    """Validate against the schema and build the Lock; InputError names the first problem."""
+    if isinstance(raw, dict) and raw.get("lock_version") not in (LOCK_VERSION, None):
+        raise InputError(
+            f"{origin}: lock_version {raw.get('lock_version')!r} is not supported "
+            f"(this offgrid reads version {LOCK_VERSION})"
+        )
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema()).iter_errors(raw)
+    )
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "top level"
+        raise InputError(f"{origin}: invalid lock file at {where}: {error.message}")
+    assert isinstance(raw, dict)
+    return Lock(
+        engines=tuple(
+            EnginePin(e["name"], e["version"], e["kind"],
+                      tuple(_file(a) for a in e["artifacts"]),
+                      tuple(_file(b) for b in e["binaries"]))
+            for e in raw["engines"]
+        ),
+        models=tuple(_model(m) for m in raw["models"]),
+        gguf=tuple(GGUFPin(g["name"], g["path"], g["sha256"], g["size"]) for g in raw["gguf"]),
+        auditor=tuple(_file(a) for a in raw["auditor"]),
+        generator=raw["generator"],
+        updated_at=raw["updated_at"],
+    )  # fmt: skip
+
+
+def load(path: Path) -> Lock:
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise InputError(f"lock file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read lock file {path}: {exc}") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    return from_dict(raw, str(path))
+
+
+def load_or_new(path: Path) -> Lock:
+    return load(path) if path.exists() else Lock()
+
+
+def _layer_dict(layer: LayerPin) -> dict[str, object]:
+    return {"mediaType": layer.media_type, "digest": layer.digest, "size": layer.size}
+
+
+def to_dict(lock: Lock) -> dict[str, object]:
+    def model(m: ModelPin) -> dict[str, object]:
+        out: dict[str, object] = {
+            "name": m.name,
+            "manifest": dataclasses.asdict(m.manifest),
+            "config": _layer_dict(m.config),
+            "layers": [_layer_dict(layer) for layer in m.layers],
+        }
+        if m.source is not None:
+            out["source"] = {
+                **dataclasses.asdict(m.source),
+                "parameters": dict(m.source.parameters),
+            }
+        return out
+
+    return {
+        "lock_version": LOCK_VERSION,
+        "generator": lock.generator,
+        "updated_at": lock.updated_at,
+        "engines": [dataclasses.asdict(e) for e in lock.engines],
+        "models": [model(m) for m in lock.models],
+        "gguf": [dataclasses.asdict(g) for g in lock.gguf],
+        "auditor": [dataclasses.asdict(a) for a in lock.auditor],
+    }
+
+
+def dumps(lock: Lock) -> str:
+    return json.dumps(to_dict(lock), indent=2, ensure_ascii=False) + "\n"
+
+
+def save(lock: Lock, path: Path) -> None:
+    """Validate what is about to be written, then write it atomically."""
+    from_dict(json.loads(dumps(lock)), str(path))
+    atomic_write_text(path, dumps(lock), mode=0o644)
