@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
+import pwd
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -333,6 +335,9 @@ def engine_facts(
             version = ollama_version(main.exe, _loopback_host(listeners), port if ports else None)
         else:
             version = llamacpp_version(main)
+    server_path, server_config, server_error = (
+        _ollama_server_config(main, environ) if located.kind == "ollama" else (None, None, None)
+    )
     own_ns = _net_namespace(os.getpid())
     engine_ns = _net_namespace(main.pid) if main else None
     return EngineFacts(
@@ -348,7 +353,32 @@ def engine_facts(
         listen_host=host,
         other_candidates=located.others,
         foreign_netns=bool(own_ns and engine_ns and own_ns != engine_ns),
+        server_config_path=server_path,
+        server_config=server_config,
+        server_config_error=server_error,
     )
+
+
+def _ollama_server_config(
+    main: ProcessFact | None, environ: Mapping[str, str] | None
+) -> tuple[str | None, dict[str, object] | None, str | None]:
+    """~/.ollama/server.json of the user the server runs as (HOME from its environment)."""
+    home = (environ or {}).get("HOME")
+    if home is None and main is not None and main.uid is not None:
+        with contextlib.suppress(KeyError):
+            home = pwd.getpwuid(main.uid).pw_dir
+    if home is None:
+        return None, None, "the service user's home directory is unknown"
+    path = Path(home) / ".ollama" / "server.json"
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return str(path), None, None
+    except (OSError, ValueError) as exc:
+        return str(path), None, f"unreadable: {exc}"
+    if not isinstance(data, dict):
+        return str(path), None, "malformed: top level is not an object"
+    return str(path), data, None
 
 
 def _exec_start_path(unit: UnitFacts | None) -> str | None:

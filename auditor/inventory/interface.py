@@ -69,6 +69,8 @@ class UnitFacts:
     environment: Mapping[str, str]  # Environment= and EnvironmentFile=, merged in order
     properties: Mapping[str, str]  # User, Group, IPAddressDeny, ExecStart, … as systemd reports
     source: str  # "systemctl" (from a running systemd) or "files" (parsed from disk)
+    # drop-ins found on disk, whether or not systemd has loaded them (daemon-reload)
+    dropins_on_disk: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,10 @@ class EngineFacts:
     other_candidates: tuple[int, ...] = ()
     # the engine runs in another network namespace: its sockets are not in Facts.sockets
     foreign_netns: bool = False
+    # Ollama's ~/.ollama/server.json of the service user ({"disable_ollama_cloud": true})
+    server_config_path: str | None = None
+    server_config: Mapping[str, object] | None = None  # None: missing or unreadable
+    server_config_error: str | None = None
 
 
 @dataclass(frozen=True)

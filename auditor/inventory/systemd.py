@@ -257,6 +257,7 @@ def unit_from_files(unit: str, dirs: Sequence[Path] = UNIT_DIRS) -> UnitFacts | 
         environment=env,
         properties=props,
         source="files",
+        dropins_on_disk=tuple(str(p) for p in files.dropins),
     )
 
 
@@ -303,6 +304,7 @@ def unit_from_show(unit: str, show_text: str) -> UnitFacts | None:
         environment=env,
         properties=props,
         source="systemctl",
+        dropins_on_disk=tuple(str(p) for p in find_unit_files(unit).dropins),
     )
 
 

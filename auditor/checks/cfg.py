@@ -1,0 +1,264 @@
+"""OG-CFG: the engine's effective configuration (unit, drop-ins, the process's environment)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from auditor.checks._common import (
+    effective_environment,
+    engine_or_error,
+    go_bool,
+    is_loopback,
+    result,
+)
+from auditor.checks.interface import Result, Status, check
+from auditor.inventory.interface import EngineFacts, Facts
+
+# Variables whose value changes what the engine does with prompts or the network: a value
+# that reaches the process from anywhere but the unit is a difference worth reporting.
+_WATCHED_PREFIXES = ("OLLAMA_", "LLAMA_", "GGML_", "CUDA_VISIBLE_DEVICES")
+_PROXY_NAMES = ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy")
+
+
+def _env_or_error(engine: EngineFacts, cid: str) -> tuple[Mapping[str, str], str] | Result:
+    env = effective_environment(engine)
+    if env is None:
+        return result(cid, Status.ERROR, "neither the process environment nor a unit is readable")
+    return env
+
+
+@check("OG-CFG-01")
+def dropin_present_and_effective(facts: Facts) -> Result:
+    cid = "OG-CFG-01"
+    engine = engine_or_error(facts, cid, running=False)
+    if isinstance(engine, Result):
+        return engine
+    unit = engine.unit
+    if unit is None:
+        return result(cid, Status.FAIL, f"the {engine.kind} engine is not run from a systemd unit")
+    evidence = [
+        ("unit", f"{unit.name} ({unit.fragment_path or 'no unit file'}, read from {unit.source})"),
+        ("drop-ins loaded", ", ".join(unit.dropin_paths) or "(none)"),
+        ("drop-ins on disk", ", ".join(unit.dropins_on_disk) or "(none)"),
+    ]
+    if not unit.dropins_on_disk and not unit.dropin_paths:
+        return result(cid, Status.FAIL, f"{unit.name} has no drop-in", evidence)
+    if unit.source == "systemctl":
+        return _effective_in_systemd(cid, engine, evidence)
+    return _effective_without_systemd(cid, engine, evidence)
+
+
+def _effective_in_systemd(cid: str, engine: EngineFacts, evidence: list[tuple[str, str]]) -> Result:
+    unit = engine.unit
+    assert unit is not None
+    not_loaded = sorted(set(unit.dropins_on_disk) - set(unit.dropin_paths))
+    if not_loaded:
+        return result(
+            cid, Status.FAIL,
+            "drop-in(s) on disk not loaded by systemd (daemon-reload needed): "
+            + ", ".join(not_loaded),
+            evidence,
+        )  # fmt: skip
+    main_pid = unit.properties.get("MainPID", "0")
+    if engine.main is not None and main_pid != str(engine.main.pid):
+        return result(
+            cid, Status.FAIL,
+            f"the engine (pid {engine.main.pid}) was not started by {unit.name} "
+            f"(MainPID {main_pid})",
+            evidence,
+        )  # fmt: skip
+    if engine.main is None:
+        return result(cid, Status.ERROR, f"{unit.name} is loaded but not running", evidence)
+    return result(cid, Status.PASS, f"{unit.name} runs with its drop-in(s) loaded", evidence)
+
+
+def _effective_without_systemd(
+    cid: str, engine: EngineFacts, evidence: list[tuple[str, str]]
+) -> Result:
+    """Without systemd, the drop-in is effective only if the process carries its settings."""
+    unit = engine.unit
+    assert unit is not None
+    evidence.append(("systemd", "not running: effect judged from the process environment"))
+    if engine.main is None or engine.environ is None:
+        return result(cid, Status.ERROR, "the engine's environment cannot be read", evidence)
+    missing = _differences(unit.environment, engine.environ)
+    if missing:
+        evidence += [("differs", line) for line in missing]
+        return result(
+            cid, Status.FAIL, "the running engine does not carry the unit's settings", evidence
+        )
+    return result(cid, Status.PASS, "the running engine carries the unit's settings", evidence)
+
+
+def _differences(configured: Mapping[str, str], running: Mapping[str, str]) -> list[str]:
+    lines = []
+    for key in sorted(configured):
+        if running.get(key) != configured[key]:
+            lines.append(f"{key}: configured {configured[key]!r}, running {running.get(key)!r}")
+    for key in sorted(set(running) - set(configured)):
+        if key.startswith(_WATCHED_PREFIXES) or key.lower() in _PROXY_NAMES:
+            lines.append(f"{key}: not configured, running {running[key]!r}")
+    return lines
+
+
+@check("OG-CFG-02")
+def running_environment_matches(facts: Facts) -> Result:
+    cid = "OG-CFG-02"
+    engine = engine_or_error(facts, cid, running=True)
+    if isinstance(engine, Result):
+        return engine
+    if engine.unit is None:
+        return result(
+            cid, Status.NOT_APPLICABLE,
+            "the engine is not run from a systemd unit: no configured environment (see OG-CFG-01)",
+        )  # fmt: skip
+    if engine.environ is None:
+        pid = engine.main.pid if engine.main else "?"
+        return result(cid, Status.ERROR, f"/proc/{pid}/environ is unreadable (run as root)")
+    differences = _differences(engine.unit.environment, engine.environ)
+    evidence = [("configured", _render(engine.unit.environment))]
+    evidence += [("differs", line) for line in differences]
+    if differences:
+        return result(
+            cid, Status.FAIL,
+            f"{len(differences)} variable(s) differ between {engine.unit.name} and the process",
+            evidence,
+        )  # fmt: skip
+    return result(cid, Status.PASS, "the process runs with the configured environment", evidence)
+
+
+def _render(env: Mapping[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(env.items())) or "(empty)"
+
+
+@check("OG-CFG-03")
+def cloud_features_disabled(facts: Facts) -> Result:
+    cid = "OG-CFG-03"
+    engine = engine_or_error(facts, cid, running=False)
+    if isinstance(engine, Result):
+        return engine
+    env = _env_or_error(engine, cid)
+    if isinstance(env, Result):
+        return env
+    values, source = env
+    by_env = go_bool(values.get("OLLAMA_NO_CLOUD"))
+    config = engine.server_config or {}
+    by_file = config.get("disable_ollama_cloud") is True
+    evidence = [
+        ("OLLAMA_NO_CLOUD", f"{values.get('OLLAMA_NO_CLOUD', '(unset)')} (from {source})"),
+        (
+            "server.json",
+            f"{engine.server_config_path or '(unknown)'}: "
+            + (engine.server_config_error or (repr(config) if engine.server_config else "missing")),
+        ),
+    ]
+    if by_env or by_file:
+        how = " and ".join(
+            n for n, ok in (("OLLAMA_NO_CLOUD", by_env), ("server.json", by_file)) if ok
+        )
+        return result(cid, Status.PASS, f"cloud features are disabled by {how}", evidence)
+    if engine.server_config_error and not by_env:
+        return result(cid, Status.ERROR, f"server.json {engine.server_config_error}", evidence)
+    return result(
+        cid, Status.FAIL,
+        "cloud features are on: neither OLLAMA_NO_CLOUD nor server.json disables them",
+        evidence,
+    )  # fmt: skip
+
+
+_LLAMA_VERBOSE_FLAGS = ("-v", "--verbose", "--log-verbose", "--verbose-prompt", "--log-verbosity")
+
+
+def _command_line(engine: EngineFacts) -> tuple[str, ...]:
+    if engine.main is not None:
+        return engine.main.cmdline
+    if engine.unit is not None:
+        return tuple(engine.unit.properties.get("ExecStart", "").split())
+    return ()
+
+
+@check("OG-CFG-04")
+def no_prompt_logging(facts: Facts) -> Result:
+    cid = "OG-CFG-04"
+    engine = engine_or_error(facts, cid, running=False)
+    if isinstance(engine, Result):
+        return engine
+    env = _env_or_error(engine, cid)
+    if isinstance(env, Result):
+        return env
+    values, source = env
+    findings = []
+    debug = values.get("OLLAMA_DEBUG", "")
+    if debug.strip().isdigit() and int(debug) >= 2:
+        findings.append(f"OLLAMA_DEBUG={debug} (trace logs model output)")
+    if go_bool(values.get("OLLAMA_DEBUG_LOG_REQUESTS")):
+        value = values["OLLAMA_DEBUG_LOG_REQUESTS"]
+        findings.append(f"OLLAMA_DEBUG_LOG_REQUESTS={value} (request bodies written to files)")
+    argv = _command_line(engine)
+    if engine.kind == "llamacpp":
+        flags = [a for a in argv if a.split("=", 1)[0] in _LLAMA_VERBOSE_FLAGS]
+        findings += [f"command line flag {flag}" for flag in flags]
+    evidence = [("environment", source), ("command line", " ".join(argv) or "(unknown)")]
+    evidence += [("finding", f) for f in findings]
+    if findings:
+        return result(cid, Status.FAIL, "prompt-logging settings: " + "; ".join(findings), evidence)
+    return result(cid, Status.PASS, "no prompt-logging debug setting", evidence)
+
+
+@check("OG-CFG-05")
+def no_proxy(facts: Facts) -> Result:
+    cid = "OG-CFG-05"
+    engine = engine_or_error(facts, cid, running=False)
+    if isinstance(engine, Result):
+        return engine
+    env = _env_or_error(engine, cid)
+    if isinstance(env, Result):
+        return env
+    values, source = env
+    sources = [values] + ([engine.unit.environment] if engine.unit else [])
+    proxies = sorted(
+        {f"{k}={v}" for env_map in sources for k, v in env_map.items()
+         if k.lower() in _PROXY_NAMES and v.strip()}
+    )  # fmt: skip
+    evidence = [("environment", source)] + [("proxy", p) for p in proxies]
+    if proxies:
+        return result(
+            cid, Status.FAIL, "proxy variables reach the engine: " + ", ".join(proxies), evidence
+        )
+    return result(cid, Status.PASS, "no proxy variable in the engine's environment", evidence)
+
+
+# Origin schemes of local apps that Ollama itself allows; a web origin is what widens.
+_APP_SCHEMES = ("app", "file", "tauri", "vscode-webview", "vscode-file")
+
+
+def widened_origins(value: str) -> list[str]:
+    widened = []
+    for origin in (o.strip() for o in value.split(",")):
+        if not origin:
+            continue
+        parts = urlsplit(origin)
+        is_app = parts.scheme in _APP_SCHEMES
+        is_local_web = parts.scheme in ("http", "https") and is_loopback(parts.hostname)
+        if origin in ("*", "null") or not (is_app or is_local_web):
+            widened.append(origin)
+    return widened
+
+
+@check("OG-CFG-06")
+def cors_origins_not_widened(facts: Facts) -> Result:
+    cid = "OG-CFG-06"
+    engine = engine_or_error(facts, cid, running=False)
+    if isinstance(engine, Result):
+        return engine
+    env = _env_or_error(engine, cid)
+    if isinstance(env, Result):
+        return env
+    values, source = env
+    origins = values.get("OLLAMA_ORIGINS", "")
+    evidence = [("OLLAMA_ORIGINS", f"{origins or '(unset)'} (from {source})")]
+    widened = widened_origins(origins)
+    if widened:
+        return result(cid, Status.FAIL, "CORS widened to: " + ", ".join(widened), evidence)
+    return result(cid, Status.PASS, "no web origin added to the CORS allow-list", evidence)

@@ -1,0 +1,249 @@
+"""OG-NET: exposure and egress of the engine's process tree."""
+
+from __future__ import annotations
+
+import psutil
+
+from auditor.checks._common import (
+    describe_socket,
+    engine_or_error,
+    is_loopback,
+    result,
+    tree_pids,
+)
+from auditor.checks.interface import Result, Status, check
+from auditor.inventory.interface import EngineFacts, Facts, NftRule, SocketFact
+
+
+def _foreign(engine: EngineFacts, control_id: str) -> Result | None:
+    if engine.foreign_netns:
+        return result(
+            control_id, Status.ERROR,
+            "the engine runs in another network namespace; its sockets are not visible here",
+        )  # fmt: skip
+    return None
+
+
+def _bound(sock: SocketFact) -> bool:
+    """A listening TCP socket or an unconnected bound UDP socket."""
+    if sock.protocol == "tcp":
+        return sock.state == psutil.CONN_LISTEN
+    return sock.remote_address is None
+
+
+@check("OG-NET-01")
+def engine_listens_on_loopback(facts: Facts) -> Result:
+    cid = "OG-NET-01"
+    engine = engine_or_error(facts, cid, running=True)
+    if isinstance(engine, Result):
+        return engine
+    if (foreign := _foreign(engine, cid)) is not None:
+        return foreign
+    pids = tree_pids(engine)
+    bound = [s for s in facts.sockets if s.pid in pids and _bound(s)]
+    exposed = [s for s in bound if not is_loopback(s.local_address)]
+    evidence = [("listening", describe_socket(s)) for s in bound]
+    evidence.append(("configured bind address", str(engine.listen_host)))
+    if exposed:
+        return result(
+            cid, Status.FAIL,
+            f"the engine listens on {len(exposed)} non-loopback address(es): "
+            + ", ".join(describe_socket(s) for s in exposed),
+            evidence,
+        )  # fmt: skip
+    if engine.listen_host is not None and not is_loopback(engine.listen_host):
+        return result(
+            cid, Status.FAIL,
+            f"the configuration asks to bind {engine.listen_host!r}, not a loopback address",
+            evidence,
+        )  # fmt: skip
+    if not bound:
+        why = "" if facts.privilege.is_root else " (not root: its sockets may be hidden)"
+        return result(cid, Status.ERROR, f"no listening socket of the engine was found{why}")
+    return result(cid, Status.PASS, f"the engine listens on loopback only ({len(bound)})", evidence)
+
+
+@check("OG-NET-02")
+def nothing_else_on_engine_port(facts: Facts) -> Result:
+    cid = "OG-NET-02"
+    engine = engine_or_error(facts, cid, running=True)
+    if isinstance(engine, Result):
+        return engine
+    if (foreign := _foreign(engine, cid)) is not None:
+        return foreign
+    if engine.port is None:
+        return result(cid, Status.ERROR, "the engine's port is unknown")
+    pids = tree_pids(engine)
+    on_port = [
+        s for s in facts.sockets
+        if s.protocol == "tcp" and s.state == psutil.CONN_LISTEN and s.local_port == engine.port
+    ]  # fmt: skip
+    others = [s for s in on_port if s.pid not in pids]
+    evidence = [("listener on port", describe_socket(s)) for s in on_port]
+    unknown = [s for s in others if s.pid is None]
+    if unknown and not facts.privilege.is_root:
+        return result(
+            cid, Status.ERROR,
+            f"{len(unknown)} listener(s) on port {engine.port} have no readable owner (not root)",
+            evidence,
+        )  # fmt: skip
+    if others:
+        return result(
+            cid, Status.FAIL,
+            f"another process listens on the engine port {engine.port}: "
+            + ", ".join(describe_socket(s) for s in others),
+            evidence,
+        )  # fmt: skip
+    return result(cid, Status.PASS, f"only the engine listens on port {engine.port}", evidence)
+
+
+def _outbound(sock: SocketFact) -> bool:
+    return sock.remote_address is not None and sock.state != psutil.CONN_LISTEN
+
+
+@check("OG-NET-03")
+def no_remote_connection_from_engine(facts: Facts) -> Result:
+    cid = "OG-NET-03"
+    engine = engine_or_error(facts, cid, running=True)
+    if isinstance(engine, Result):
+        return engine
+    if (foreign := _foreign(engine, cid)) is not None:
+        return foreign
+    pids = tree_pids(engine)
+    observed = [(s, "snapshot") for s in facts.sockets] + [
+        (s, "watch") for s in facts.watched_sockets
+    ]
+    leaving = [
+        (s, when) for s, when in observed
+        if s.pid in pids and _outbound(s) and not is_loopback(s.remote_address)
+    ]  # fmt: skip
+    hidden = [
+        s for s, _ in observed
+        if s.pid is None and _outbound(s) and not is_loopback(s.remote_address)
+    ]  # fmt: skip
+    window = facts.options.watch_seconds
+    evidence = [
+        ("process tree", ", ".join(f"{p.pid} {p.name}" for p in engine.tree)),
+        ("watch window", f"{window:g}s" if window else "none (snapshot only)"),
+    ]
+    if leaving:
+        evidence += [(f"connection ({when})", describe_socket(s)) for s, when in leaving]
+        return result(
+            cid, Status.FAIL,
+            f"{len(leaving)} non-loopback connection(s) from the engine's process tree",
+            evidence,
+        )  # fmt: skip
+    if hidden and not facts.privilege.is_root:
+        evidence += [("connection without owner", describe_socket(s)) for s in hidden]
+        return result(
+            cid, Status.ERROR,
+            f"{len(hidden)} non-loopback connection(s) have no readable owner (not root)",
+            evidence,
+        )  # fmt: skip
+    count = sum(1 for s, _ in observed if s.pid in pids)
+    return result(
+        cid, Status.PASS,
+        f"no non-loopback connection among {count} socket(s) of the engine's tree",
+        evidence,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- OG-NET-04
+
+_LOOPBACK_ALLOW = {"localhost", "127.0.0.0/8", "::1/128", "127.0.0.1/32", "127.0.0.1", "::1"}
+
+
+def systemd_egress(facts: Facts, engine: EngineFacts) -> tuple[bool, list[tuple[str, str]]]:
+    """Whether the unit denies all egress but loopback, and whether that is in force here."""
+    unit = engine.unit
+    if unit is None:
+        return False, [("systemd", "no unit for the engine")]
+    deny = set(unit.properties.get("IPAddressDeny", "").split())
+    allow = set(unit.properties.get("IPAddressAllow", "").split())
+    evidence = [
+        (f"{unit.name} IPAddressDeny", " ".join(sorted(deny)) or "(unset)"),
+        (f"{unit.name} IPAddressAllow", " ".join(sorted(allow)) or "(unset)"),
+    ]
+    denies_all = "any" in deny or {"0.0.0.0/0", "::/0"} <= deny
+    if not denies_all or not allow <= _LOOPBACK_ALLOW:
+        return False, evidence
+    if not facts.systemd_running:
+        evidence.append(("systemd", "not running: the unit's settings are not in force"))
+        return False, evidence
+    main_pid = unit.properties.get("MainPID")
+    if engine.main is not None and main_pid not in (None, str(engine.main.pid)):
+        evidence.append(("systemd", f"unit MainPID {main_pid} is not the engine {engine.main.pid}"))
+        return False, evidence
+    return True, evidence
+
+
+def _service_ids(facts: Facts, engine: EngineFacts) -> set[str]:
+    ids: set[str] = set()
+    if engine.main is not None:
+        ids |= {str(engine.main.uid), str(engine.main.username)}
+    user = facts.hardening.service_user if facts.hardening else None
+    if user is not None:
+        ids |= {str(user.uid), str(user.name)}
+    return ids - {"None"}
+
+
+def nft_egress(facts: Facts, engine: EngineFacts) -> tuple[bool, list[tuple[str, str]]]:
+    """Whether an nft rule drops or rejects the service user's traffic, with a counter."""
+    egress = facts.egress
+    if egress is None or egress.nft_rules is None:
+        why = egress.nft_error if egress else "not collected"
+        return False, [("nftables", f"ruleset unreadable: {why}")]
+    ids = _service_ids(facts, engine)
+    matching: list[NftRule] = [
+        r for r in egress.nft_rules
+        if r.skuid in ids and r.verdict in ("drop", "reject") and r.packets is not None
+    ]  # fmt: skip
+    if not matching:
+        return False, [("nftables", f"no counting drop/reject rule for skuid {sorted(ids)}")]
+    return True, [
+        (
+            f"nft {r.family} {r.table} {r.chain} handle {r.handle}",
+            f"{r.text} (comment: {r.comment or '-'}; counter {r.packets} packets, {r.bytes} bytes)",
+        )
+        for r in matching
+    ]
+
+
+@check("OG-NET-04")
+def egress_enforcement_present(facts: Facts) -> Result:
+    cid = "OG-NET-04"
+    engine = engine_or_error(facts, cid, running=False)
+    if isinstance(engine, Result):
+        return engine
+    by_unit, unit_evidence = systemd_egress(facts, engine)
+    by_nft, nft_evidence = nft_egress(facts, engine)
+    evidence = unit_evidence + nft_evidence
+    mechanisms = [name for name, ok in (("systemd", by_unit), ("nftables", by_nft)) if ok]
+    if not mechanisms:
+        return result(cid, Status.FAIL, "no process-scoped egress enforcement", evidence)
+    configured = " and ".join(mechanisms)
+    probe = facts.egress.probe if facts.egress else None
+    if probe is None:
+        evidence.append(("probe", "enforcement unverified (no probe address configured)"))
+        return result(
+            cid, Status.PASS,
+            f"egress is restricted by {configured} configuration; enforcement unverified "
+            "(no probe address configured: --egress-probe)",
+            evidence,
+        )  # fmt: skip
+    evidence.append(
+        ("probe", f"{probe.target} as uid {probe.uid} in {probe.cgroup}: {probe.outcome}, "
+         f"{probe.detail}")
+    )  # fmt: skip
+    if probe.outcome == "connected":
+        return result(
+            cid, Status.FAIL,
+            f"configured ({configured}) but NOT enforced: a probe from the engine's cgroup "
+            f"and user reached {probe.target}",
+            evidence,
+        )  # fmt: skip
+    if probe.outcome == "blocked":
+        return result(
+            cid, Status.PASS, f"egress restricted by {configured}; enforcement verified", evidence
+        )
+    return result(cid, Status.ERROR, f"enforcement could not be verified: {probe.detail}", evidence)
