@@ -21,6 +21,8 @@ class AuditOptions:
     lock_path: Path | None = None  # offgrid lock file: enables the OG-INT controls
     store_dir: Path | None = None  # model store to verify; default from the engine's env
     full_hash: bool = False  # re-hash every blob instead of trusting the verified cache
+    # where the verified-hash cache and its HMAC key live; None = /var/lib/offgrid
+    hash_cache_dir: Path | None = None
     ide_users: tuple[str, ...] = ()  # users whose IDE settings OG-TEL inspects
     max_exposure: float = 2.5  # OG-HRD-01 threshold on systemd-analyze security
     # OG-NET-04 active probe target "HOST:PORT"; no default: without it enforcement is unverified
