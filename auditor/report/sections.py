@@ -15,7 +15,7 @@ from typing import Any
 KeyValues = tuple[tuple[str, str], ...]
 MISSING = "\N{EN DASH}"  # shown where a value is absent
 
-STAT_COLUMNS = ("median", "p95", "p99", "mean", "min", "max")
+STAT_COLUMNS = ("median", "p95", "p99", "mean", "min", "max", "count")
 # (key in a benchmark category, row label), in the order a reader compares them
 CATEGORY_METRICS = (
     ("ttft_ms", "TTFT (ms)"),
@@ -25,6 +25,9 @@ CATEGORY_METRICS = (
     ("decode_tps", "Decode (tok/s)"),
     ("output_tokens", "Output tokens"),
 )
+# Not shown as category facts: the metrics have their own table, raw samples are
+# for machines (charts, re-analysis), not for a reader.
+_CATEGORY_SKIP = ("name", "title", "server", "samples", *(key for key, _ in CATEGORY_METRICS))
 _BENCH_PARTS = ("settings", "categories", "cold_start", "concurrency", "crossover", "tco")
 
 
@@ -52,7 +55,8 @@ class CategoryView:
     name: str
     facts: KeyValues
     stats: Table
-    server: KeyValues
+    server_facts: KeyValues
+    server_stats: Table | None
 
 
 @dataclass(frozen=True)
@@ -128,20 +132,33 @@ def _stat(stats: Any, column: str) -> str:
     return format_value(stats.get(column)) if isinstance(stats, Mapping) else MISSING
 
 
+def _is_stats(value: Any) -> bool:
+    return isinstance(value, Mapping) and any(column in value for column in STAT_COLUMNS)
+
+
+def _stats_table(rows: list[tuple[str, Any]]) -> Table:
+    return Table(
+        header=("Metric", *STAT_COLUMNS),
+        rows=tuple((label, *(_stat(stats, c) for c in STAT_COLUMNS)) for label, stats in rows),
+    )
+
+
 def _category_view(category: Mapping[str, Any]) -> CategoryView:
-    rows = tuple(
-        (label, *(_stat(category[key], column) for column in STAT_COLUMNS))
-        for key, label in CATEGORY_METRICS
-        if isinstance(category.get(key), Mapping)
-    )
-    facts = key_values(
-        {k: category.get(k) for k in ("target_tokens", "requests", "failures") if k in category}
-    )
+    metrics = [
+        (label, category[key]) for key, label in CATEGORY_METRICS if _is_stats(category.get(key))
+    ]
+    server = category.get("server")
+    server = server if isinstance(server, Mapping) else {}
+    server_stats = [(str(key), value) for key, value in server.items() if _is_stats(value)]
+    name = format_value(category.get("name", "unnamed"))
+    if category.get("title"):
+        name = f"{name} ({format_value(category['title'])})"
     return CategoryView(
-        name=format_value(category.get("name", "unnamed")),
-        facts=facts,
-        stats=Table(header=("Metric", *STAT_COLUMNS), rows=rows),
-        server=key_values(category.get("server")),
+        name=name,
+        facts=key_values(category, skip=_CATEGORY_SKIP),
+        stats=_stats_table(metrics),
+        server_facts=key_values(server, skip=[key for key, _ in server_stats]),
+        server_stats=_stats_table(server_stats) if server_stats else None,
     )
 
 

@@ -69,7 +69,9 @@ def test_html_shows_what_a_reviewer_needs(report: Report) -> None:
         "pid 4242 vanished during the scan",  # incomplete
         "qwen2.5-coder:7b",  # integrity models
         "blob sha256-ab12 size 10 != 12",
-        "Category: completion",
+        "Category: completion (Completion tasks)",
+        "read timeout after 120 s",
+        "prompt_eval_ms",
         "TTFT (ms)",
         "Concurrency",
         "Cold start",
