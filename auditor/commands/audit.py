@@ -1,0 +1,192 @@
+"""`offgrid audit`: is anything on this workstation exposed, leaking or misconfigured?"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from auditor.audit import run_audit
+from auditor.checks.interface import Status
+from auditor.checks.runner import exit_code
+from auditor.console import Console
+from auditor.errors import InputError, UsageError
+from auditor.inventory.egress_probe import parse_target
+from auditor.inventory.interface import AuditOptions
+from auditor.report.model import Report, summarize
+from auditor.report.render import render, renderer_for
+from auditor.report.validate import ensure_valid
+from auditor.report.write import write_report
+
+NAME = "audit"
+HELP = "audit the engine's exposure, egress, configuration, integrity and hardening"
+
+DEFAULT_CONFIG = Path("/etc/offgrid/offgrid.toml")
+ENGINES = ("ollama", "llamacpp")
+MAX_WATCH_S = 3600.0
+
+# config key -> (argparse dest, expected python type(s))
+_CONFIG_KEYS: Mapping[str, tuple[str, tuple[type, ...]]] = {
+    "engine": ("engine", (str,)),
+    "engine_pid": ("engine_pid", (int,)),
+    "watch": ("watch", (int, float)),
+    "waivers": ("waivers", (str,)),
+    "format": ("format", (str,)),
+    "output": ("output", (str,)),
+    "ide_users": ("ide_users", (list,)),
+    "lock": ("lock", (str,)),
+    "store": ("store", (str,)),
+    "full": ("full", (bool,)),
+    "egress_probe": ("egress_probe", (str,)),
+    "max_exposure": ("max_exposure", (int, float)),
+}
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--engine", choices=ENGINES, help="audit this engine (default: discover it)")
+    add("--engine-pid", type=int, metavar="PID", help="the engine's main process")
+    add("--watch", type=float, metavar="SECONDS", help="also sample sockets for this long")
+    add("--waivers", metavar="FILE", help="TOML or JSON waivers keyed by control id")
+    add("--format", metavar="FORMAT", help="json (default), html, markdown or junit")
+    add("--output", metavar="PATH", help="write the report here (atomically) instead of stdout")
+    add("--config", metavar="FILE", help=f"settings file (default {DEFAULT_CONFIG} if present)")
+    add("--lock", metavar="FILE", help="offgrid lock file: enables the OG-INT controls")
+    add("--store", metavar="DIR", help="model store to verify (default: from the engine)")
+    add("--full", action="store_const", const=True, help="re-hash every model blob")
+    add("--ide-user", dest="ide_users", action="append", metavar="USER",
+        help="inspect this user's IDE telemetry settings (repeatable)")  # fmt: skip
+    add("--egress-probe", metavar="HOST:PORT",
+        help="prove egress enforcement by connecting here as the engine (no default)")  # fmt: skip
+    add("--max-exposure", type=float, metavar="SCORE",
+        help="highest acceptable systemd-analyze exposure (default 2.5)")  # fmt: skip
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """Settings from TOML: top-level keys and/or an [audit] table (other tables are ignored)."""
+    try:
+        raw = tomllib.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise InputError(f"config {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"config {path}: {exc}") from None
+    section = raw.get("audit", {})
+    if not isinstance(section, dict):
+        raise InputError(f"config {path}: [audit] must be a table")
+    merged = {k: v for k, v in raw.items() if not isinstance(v, dict)} | section
+    settings: dict[str, Any] = {}
+    for key, value in merged.items():
+        if key not in _CONFIG_KEYS:
+            raise InputError(f"config {path}: unknown key {key!r}")
+        dest, types = _CONFIG_KEYS[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise InputError(f"config {path}: {key} has the wrong type")
+        settings[dest] = value
+    return settings
+
+
+def _merged(args: argparse.Namespace) -> dict[str, Any]:
+    """Flags override the config file, which overrides the defaults."""
+    config_path = Path(args.config) if args.config else None
+    if config_path is None and DEFAULT_CONFIG.is_file():
+        config_path = DEFAULT_CONFIG
+    settings = load_config(config_path) if config_path else {}
+    for dest, _ in _CONFIG_KEYS.values():
+        value = getattr(args, dest, None)
+        if value is not None:
+            settings[dest] = value
+    return settings
+
+
+def _existing(path_text: str | None, what: str, want_dir: bool = False) -> Path | None:
+    if path_text is None:
+        return None
+    path = Path(path_text)
+    if not (path.is_dir() if want_dir else path.is_file()):
+        raise InputError(f"{what} {path}: no such {'directory' if want_dir else 'file'}")
+    return path
+
+
+def _number(value: Any, what: str, low: float, high: float) -> float:
+    number = float(value)
+    if not math.isfinite(number) or not low <= number <= high:
+        raise UsageError(f"{what} must be between {low:g} and {high:g}, not {value}")
+    return number
+
+
+@dataclass(frozen=True)
+class Request:
+    options: AuditOptions
+    waivers: Path | None
+    fmt: str
+    output: Path | None
+
+
+def build_request(args: argparse.Namespace) -> Request:
+    s = _merged(args)
+    if s.get("engine") is not None and s["engine"] not in ENGINES:
+        raise InputError(f"engine must be one of {', '.join(ENGINES)}")
+    if s.get("engine_pid") is not None and s["engine_pid"] <= 0:
+        raise UsageError("--engine-pid must be a positive process id")
+    probe = s.get("egress_probe")
+    if probe is not None:
+        parse_target(probe)
+    fmt = s.get("format", "json")
+    renderer_for(fmt)  # an unknown format is a usage error before any work
+    options = AuditOptions(
+        engine=s.get("engine"),
+        engine_pid=s.get("engine_pid"),
+        watch_seconds=_number(s.get("watch", 0.0), "--watch", 0.0, MAX_WATCH_S),
+        lock_path=_existing(s.get("lock"), "lock file"),
+        store_dir=_existing(s.get("store"), "model store", want_dir=True),
+        full_hash=bool(s.get("full", False)),
+        ide_users=tuple(str(u) for u in s.get("ide_users", ())),
+        max_exposure=_number(s.get("max_exposure", 2.5), "--max-exposure", 0.0, 10.0),
+        egress_probe=probe,
+    )
+    output = Path(s["output"]) if s.get("output") else None
+    return Request(options, _existing(s.get("waivers"), "waivers file"), fmt, output)
+
+
+_STYLE = {
+    "pass": "green",
+    "fail": "red",
+    "error": "yellow",
+    "not_applicable": "dim",
+    "waived": "cyan",
+}
+
+
+def summary_table(report: Report) -> Table:
+    table = Table(title=f"offgrid audit · {report.host.hostname}", show_lines=False)
+    for column in ("control", "severity", "status", "title"):
+        table.add_column(column)
+    for control in report.controls:
+        waived = control.status is Status.FAIL and control.waiver is not None
+        status = "waived" if waived else str(control.status)
+        style = _STYLE.get(status, "")
+        table.add_row(control.id, control.severity, f"[{style}]{status}[/]", control.title)
+    return table
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    request = build_request(args)
+    report = run_audit(request.options, request.waivers, console)
+    if request.output is not None:
+        write_report(report, request.fmt, request.output)
+        console.info(f"report written to {request.output}")
+    else:
+        ensure_valid(report)
+        console.out(render(report, request.fmt))
+    console.rich.print(summary_table(report))
+    counts = summarize(report.controls)
+    console.info(
+        ", ".join(f"{counts[k]} {k}" for k in ("pass", "fail", "waived", "error", "not_applicable"))
+    )
+    return int(exit_code(report.controls))
