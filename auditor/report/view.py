@@ -137,7 +137,11 @@ def ran_as_root(privilege: Mapping[str, Any]) -> bool | None:
     return None if root is None else bool(root)
 
 
-def privilege_note(root: bool | None) -> str:
+def privilege_note(privilege: Mapping[str, Any], root: bool | None) -> str:
+    """The audit's own note on what its privilege hid, else one derived from it."""
+    note = privilege.get("note")
+    if isinstance(note, str) and note.strip():
+        return note.strip()
     if root is None:
         return ""
     if root:
@@ -178,7 +182,7 @@ def build(report: Report) -> ReportView:
             ("Tool", f"offgrid {report.tool_version}"),
             ("Report schema", report.schema_version),
         ),
-        privilege_note=privilege_note(root),
+        privilege_note=privilege_note(report.privilege, root),
         privilege_limited=root is False,
         privilege=key_values(report.privilege),
         verdict=verdict(report),

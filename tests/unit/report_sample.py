@@ -160,7 +160,11 @@ def sample_report(*, benchmark: bool = True, integrity: bool = True) -> Report:
         host=HostInfo(hostname="ws-07", os="Debian GNU/Linux 12", kernel="6.1.0", machine="x86_64"),
         started_at="2026-11-24T02:00:00.123456+00:00",
         finished_at="2026-11-24T02:00:07.654321+00:00",
-        privilege={"euid": 1000, "is_root": False, "user": "auditor"},
+        privilege={
+            "euid": 1000,
+            "is_root": False,
+            "note": "Ran without root: other users' sockets and environments are hidden.",
+        },
         engine={
             "kind": "ollama",
             "pid": 812,

@@ -59,7 +59,7 @@ def test_html_shows_what_a_reviewer_needs(report: Report) -> None:
     for text in (
         "ws-07",
         "offgrid 0.1.0",
-        "Ran without root",
+        "Ran without root: other users&#39; sockets and environments are hidden.",
         ">FAIL<",
         "OG-NET-03",
         "Why it matters",

@@ -78,6 +78,7 @@ _DELETE = object()
         ("summary/fail", -1, "$.summary.fail"),
         ("benchmark", [], "$.benchmark"),
         ("extra", None, "$.extra"),
+        ("privilege/is_root", "no", "$.privilege.is_root"),
     ],
 )
 def test_broken_reports_are_rejected(

@@ -1,0 +1,83 @@
+"""The decisions the templates rely on: verdict, effective status, number format."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from auditor.checks.interface import Status
+from auditor.report.sections import benchmark_view, format_value, key_values
+from auditor.report.view import build, privilege_note, ran_as_root, verdict
+from tests.unit.report_sample import sample_report
+
+
+def test_verdict_fail_beats_incomplete() -> None:
+    result = verdict(sample_report())
+    assert (result.kind, result.headline) == ("fail", "FAIL")
+    assert "OG-NET-03" in result.detail and "OG-HRD-01" not in result.detail  # waived
+
+
+def test_verdict_incomplete_when_something_was_not_evaluated() -> None:
+    report = sample_report()
+    controls = tuple(c for c in report.controls if c.status is not Status.FAIL or c.waiver)
+    assert verdict(replace(report, controls=controls)).kind == "incomplete"
+    passing = tuple(c for c in controls if c.status is not Status.ERROR)
+    assert verdict(replace(report, controls=passing)).kind == "incomplete"  # incomplete items
+
+
+def test_verdict_pass_mentions_waivers() -> None:
+    report = sample_report()
+    controls = tuple(c for c in report.controls if c.status is not Status.ERROR)
+    controls = tuple(c for c in controls if c.status is not Status.FAIL or c.waiver)
+    result = verdict(replace(report, controls=controls, incomplete=()))
+    assert result.kind == "pass" and "1 failure(s) waived" in result.detail
+    assert verdict(replace(report, controls=())).kind == "none"
+
+
+@pytest.mark.parametrize(
+    ("privilege", "expected"),
+    [
+        ({"euid": 0}, "Ran as root"),
+        ({"is_root": False}, "Ran without root"),
+        ({"note": "custom words"}, "custom words"),
+        ({}, ""),
+    ],
+)
+def test_privilege_note(privilege: dict[str, object], expected: str) -> None:
+    assert privilege_note(privilege, ran_as_root(privilege)).startswith(expected)
+
+
+def test_values_are_formatted_for_a_reader() -> None:
+    assert format_value(None) == "\N{EN DASH}"
+    assert format_value(True) == "yes"
+    assert format_value(4300.5) == "4,300"
+    assert format_value(29.54) == "29.5"
+    assert format_value(0.125) == "0.12"
+    assert format_value([16, 64]) == "16, 64"
+    assert format_value([{"a": 1}]) == '[{"a": 1}]'
+    assert key_values({"a": {"b": 1, "c": {}}, "d": "x"}) == (
+        ("a.b", "1"),
+        ("a.c", "{}"),
+        ("d", "x"),
+    )
+
+
+def test_benchmark_view_leaves_out_what_is_missing() -> None:
+    view = benchmark_view({"suite": {"name": "s"}, "categories": [{"name": "chat"}]})
+    assert view is not None
+    assert view.categories[0].stats.rows == ()
+    assert view.concurrency is None and view.cold_start == () and view.tco == ()
+    assert benchmark_view(None) is None
+
+
+def test_duration_and_effective_status() -> None:
+    view = build(sample_report())
+    assert dict(view.run)["Duration"] == "7.5 s"
+    assert [c.status for c in view.controls] == [
+        "pass",
+        "fail",
+        "error",
+        "not_applicable",
+        "waived",
+    ]
