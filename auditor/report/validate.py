@@ -147,7 +147,11 @@ def validate(data: Any) -> list[str]:
 def validate_report(report: Report) -> list[str]:
     # Through JSON, so the check sees exactly what a reader of the file sees
     # (tuples become arrays, non-string keys would fail here rather than later).
-    return validate(json.loads(json.dumps(to_dict(report))))
+    try:
+        text = json.dumps(to_dict(report), allow_nan=False)
+    except (TypeError, ValueError) as exc:  # NaN/Infinity or a value JSON cannot hold
+        return [f"$: not representable as strict JSON: {exc}"]
+    return validate(json.loads(text))
 
 
 def ensure_valid(report: Report) -> None:

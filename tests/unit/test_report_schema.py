@@ -125,3 +125,10 @@ def test_ensure_valid_raises_on_a_model_bug() -> None:
     broken = type(report)(**{**report.__dict__, "started_at": "not a time"})
     with pytest.raises(InvalidReportError):
         ensure_valid(broken)
+
+
+def test_nan_in_a_section_is_reported_not_written() -> None:
+    report = sample_report()
+    broken = type(report)(**{**report.__dict__, "benchmark": {"ttft_ms": float("nan")}})
+    (error,) = validate_report(broken)
+    assert "strict JSON" in error
