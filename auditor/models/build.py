@@ -65,8 +65,9 @@ def write_blob(store: Path, data: bytes, media_type: str) -> LayerPin:
     return LayerPin(media_type, digest, len(data))
 
 
-def config_document(info: GGUFInfo, modelfile: Modelfile, layers: Sequence[LayerPin],
-                    rootfs: bool) -> gojson.OrderedFields:  # fmt: skip
+def config_document(
+    info: GGUFInfo, modelfile: Modelfile, layers: Sequence[LayerPin], rootfs: bool
+) -> gojson.OrderedFields:
     config = gojson.OrderedFields(
         model_format="gguf",
         model_family=info.architecture,

@@ -134,8 +134,11 @@ class HashCache:
             return ModeChoice("full", "no authentic record of an earlier full re-hash")
         age_days = (time.time() - datetime.fromisoformat(self._last_full).timestamp()) / 86400
         if age_days > max_age_days:
-            return ModeChoice("full", f"last full re-hash {age_days:.1f} days ago "
-                                      f"(schedule: every {max_age_days:g} days)")  # fmt: skip
+            return ModeChoice(
+                "full",
+                f"last full re-hash {age_days:.1f} days ago "
+                f"(schedule: every {max_age_days:g} days)",
+            )
         return ModeChoice("incremental", f"last full re-hash at {self._last_full}")
 
     def lookup(self, path: Path, st: os.stat_result) -> str | None:
@@ -145,8 +148,12 @@ class HashCache:
             return None
         key = StatKey.of(st)
         if [entry.get(k) for k in ("dev", "ino", "size", "mtime_ns", "ctime_ns")] != [
-            key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns,
-        ]:  # fmt: skip
+            key.dev,
+            key.ino,
+            key.size,
+            key.mtime_ns,
+            key.ctime_ns,
+        ]:
             return None
         digest = entry.get("digest")
         return digest if isinstance(digest, str) else None
@@ -158,9 +165,14 @@ class HashCache:
             self._entries.pop(str(path), None)
             return
         key = StatKey.of(st)
-        entry: dict[str, object] = {"digest": digest, "dev": key.dev, "ino": key.ino,
-                                    "size": key.size, "mtime_ns": key.mtime_ns,
-                                    "ctime_ns": key.ctime_ns}  # fmt: skip
+        entry: dict[str, object] = {
+            "digest": digest,
+            "dev": key.dev,
+            "ino": key.ino,
+            "size": key.size,
+            "mtime_ns": key.mtime_ns,
+            "ctime_ns": key.ctime_ns,
+        }
         entry["mac"] = self._mac(self._fields(str(path), entry))
         self._entries[str(path)] = entry
 
@@ -176,8 +188,10 @@ class HashCache:
         entries = {p: e for p, e in self._entries.items() if os.path.lexists(p)}
         document: dict[str, object] = {"version": CACHE_VERSION, "entries": entries}
         if self._last_full is not None:
-            document["last_full"] = {"at": self._last_full,
-                                     "mac": self._mac(["last_full", self._last_full])}  # fmt: skip
+            document["last_full"] = {
+                "at": self._last_full,
+                "mac": self._mac(["last_full", self._last_full]),
+            }
         # a read-only or missing state dir costs speed, not safety
         with contextlib.suppress(OSError, InputError):
             atomic_write_text(self.path, json.dumps(document, indent=1) + "\n", mode=0o600)

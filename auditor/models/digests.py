@@ -76,8 +76,11 @@ class DigestSource:
             self._cache.forget(path)
             return
         if (before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns) != (
-            after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns,
-        ):  # fmt: skip
+            after.st_ino,
+            after.st_size,
+            after.st_mtime_ns,
+            after.st_ctime_ns,
+        ):
             self._cache.forget(path)  # changed while being hashed: trust nothing
             return
         self._cache.record(path, after, result.sha256)
@@ -86,9 +89,13 @@ class DigestSource:
         if self._cache is not None:
             self._cache.save(full_run_completed=self.choice.mode == "full")
         return DigestStats(
-            self.choice.mode, self.choice.reason, self.blobs_hashed, self.blobs_from_cache,
-            self.bytes_hashed, round(time.perf_counter() - self._started, 3),
-        )  # fmt: skip
+            self.choice.mode,
+            self.choice.reason,
+            self.blobs_hashed,
+            self.blobs_from_cache,
+            self.bytes_hashed,
+            round(time.perf_counter() - self._started, 3),
+        )
 
 
 def open_source(

@@ -39,8 +39,10 @@ def export_model(
         copied = copy_hashed(source / blob_relpath(blob.digest), target, blob.sha256, progress)
         if copied.size != blob.size:
             target.unlink()
-            raise InputError(f"{name.short}: blob {blob.digest} has {copied.size} bytes, "
-                             f"the manifest says {blob.size}")  # fmt: skip
+            raise InputError(
+                f"{name.short}: blob {blob.digest} has {copied.size} bytes, "
+                f"the manifest says {blob.size}"
+            )
     (dest / relpath).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(dest / relpath, data, mode=0o644)
     return ModelPin(str(name), manifest.file, manifest.config, manifest.layers)

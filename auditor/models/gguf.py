@@ -21,12 +21,31 @@ MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
 _MAX_STRING = 64 * 1024 * 1024
 _MAX_COUNT = 1 << 32
-_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
-            10: "<Q", 11: "<q", 12: "<d"}  # fmt: skip
+_SCALARS = {
+    0: "<B",
+    1: "<b",
+    2: "<H",
+    3: "<h",
+    4: "<I",
+    5: "<i",
+    6: "<f",
+    7: "<?",
+    10: "<Q",
+    11: "<q",
+    12: "<d",
+}
 _STRING, _ARRAY = 8, 9
 # Keys whose values are kept; everything else (token tables) is skipped while reading.
-_KEPT = frozenset(["general.architecture", "general.type", "general.file_type",
-                   "general.name", "general.alignment", "tokenizer.chat_template"])  # fmt: skip
+_KEPT = frozenset(
+    [
+        "general.architecture",
+        "general.type",
+        "general.file_type",
+        "general.name",
+        "general.alignment",
+        "tokenizer.chat_template",
+    ]
+)
 
 # llama_ftype -> the name Ollama shows as "quantization level" (fs/ggml FileType.String).
 _FILE_TYPE_TABLE = (

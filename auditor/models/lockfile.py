@@ -147,9 +147,10 @@ def _model(raw: Mapping[str, Any]) -> ModelPin:
         manifest=_file(raw["manifest"]),
         config=_layer(raw["config"]),
         layers=tuple(_layer(layer) for layer in raw["layers"]),
-        source=ModelSource(source["file"], source["sha256"], source["size"],
-                           source["parameters"]) if source else None,
-    )  # fmt: skip
+        source=ModelSource(source["file"], source["sha256"], source["size"], source["parameters"])
+        if source
+        else None,
+    )
 
 
 def from_dict(raw: object, origin: str = "lock file") -> Lock:
@@ -168,9 +169,13 @@ def from_dict(raw: object, origin: str = "lock file") -> Lock:
     assert isinstance(raw, dict)
     return Lock(
         engines=tuple(
-            EnginePin(e["name"], e["version"], e["kind"],
-                      tuple(_file(a) for a in e["artifacts"]),
-                      tuple(_file(b) for b in e["binaries"]))
+            EnginePin(
+                e["name"],
+                e["version"],
+                e["kind"],
+                tuple(_file(a) for a in e["artifacts"]),
+                tuple(_file(b) for b in e["binaries"]),
+            )
             for e in raw["engines"]
         ),
         models=tuple(_model(m) for m in raw["models"]),
@@ -178,7 +183,7 @@ def from_dict(raw: object, origin: str = "lock file") -> Lock:
         auditor=tuple(_file(a) for a in raw["auditor"]),
         generator=raw["generator"],
         updated_at=raw["updated_at"],
-    )  # fmt: skip
+    )
 
 
 def load(path: Path) -> Lock:

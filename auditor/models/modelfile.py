@@ -18,25 +18,59 @@ from auditor.errors import InputError
 from auditor.models.gojson import Float32
 
 COMMANDS = frozenset(
-    ["from", "license", "template", "system", "adapter", "draft", "renderer",
-     "parser", "parameter", "message", "requires"]
-)  # fmt: skip
+    [
+        "from",
+        "license",
+        "template",
+        "system",
+        "adapter",
+        "draft",
+        "renderer",
+        "parser",
+        "parameter",
+        "message",
+        "requires",
+    ]
+)
 MESSAGE_ROLES = frozenset(["system", "user", "assistant"])
 
 # api.Options and api.Runner in Ollama: JSON name -> Go kind.
 PARAMETER_TYPES: Mapping[str, str] = {
-    "num_keep": "int", "seed": "int", "num_predict": "int", "top_k": "int",
-    "top_p": "float", "min_p": "float", "typical_p": "float", "repeat_last_n": "int",
-    "temperature": "float", "repeat_penalty": "float", "presence_penalty": "float",
-    "frequency_penalty": "float", "stop": "list",
-    "num_ctx": "int", "num_batch": "int", "num_gpu": "int", "main_gpu": "int",
-    "use_mmap": "bool", "num_thread": "int", "draft_num_predict": "int",
-}  # fmt: skip
+    "num_keep": "int",
+    "seed": "int",
+    "num_predict": "int",
+    "top_k": "int",
+    "top_p": "float",
+    "min_p": "float",
+    "typical_p": "float",
+    "repeat_last_n": "int",
+    "temperature": "float",
+    "repeat_penalty": "float",
+    "presence_penalty": "float",
+    "frequency_penalty": "float",
+    "stop": "list",
+    "num_ctx": "int",
+    "num_batch": "int",
+    "num_gpu": "int",
+    "main_gpu": "int",
+    "use_mmap": "bool",
+    "num_thread": "int",
+    "draft_num_predict": "int",
+}
 # Accepted by Ollama with a warning and dropped from the params layer.
 DEPRECATED_PARAMETERS = frozenset(
-    ["penalize_newline", "low_vram", "f16_kv", "logits_all", "vocab_only", "use_mlock",
-     "mirostat", "mirostat_tau", "mirostat_eta"]
-)  # fmt: skip
+    [
+        "penalize_newline",
+        "low_vram",
+        "f16_kv",
+        "logits_all",
+        "vocab_only",
+        "use_mlock",
+        "mirostat",
+        "mirostat_tau",
+        "mirostat_eta",
+    ]
+)
 
 ParamValue = int | bool | str | Float32 | list[str]
 
@@ -132,8 +166,11 @@ def tokenize(text: str) -> list[Command]:
             continue
         word, pos = _read_word(text, pos, "")
         if word.lower() not in COMMANDS or pos >= len(text) or text[pos] not in " \t":
-            raise _error(line, f"unknown command {word or char!r}; expected one of "
-                         + ", ".join(sorted(c.upper() for c in COMMANDS)))  # fmt: skip
+            raise _error(
+                line,
+                f"unknown command {word or char!r}; expected one of "
+                + ", ".join(sorted(c.upper() for c in COMMANDS)),
+            )
         command, is_parameter, role = word.lower(), False, ""
         pos = _skip_blanks(text, pos)
         if command in ("parameter", "message"):
@@ -205,12 +242,19 @@ def parse(text: str) -> Modelfile:
         raise InputError("Modelfile has no FROM line")
     messages = tuple(_message(m) for m in lists["message"])
     return Modelfile(
-        source=source, parameters=parameters, template=singles.get("template", ""),
-        system=singles.get("system", ""), licenses=tuple(lists["license"]),
-        messages=messages, adapters=tuple(lists["adapter"]), drafts=tuple(lists["draft"]),
-        renderer=singles.get("renderer", ""), parser=singles.get("parser", ""),
-        requires=singles.get("requires", "").removeprefix("v"), deprecated=tuple(deprecated),
-    )  # fmt: skip
+        source=source,
+        parameters=parameters,
+        template=singles.get("template", ""),
+        system=singles.get("system", ""),
+        licenses=tuple(lists["license"]),
+        messages=messages,
+        adapters=tuple(lists["adapter"]),
+        drafts=tuple(lists["draft"]),
+        renderer=singles.get("renderer", ""),
+        parser=singles.get("parser", ""),
+        requires=singles.get("requires", "").removeprefix("v"),
+        deprecated=tuple(deprecated),
+    )
 
 
 def _message(args: str) -> tuple[str, str]:

@@ -1,0 +1,148 @@
+"""OG-INT: the engine and every model match the lock file; nothing unpinned is in the store.
+
+All three read one verification (auditor.models.section.integrity_for), done once per audit.
+Without a lock file configured they are not_applicable: there is nothing to compare with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from auditor.checks._common import result
+from auditor.checks.interface import Result, Status, check
+from auditor.inventory.interface import Facts
+from auditor.models.engine import BinaryCheck
+from auditor.models.section import IntegrityRun, integrity_for
+from auditor.models.verify import Problem
+
+NO_LOCK = "no lock file configured (--lock): nothing to compare the engine and models with"
+_MAX_EVIDENCE = 25  # findings listed one by one; the rest are counted
+
+
+def _run_or_result(facts: Facts, control_id: str) -> IntegrityRun | Result:
+    run = integrity_for(facts)
+    if run is None:
+        return result(control_id, Status.NOT_APPLICABLE, NO_LOCK)
+    if run.error:
+        return result(
+            control_id,
+            Status.ERROR,
+            f"the lock file cannot be used: {run.error}",
+            [("lock", run.lock_path)],
+        )
+    return run
+
+
+def _base_evidence(run: IntegrityRun) -> list[tuple[str, str]]:
+    evidence = [("lock", f"{run.lock_path} (sha256 {run.lock_sha256})")]
+    if run.stats is not None:
+        stats = run.stats
+        evidence.append(("mode", f"{stats.mode}: {stats.mode_reason}"))
+        evidence.append(
+            (
+                "hashing",
+                f"{stats.blobs_hashed} hashed ({stats.bytes_hashed} bytes), "
+                f"{stats.blobs_from_cache} from the verified cache, "
+                f"{stats.duration_s:.2f} s",
+            )
+        )
+    return evidence
+
+
+def _problem_evidence(problems: Iterable[Problem]) -> list[tuple[str, str]]:
+    listed = list(problems)
+    evidence = [(p.kind.value, f"{p.path}: {p.detail}") for p in listed[:_MAX_EVIDENCE]]
+    if len(listed) > _MAX_EVIDENCE:
+        evidence.append(("more", f"{len(listed) - _MAX_EVIDENCE} further findings"))
+    return evidence
+
+
+def _describe(file: BinaryCheck) -> str:
+    pinned = file.pinned_sha256 or "nothing (not in the lock)"
+    error = f" ({file.error})" if file.error else ""
+    return f"{file.path}: sha256 {file.sha256 or '-'}, pinned {pinned}{error}"
+
+
+@check("OG-INT-01")
+def engine_binary_pinned(facts: Facts) -> Result:
+    run = _run_or_result(facts, "OG-INT-01")
+    if isinstance(run, Result):
+        return run
+    evidence = _base_evidence(run)
+    engine = run.engine
+    if engine is None:
+        status = Status.ERROR if facts.engine is None else Status.FAIL
+        return result("OG-INT-01", status, run.engine_note, evidence)
+    evidence += [("file", _describe(f)) for f in engine.files]
+    if engine.error:
+        return result("OG-INT-01", Status.ERROR, engine.error, evidence)
+    bad = [f for f in engine.files if not f.ok]
+    if bad:
+        names = ", ".join(f.path for f in bad)
+        return result(
+            "OG-INT-01",
+            Status.FAIL,
+            f"{engine.name} binary does not match its pin: {names}",
+            evidence,
+        )
+    return result(
+        "OG-INT-01",
+        Status.PASS,
+        f"{engine.name} {engine.version}: {len(engine.files)} file(s) match the lock",
+        evidence,
+    )
+
+
+@check("OG-INT-02")
+def models_match_lock(facts: Facts) -> Result:
+    run = _run_or_result(facts, "OG-INT-02")
+    if isinstance(run, Result):
+        return run
+    evidence = _base_evidence(run)
+    if run.store is None:
+        return result("OG-INT-02", Status.ERROR, run.store_error or "no model store", evidence)
+    items = run.store.items
+    evidence.append(("store", f"{run.store.root} ({run.store.layout} layout)"))
+    failed = [i for i in items if i.status == "failed"]
+    unreadable = [i for i in items if i.status == "unreadable"]
+    evidence += _problem_evidence(p for i in items for p in i.problems)
+    if failed:
+        names = ", ".join(i.name for i in failed)
+        return result(
+            "OG-INT-02",
+            Status.FAIL,
+            f"{len(failed)} pinned model(s) differ from the lock: {names}",
+            evidence,
+        )
+    if unreadable:
+        names = ", ".join(i.name for i in unreadable)
+        return result("OG-INT-02", Status.ERROR, f"could not read every blob of: {names}", evidence)
+    if not items:
+        return result("OG-INT-02", Status.PASS, "the lock pins no model for this store", evidence)
+    return result(
+        "OG-INT-02",
+        Status.PASS,
+        f"{len(items)} pinned model(s) match the lock by size and sha256",
+        evidence,
+    )
+
+
+@check("OG-INT-03")
+def no_unpinned_models(facts: Facts) -> Result:
+    run = _run_or_result(facts, "OG-INT-03")
+    if isinstance(run, Result):
+        return run
+    evidence = _base_evidence(run)
+    if run.store is None:
+        return result("OG-INT-03", Status.ERROR, run.store_error or "no model store", evidence)
+    evidence.append(("store", f"{run.store.root} ({run.store.layout} layout)"))
+    unpinned = run.store.unpinned
+    if unpinned:
+        evidence += _problem_evidence(unpinned)
+        return result(
+            "OG-INT-03",
+            Status.FAIL,
+            f"{len(unpinned)} model(s) or blob(s) in the store are not in the lock",
+            evidence,
+        )
+    return result("OG-INT-03", Status.PASS, "every model and blob in the store is pinned", evidence)

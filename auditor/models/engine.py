@@ -1,0 +1,222 @@
+"""Engine pins: record an engine artifact in the bundle, and check a running engine against it.
+
+- ollama: the release tarball (`.tar.zst` or `.tgz`) is pinned as a bundle artifact and the
+  `bin/ollama` it contains as the binary; OG-INT-01 hashes the running engine's executable.
+- llamacpp: the engine is Python code plus llama.cpp's native libraries from the
+  llama-cpp-python wheel. The wheelhouse is pinned as artifacts, and every native library in
+  that wheel (`llama_cpp/lib/*.so*`) as a binary: those libraries hold the inference code and
+  are what an attacker would swap. OG-INT-01 hashes the copies the running server has mapped
+  (/proc/PID/maps), so it checks what really executes, wherever the venv lives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import shutil
+import subprocess
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from auditor.errors import InputError
+from auditor.models.copying import copy_hashed
+from auditor.models.hashing import CHUNK, sha256_file
+from auditor.models.lockfile import EnginePin, FilePin
+
+OLLAMA_BINARY = "bin/ollama"
+LLAMACPP_WHEEL = re.compile(r"^llama_cpp_python-([^-]+)-.*\.whl$")
+LLAMACPP_LIB = re.compile(r"^llama_cpp/lib/[^/]+\.so(\.[0-9]+)*$")
+
+
+def _hash_stream(stream: IO[bytes]) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    while chunk := stream.read(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+@contextlib.contextmanager
+def _tar_stream(tarball: Path) -> Iterator[tarfile.TarFile]:
+    """The tarball as a stream (zstd through a pipe), so nothing is unpacked to disk."""
+    if not tarball.name.endswith(".tar.zst"):
+        with tarfile.open(tarball, mode="r|*") as archive:
+            yield archive
+        return
+    if shutil.which("zstd") is None:
+        raise InputError("reading a .tar.zst needs the zstd command (apt-get install zstd)")
+    with subprocess.Popen(
+        ["zstd", "-dcq", "--", str(tarball)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    ) as proc:
+        assert proc.stdout is not None
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
+            yield archive
+
+
+def tarball_binaries(tarball: Path) -> tuple[FilePin, ...]:
+    """sha256 and size of bin/ollama inside the release tarball, read as a stream."""
+    try:
+        with _tar_stream(tarball) as archive:
+            for member in archive:
+                if member.name.removeprefix("./") == OLLAMA_BINARY and member.isfile():
+                    handle = archive.extractfile(member)
+                    assert handle is not None
+                    sha, size = _hash_stream(handle)
+                    return (FilePin(OLLAMA_BINARY, sha, size),)
+    except (tarfile.TarError, OSError) as exc:
+        raise InputError(f"{tarball}: not a readable tarball: {exc}") from None
+    raise InputError(f"{tarball}: has no {OLLAMA_BINARY}; is it an Ollama release tarball?")
+
+
+def wheel_binaries(wheel: Path) -> tuple[FilePin, ...]:
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            pins = []
+            for info in archive.infolist():
+                if LLAMACPP_LIB.match(info.filename) and not info.is_dir():
+                    with archive.open(info) as handle:
+                        sha, size = _hash_stream(handle)
+                    pins.append(FilePin(info.filename, sha, size))
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"{wheel}: not a readable wheel: {exc}") from None
+    if not pins:
+        raise InputError(f"{wheel}: contains no llama_cpp/lib native library")
+    return tuple(sorted(pins, key=lambda p: p.path))
+
+
+def add_ollama_tarball(bundle: Path, tarball: Path, version: str) -> EnginePin:
+    if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z.+_-]*", version):
+        raise InputError(f"invalid engine version {version!r}")
+    if not tarball.name.endswith((".tar.zst", ".tgz", ".tar.gz")):
+        raise InputError(f"{tarball}: expected ollama-linux-<arch>.tar.zst or .tgz")
+    binaries = tarball_binaries(tarball)
+    rel = Path("engines", "ollama", version, tarball.name)
+    copied = _place(tarball, bundle / rel)
+    artifact = FilePin(rel.as_posix(), copied[0], copied[1])
+    return EnginePin("ollama", version, "tarball", (artifact,), binaries)
+
+
+def add_llamacpp_wheelhouse(bundle: Path, wheelhouse: Path) -> EnginePin:
+    wheels = sorted(wheelhouse.glob("*.whl"))
+    engine_wheels = [w for w in wheels if LLAMACPP_WHEEL.match(w.name)]
+    if len(engine_wheels) != 1:
+        raise InputError(
+            f"{wheelhouse}: expected exactly one llama_cpp_python wheel, found {len(engine_wheels)}"
+        )
+    match = LLAMACPP_WHEEL.match(engine_wheels[0].name)
+    assert match is not None
+    binaries = wheel_binaries(engine_wheels[0])
+    artifacts = []
+    for wheel in wheels:
+        rel = Path("engines", "llamacpp", "wheelhouse", wheel.name)
+        sha, size = _place(wheel, bundle / rel)
+        artifacts.append(FilePin(rel.as_posix(), sha, size))
+    return EnginePin("llamacpp", match.group(1), "wheelhouse", tuple(artifacts), binaries)
+
+
+def add_wheels(bundle: Path, wheelhouse: Path, subdir: str) -> tuple[FilePin, ...]:
+    wheels = sorted(wheelhouse.glob("*.whl"))
+    if not wheels:
+        raise InputError(f"{wheelhouse}: no .whl files")
+    pins = []
+    for wheel in wheels:
+        rel = Path(subdir, wheel.name)
+        sha, size = _place(wheel, bundle / rel)
+        pins.append(FilePin(rel.as_posix(), sha, size))
+    return tuple(pins)
+
+
+def _place(source: Path, dest: Path) -> tuple[str, int]:
+    """Copy into the bundle unless it already is that file; return its sha256 and size."""
+    if source.resolve() == dest.resolve():
+        result = sha256_file(dest)
+        if result.sha256 is None:
+            raise InputError(f"cannot read {dest}: {result.error}")
+        return result.sha256, result.size
+    copied = copy_hashed(source, dest)
+    assert copied.sha256 is not None
+    return copied.sha256, copied.size
+
+
+@dataclass(frozen=True)
+class BinaryCheck:
+    path: str  # the file on this machine
+    pinned_path: str | None  # the lock's path it was matched with; None: not pinned
+    sha256: str | None
+    pinned_sha256: str | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.sha256 == self.pinned_sha256
+
+
+@dataclass(frozen=True)
+class EngineCheck:
+    name: str
+    version: str | None  # the pinned version
+    files: tuple[BinaryCheck, ...]
+    error: str | None = None  # could not be evaluated (nothing mapped, no pid …)
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return "unreadable"
+        return "ok" if self.files and all(f.ok for f in self.files) else "failed"
+
+
+def _check_file(path: Path, pin: FilePin | None) -> BinaryCheck:
+    result = sha256_file(path)
+    if result.sha256 is None:
+        return BinaryCheck(
+            str(path),
+            pin.path if pin else None,
+            None,
+            pin.sha256 if pin else None,
+            f"cannot read: {result.error}",
+        )
+    return BinaryCheck(
+        str(path), pin.path if pin else None, result.sha256, pin.sha256 if pin else None
+    )
+
+
+def check_ollama(pin: EnginePin, exe_path: str | None) -> EngineCheck:
+    binary = next((b for b in pin.binaries if b.path == OLLAMA_BINARY), None)
+    if exe_path is None:
+        return EngineCheck(pin.name, pin.version, (), "the engine's executable path is unknown")
+    return EngineCheck(pin.name, pin.version, (_check_file(Path(exe_path), binary),))
+
+
+def mapped_files(pid: int) -> list[Path]:
+    """Files mapped into a process (its executable and shared libraries); needs ptrace access."""
+    paths: dict[str, None] = {}
+    with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as maps:
+        for line in maps:
+            fields = line.split(maxsplit=5)
+            if len(fields) == 6 and fields[5].startswith("/"):
+                paths[fields[5].rstrip("\n").removesuffix(" (deleted)")] = None
+    return [Path(p) for p in paths]
+
+
+def check_llamacpp(pin: EnginePin, pid: int | None) -> EngineCheck:
+    if pid is None:
+        return EngineCheck(
+            pin.name, pin.version, (), "the engine is not running: no pid to inspect"
+        )
+    try:
+        libraries = [p for p in mapped_files(pid) if "/llama_cpp/lib/" in p.as_posix()]
+    except OSError as exc:
+        return EngineCheck(pin.name, pin.version, (), f"cannot read /proc/{pid}/maps: {exc}")
+    if not libraries:
+        return EngineCheck(pin.name, pin.version, (), f"pid {pid} maps no llama_cpp/lib library")
+    by_suffix = {b.path: b for b in pin.binaries}
+    files = []
+    for library in sorted(libraries):
+        rel = "llama_cpp/lib/" + library.name
+        files.append(_check_file(library, by_suffix.get(rel)))
+    return EngineCheck(pin.name, pin.version, tuple(files))
