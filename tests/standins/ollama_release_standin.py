@@ -3,7 +3,7 @@
 The real Ollama binary cannot be obtained on the project's machines, so the role tests install
 this instead. It has the real release's layout (FACTS §2: ``./bin/ollama`` and ``./lib/ollama/``)
 and the real file names (``ollama-linux-amd64.tar.zst`` / ``.tgz``), so the role runs exactly as
-it would on a real release. ``bin/ollama`` is a tiny shell wrapper that runs the Ollama-protocol
+it would on a real release. ``bin/ollama`` is a tiny bash wrapper that runs the Ollama-protocol
 stand-in server (``tests/standins/ollama_standin.py``, shipped inside as ``lib/ollama/``) with
 the target's ``python3``; every file says it is a stand-in.
 
@@ -44,13 +44,15 @@ class StandinRelease:
 def wrapper_script(version: str) -> str:
     """bin/ollama: run the stand-in server from ../lib/ollama, reporting ``version``."""
     return (
-        "#!/bin/sh\n"
+        "#!/bin/bash\n"
         "# offgrid TEST STAND-IN for the Ollama binary: NOT Ollama. It runs the\n"
         "# Ollama-protocol stand-in server from tests/standins/ollama_standin.py.\n"
         'here=$(dirname "$(readlink -f "$0")")\n'
         f'OLLAMA_STANDIN_VERSION="${{OLLAMA_STANDIN_VERSION:-{version}}}"\n'
         "export OLLAMA_STANDIN_VERSION\n"
-        'exec /usr/bin/python3 "$here/../lib/ollama/ollama_standin.py" "$@"\n'
+        "# argv[0] stays the path it was started by (/usr/local/bin/ollama), as for the real\n"
+        "# binary, so the auditor finds the engine the way it finds real Ollama.\n"
+        'exec -a "$0" /usr/bin/python3 "$here/../lib/ollama/ollama_standin.py" "$@"\n'
     )
 
 
