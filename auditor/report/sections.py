@@ -32,6 +32,12 @@ _BENCH_PARTS = ("settings", "categories", "cold_start", "concurrency", "crossove
 
 
 @dataclass(frozen=True)
+class Table:
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
 class ModelFinding:
     name: str
     status: str
@@ -42,12 +48,7 @@ class ModelFinding:
 class IntegrityView:
     facts: KeyValues
     models: tuple[ModelFinding, ...]
-
-
-@dataclass(frozen=True)
-class Table:
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
+    tables: tuple[tuple[str, Table], ...]  # other lists of records, e.g. engine files
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,10 @@ def format_value(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _is_records(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) for v in value)
+
+
 def key_values(data: Any, skip: Sequence[str] = ()) -> KeyValues:
     """Flatten a free-form mapping into (dotted key, text) rows."""
     if not isinstance(data, Mapping):
@@ -106,6 +111,31 @@ def key_values(data: Any, skip: Sequence[str] = ()) -> KeyValues:
         else:
             rows.append((str(key), format_value(value)))
     return tuple(rows)
+
+
+def records_table(records: Sequence[Mapping[str, Any]]) -> Table:
+    header = tuple(dict.fromkeys(str(k) for record in records for k in record))
+    rows = tuple(tuple(format_value(record.get(k)) for k in header) for record in records)
+    return Table(header=header, rows=rows)
+
+
+def split_records(data: Any, prefix: str = "") -> tuple[KeyValues, tuple[tuple[str, Table], ...]]:
+    """Like key_values, but lists of records (at any depth) become tables of their own."""
+    if not isinstance(data, Mapping):
+        return (), ()
+    rows: list[tuple[str, str]] = []
+    tables: list[tuple[str, Table]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if _is_records(value):
+            tables.append((name, records_table(value)))
+        elif isinstance(value, Mapping) and value:
+            sub_rows, sub_tables = split_records(value, f"{name}.")
+            rows.extend(sub_rows)
+            tables.extend(sub_tables)
+        else:
+            rows.append((name, format_value(value)))
+    return tuple(rows), tuple(tables)
 
 
 def _mappings(value: Any) -> list[Mapping[str, Any]]:
@@ -125,7 +155,8 @@ def integrity_view(integrity: Mapping[str, Any] | None) -> IntegrityView | None:
         )
         for model in _mappings(integrity.get("models"))
     )
-    return IntegrityView(facts=key_values(integrity, skip=("models",)), models=models)
+    facts, tables = split_records({k: v for k, v in integrity.items() if k != "models"})
+    return IntegrityView(facts=facts, models=models, tables=tables)
 
 
 def _stat(stats: Any, column: str) -> str:

@@ -114,7 +114,14 @@ def integrity_section() -> dict[str, Any]:
         "lock_path": "/etc/offgrid/models.lock",
         "lock_sha256": "9f" * 32,
         "store": "/usr/share/ollama/.ollama/models",
-        "engine": {"path": "/usr/local/bin/ollama", "status": "ok"},
+        "engine": {
+            "name": "ollama",
+            "status": "ok",
+            "files": [
+                {"path": "/opt/ollama/bin/ollama", "sha256": "ab" * 32, "ok": True, "error": None},
+                {"path": "/opt/ollama/lib/libggml.so", "sha256": "cd" * 32, "ok": True},
+            ],
+        },
         "models": [
             {"name": "qwen2.5-coder:7b", "status": "ok", "problems": []},
             {

@@ -68,6 +68,7 @@ def test_html_shows_what_a_reviewer_needs(report: Report) -> None:
         "GPU driver needs /dev access &amp; writable memory",  # the waiver
         "pid 4242 vanished during the scan",  # incomplete
         "qwen2.5-coder:7b",  # integrity models
+        "/opt/ollama/lib/libggml.so",  # integrity records as a table
         "blob sha256-ab12 size 10 != 12",
         "Category: completion (Completion tasks)",
         "read timeout after 120 s",
