@@ -134,6 +134,19 @@ def test_markdown_escapes_and_keeps_tables_intact(report: Report) -> None:
     assert "**Verdict: FAIL**" in text
 
 
+def test_markdown_renders_evidence_literally(report: Report) -> None:
+    markdown_it = pytest.importorskip("markdown_it")  # ships with rich
+    page = markdown_it.MarkdownIt("commonmark").enable("table").render(markdown.render(report))
+    assert "<script" not in page and "<img" not in page
+    literal = HOSTILE.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert f"<td>{literal.replace(chr(34), '&quot;')}</td>" in page
+    for table in re.findall(r"<table>.*?</table>", page, re.S):
+        widths = {
+            row.count("<td") + row.count("<th") for row in re.findall(r"<tr>.*?</tr>", table, re.S)
+        }
+        assert len(widths) == 1, table
+
+
 def test_markdown_multiline_evidence_stays_in_one_row(report: Report) -> None:
     control = replace(report.controls[0], evidence=(Evidence("env", "A=1\nB=2|3"),))
     text = markdown.render(replace(report, controls=(control,)))
