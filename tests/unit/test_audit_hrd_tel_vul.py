@@ -1,0 +1,195 @@
+"""OG-HRD, OG-TEL and OG-VUL checks on recorded facts."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from auditor.checks import hrd, tel, vul
+from auditor.checks.interface import Status
+from auditor.inventory.interface import (
+    AuditOptions,
+    FileModeFact,
+    HardeningFacts,
+    IdeFacts,
+    IdeSettingsFile,
+    SecurityScore,
+    ServiceUserFact,
+)
+from tests.unit.audit_facts import engine, facts
+
+
+def _hardening(**changes: object) -> HardeningFacts:
+    base = HardeningFacts(
+        security=SecurityScore(1.1, "OK", None),
+        service_user=ServiceUserFact("ollama", 999, 999, "/bin/false", "process"),
+        files=(FileModeFact("/usr/bin/ollama", "engine binary", True, 0o755, 0, 0),),
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_exposure_against_threshold() -> None:
+    assert hrd.unit_is_sandboxed(facts(hardening=_hardening())).status is Status.PASS
+    unsafe = _hardening(security=SecurityScore(9.2, "UNSAFE", None))
+    result = hrd.unit_is_sandboxed(facts(hardening=unsafe))
+    assert result.status is Status.FAIL and "9.2" in result.summary
+    relaxed = facts(hardening=unsafe, options=AuditOptions(max_exposure=9.5))
+    assert hrd.unit_is_sandboxed(relaxed).status is Status.PASS
+
+
+def test_exposure_unavailable_is_error_not_pass() -> None:
+    missing = _hardening(security=SecurityScore(None, None, "systemd is not running"))
+    assert hrd.unit_is_sandboxed(facts(hardening=missing)).status is Status.ERROR
+
+
+@pytest.mark.parametrize(
+    ("user", "status"),
+    [
+        (ServiceUserFact("ollama", 999, 999, "/bin/false", "process"), Status.PASS),
+        (ServiceUserFact("ollama", 999, 999, "/usr/sbin/nologin", "process"), Status.PASS),
+        (ServiceUserFact("root", 0, 0, "/bin/bash", "process"), Status.FAIL),
+        (ServiceUserFact("dev", 1000, 1000, "/bin/bash", "process"), Status.FAIL),
+        (None, Status.ERROR),
+    ],
+)
+def test_service_user(user: ServiceUserFact | None, status: Status) -> None:
+    assert (
+        hrd.dedicated_unprivileged_user(facts(hardening=_hardening(service_user=user))).status
+        is status
+    )
+
+
+@pytest.mark.parametrize(
+    ("fact", "status"),
+    [
+        (FileModeFact("/usr/bin/ollama", "engine binary", True, 0o755, 0, 0), Status.PASS),
+        (FileModeFact("/usr/bin/ollama", "engine binary", True, 0o757, 0, 0), Status.FAIL),
+        (FileModeFact("/usr/bin/ollama", "engine binary", True, 0o775, 0, 50), Status.FAIL),
+        (FileModeFact("/usr/bin/ollama", "engine binary", True, 0o755, 999, 999), Status.FAIL),
+        (
+            FileModeFact("/srv/models", "model store", True, 0o770, 999, 999, is_dir=True),
+            Status.PASS,
+        ),
+        (
+            FileModeFact("/srv/models", "model store", True, 0o777, 999, 999, is_dir=True),
+            Status.FAIL,
+        ),
+        (FileModeFact("/etc/x.service", "unit file", False, None, None, None), Status.ERROR),
+    ],
+)
+def test_file_modes(fact: FileModeFact, status: Status) -> None:
+    assert (
+        hrd.files_not_writable_by_others(facts(hardening=_hardening(files=(fact,)))).status
+        is status
+    )
+
+
+def _ide(*files: IdeSettingsFile, unknown: tuple[str, ...] = ()) -> IdeFacts:
+    return IdeFacts(files, unknown)
+
+
+def _vscode(
+    settings: dict[str, object] | None, exists: bool = True, error: str | None = None
+) -> IdeSettingsFile:
+    return IdeSettingsFile(
+        "dev",
+        "vscode",
+        "Code",
+        "/home/dev/.config/Code/User/settings.json",
+        exists,
+        settings,
+        error,
+    )
+
+
+def _with_users(**changes: object) -> object:
+    return facts(options=AuditOptions(ide_users=("dev",)), **changes)
+
+
+def test_telemetry_not_applicable_without_users() -> None:
+    assert tel.vscode_telemetry(facts()).status is Status.NOT_APPLICABLE
+    assert tel.vscode_telemetry(_with_users(ide=_ide())).status is Status.NOT_APPLICABLE  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("settings", "status"),
+    [
+        ({"telemetry.telemetryLevel": "off"}, Status.PASS),
+        ({"telemetry.telemetryLevel": "crash"}, Status.FAIL),
+        ({"telemetry.enableTelemetry": False}, Status.PASS),
+        ({"telemetry.enableTelemetry": True}, Status.FAIL),
+        ({"telemetry.telemetryLevel": "all", "telemetry.enableTelemetry": False}, Status.FAIL),
+        ({}, Status.FAIL),
+    ],
+)
+def test_vscode_settings(settings: dict[str, object], status: Status) -> None:
+    assert tel.vscode_telemetry(_with_users(ide=_ide(_vscode(settings)))).status is status  # type: ignore[arg-type]
+
+
+def test_vscode_missing_or_broken_settings() -> None:
+    assert (
+        tel.vscode_telemetry(_with_users(ide=_ide(_vscode(None, exists=False)))).status
+        is Status.FAIL
+    )  # type: ignore[arg-type]
+    broken = _ide(_vscode(None, error="malformed: x"))
+    assert tel.vscode_telemetry(_with_users(ide=broken)).status is Status.ERROR  # type: ignore[arg-type]
+    assert tel.vscode_telemetry(_with_users(ide=_ide(unknown=("dev",)))).status is Status.ERROR  # type: ignore[arg-type]
+
+
+def test_continue_prefers_yaml_and_needs_false() -> None:
+    def cont(name: str, settings: dict[str, object] | None, exists: bool = True) -> IdeSettingsFile:
+        return IdeSettingsFile(
+            "dev", "continue", "Continue", f"/home/dev/.continue/{name}", exists, settings, None
+        )
+
+    off = _ide(
+        cont("config.yaml", {"allowAnonymousTelemetry": False}), cont("config.json", None, False)
+    )
+    assert tel.continue_telemetry(_with_users(ide=off)).status is Status.PASS  # type: ignore[arg-type]
+    on = _ide(
+        cont("config.yaml", None, False), cont("config.json", {"allowAnonymousTelemetry": True})
+    )
+    assert tel.continue_telemetry(_with_users(ide=on)).status is Status.FAIL  # type: ignore[arg-type]
+    none = _ide(cont("config.yaml", None, False), cont("config.json", None, False))
+    assert tel.continue_telemetry(_with_users(ide=none)).status is Status.FAIL  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("version", "affected", "expected"),
+    [
+        ("0.1.33", "<0.1.34", True),
+        ("0.1.34", "<0.1.34", False),
+        ("v0.1.28-rc1", "<0.1.29", True),
+        ("0.17", "<0.17.1", True),
+        ("b5000", ">=b4882,<=b9058", True),
+        ("b9059", ">=b4882,<=b9058", False),
+    ],
+)
+def test_version_ranges(version: str, affected: str, expected: bool) -> None:
+    assert vul.in_range(version, affected) is expected
+
+
+def test_vulnerable_ollama_fails_with_sources() -> None:
+    result = vul.engine_version_not_vulnerable(facts(engine=engine(version="0.1.30")))
+    assert result.status is Status.FAIL
+    assert "CVE-2024-37032" in result.summary and "CVE-2024-28224" not in result.summary
+    assert any("nvd.nist.gov" in e.value for e in result.evidence)
+
+
+def test_current_versions_pass_and_unknown_is_error() -> None:
+    assert (
+        vul.engine_version_not_vulnerable(facts(engine=engine(version="0.20.0"))).status
+        is Status.PASS
+    )
+    llama = engine(kind="llamacpp", version="0.2.70")
+    assert vul.engine_version_not_vulnerable(facts(engine=llama)).status is Status.FAIL
+    assert (
+        vul.engine_version_not_vulnerable(facts(engine=engine(version=None))).status is Status.ERROR
+    )
+
+
+def test_every_table_entry_has_a_source() -> None:
+    for entry in vul.load_table():
+        assert entry.source.startswith("https://"), entry.id
+        vul.in_range("0.0.1", entry.affected)  # every range parses
