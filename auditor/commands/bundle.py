@@ -1,0 +1,200 @@
+"""`offgrid bundle export|add-gguf|add-engine|add-auditor|verify`: the offline bundle.
+
+Run on a connected staging box (or any box that has the models). Layout:
+
+    <bundle>/offgrid.lock.json
+    <bundle>/engines/ollama/<version>/ollama-linux-amd64.tar.zst   (or .tgz)
+    <bundle>/engines/llamacpp/wheelhouse/*.whl
+    <bundle>/auditor/wheelhouse/*.whl
+    <bundle>/models/ollama/{manifests,blobs}/…   an Ollama store
+    <bundle>/models/gguf/<file>.gguf             plain GGUF files for the llamacpp engine
+
+Every add-* command copies its input into the bundle while hashing it and records the pin
+in the lock file, which is rewritten atomically after the files are in place.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from auditor.console import Console
+from auditor.errors import InputError, UsageError
+from auditor.exitcodes import ExitCode
+from auditor.models import engine as engines
+from auditor.models import lockfile, modelfile
+from auditor.models.build import add_gguf
+from auditor.models.copying import copy_hashed
+from auditor.models.digests import open_source
+from auditor.models.export import export_model, installed_models
+from auditor.models.lockfile import GGUFPin, Lock
+from auditor.models.store import parse_name
+from auditor.models.summary import bundle_text
+from auditor.models.verify import BUNDLE_GGUF_DIR, BUNDLE_OLLAMA_STORE, verify_bundle
+
+from ._progress import byte_progress
+
+NAME = "bundle"
+HELP = "Build an offline bundle (engine, pinned models, auditor wheels) and verify it."
+
+Handler = Callable[[argparse.Namespace, Console], int]
+
+
+def _lock_path(bundle: Path) -> Path:
+    return bundle / lockfile.LOCK_FILE
+
+
+def _open_bundle(bundle: Path) -> Lock:
+    bundle.mkdir(parents=True, exist_ok=True)
+    return lockfile.load_or_new(_lock_path(bundle))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _export(args: argparse.Namespace, console: Console) -> int:
+    source: Path = args.store
+    if not (source / "manifests").is_dir():
+        raise InputError(f"{source} is not an Ollama model store (no manifests/ directory)")
+    names = installed_models(source) if args.all else [parse_name(n) for n in args.models]
+    if not names:
+        raise UsageError("name the models to export, or pass --all")
+    lock = _open_bundle(args.bundle)
+    for name in names:
+        with byte_progress(console, f"export {name.short}", None) as progress:
+            pin = export_model(source, args.bundle / BUNDLE_OLLAMA_STORE, name, progress)
+        previous = lock.model(pin.name)
+        if previous and previous.source and previous.manifest.sha256 == pin.manifest.sha256:
+            pin = lockfile.ModelPin(pin.name, pin.manifest, pin.config, pin.layers, previous.source)
+        lock = lock.with_model(pin)
+        console.out(f"exported {name.short}  manifest sha256 {pin.manifest.sha256}")
+    lockfile.save(lock, _lock_path(args.bundle))
+    return ExitCode.OK
+
+
+def _add_gguf(args: argparse.Namespace, console: Console) -> int:
+    parsed = modelfile.load(args.modelfile)
+    gguf = args.gguf or parsed.source_path(args.modelfile.parent)
+    name = parse_name(args.name)
+    lock = _open_bundle(args.bundle)
+    if args.engine in ("ollama", "both"):
+        with byte_progress(console, f"add {name.short}", _size(gguf)) as progress:
+            pin = add_gguf(
+                args.bundle / BUNDLE_OLLAMA_STORE,
+                name,
+                gguf,
+                parsed,
+                rootfs=args.rootfs,
+                progress=progress,
+            )
+        lock = lock.with_model(pin)
+        console.out(f"built {name.short}  manifest sha256 {pin.manifest.sha256}")
+    if args.engine in ("llamacpp", "both"):
+        rel = f"{BUNDLE_GGUF_DIR}/{gguf.name}"
+        with byte_progress(console, f"copy {gguf.name}", _size(gguf)) as progress:
+            copied = copy_hashed(gguf, args.bundle / rel, progress=progress)
+        lock = lock.with_gguf(GGUFPin(name.short, rel, copied.sha256 or "", copied.size))
+        console.out(f"pinned {rel}  sha256 {copied.sha256}")
+    lockfile.save(lock, _lock_path(args.bundle))
+    return ExitCode.OK
+
+
+def _add_engine(args: argparse.Namespace, console: Console) -> int:
+    lock = _open_bundle(args.bundle)
+    if args.ollama_tarball:
+        if not args.version:
+            raise UsageError("--ollama-tarball needs --version (the Ollama release, e.g. 0.33.0)")
+        pin = engines.add_ollama_tarball(args.bundle, args.ollama_tarball, args.version)
+    else:
+        pin = engines.add_llamacpp_wheelhouse(args.bundle, args.llamacpp_wheelhouse)
+    lockfile.save(lock.with_engine(pin), _lock_path(args.bundle))
+    for binary in pin.binaries:
+        console.out(f"{pin.name} {pin.version}: {binary.path}  sha256 {binary.sha256}")
+    return ExitCode.OK
+
+
+def _add_auditor(args: argparse.Namespace, console: Console) -> int:
+    lock = _open_bundle(args.bundle)
+    wheels = engines.add_wheels(args.bundle, args.wheelhouse, "auditor/wheelhouse")
+    lockfile.save(lock.with_auditor(wheels), _lock_path(args.bundle))
+    console.out(f"pinned {len(wheels)} auditor wheel(s)")
+    return ExitCode.OK
+
+
+def _verify(args: argparse.Namespace, console: Console) -> int:
+    if not args.bundle.is_dir():
+        raise InputError(f"bundle directory not found: {args.bundle}")
+    lock = lockfile.load(_lock_path(args.bundle))
+    with byte_progress(console, "verify bundle", None) as progress:
+        source = open_source(None, True, 0.0, progress=progress)
+        report = verify_bundle(lock, args.bundle, source)
+    console.out(bundle_text(report, source.finish()))
+    if report.ok:
+        return ExitCode.OK
+    items = [*report.items, *(i for s in report.stores for i in s.items)]
+    only_unreadable = not report.unpinned and not any(s.unpinned for s in report.stores)
+    if only_unreadable and all(i.status in ("ok", "unreadable") for i in items):
+        return ExitCode.INCOMPLETE
+    return ExitCode.FAILED
+
+
+def _bundle_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", type=Path, metavar="BUNDLE", help="bundle directory")
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="bundle_action", metavar="ACTION", required=True)
+
+    export = actions.add_parser("export", help="copy pinned models from an Ollama store")
+    _bundle_arg(export)
+    export.add_argument("models", nargs="*", metavar="NAME[:TAG]", help="models to export")
+    export.add_argument("--store", type=Path, required=True, help="the Ollama store to read")
+    export.add_argument("--all", action="store_true", help="export every model in the store")
+    export.set_defaults(bundle_handler=_export)
+
+    gguf = actions.add_parser("add-gguf", help="build a model from a GGUF file and a Modelfile")
+    _bundle_arg(gguf)
+    gguf.add_argument("--name", required=True, help="model name, e.g. smollm2:135m-tuned")
+    gguf.add_argument("--modelfile", type=Path, required=True, help="Modelfile (FROM the GGUF)")
+    gguf.add_argument("--gguf", type=Path, help="the GGUF file (default: the Modelfile's FROM)")
+    gguf.add_argument(
+        "--engine",
+        choices=("ollama", "llamacpp", "both"),
+        default="ollama",
+        help="ollama: an Ollama model; llamacpp: the plain GGUF file; both (default: ollama)",
+    )
+    gguf.add_argument(
+        "--rootfs",
+        action="store_true",
+        help="also write rootfs.diff_ids into the config, as Ollama < 0.32.7 did",
+    )
+    gguf.set_defaults(bundle_handler=_add_gguf)
+
+    engine = actions.add_parser("add-engine", help="pin an engine tarball or wheelhouse")
+    _bundle_arg(engine)
+    which = engine.add_mutually_exclusive_group(required=True)
+    which.add_argument("--ollama-tarball", type=Path, help="ollama-linux-amd64.tar.zst or .tgz")
+    which.add_argument("--llamacpp-wheelhouse", type=Path, help="directory of wheels")
+    engine.add_argument("--version", help="Ollama version of the tarball")
+    engine.set_defaults(bundle_handler=_add_engine)
+
+    auditor = actions.add_parser("add-auditor", help="pin the auditor's wheelhouse")
+    _bundle_arg(auditor)
+    auditor.add_argument("wheelhouse", type=Path, help="directory of wheels")
+    auditor.set_defaults(bundle_handler=_add_auditor)
+
+    verify = actions.add_parser(
+        "verify", help="check every file of a bundle against its lock (exit 0/1/2/3)"
+    )
+    _bundle_arg(verify)
+    verify.set_defaults(bundle_handler=_verify)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    handler: Handler = args.bundle_handler
+    return handler(args, console)
