@@ -208,29 +208,50 @@ def _layer_dict(layer: LayerPin) -> dict[str, object]:
     return {"mediaType": layer.media_type, "digest": layer.digest, "size": layer.size}
 
 
-def to_dict(lock: Lock) -> dict[str, object]:
-    def model(m: ModelPin) -> dict[str, object]:
-        out: dict[str, object] = {
-            "name": m.name,
-            "manifest": dataclasses.asdict(m.manifest),
-            "config": _layer_dict(m.config),
-            "layers": [_layer_dict(layer) for layer in m.layers],
-        }
-        if m.source is not None:
-            out["source"] = {
-                **dataclasses.asdict(m.source),
-                "parameters": dict(m.source.parameters),
-            }
-        return out
+def _file_dict(pin: FilePin) -> dict[str, object]:
+    return {"path": pin.path, "sha256": pin.sha256, "size": pin.size}
 
+
+def _engine_dict(engine: EnginePin) -> dict[str, object]:
+    return {
+        "name": engine.name,
+        "version": engine.version,
+        "kind": engine.kind,
+        "artifacts": [_file_dict(a) for a in engine.artifacts],
+        "binaries": [_file_dict(b) for b in engine.binaries],
+    }
+
+
+def _model_dict(model: ModelPin) -> dict[str, object]:
+    out: dict[str, object] = {
+        "name": model.name,
+        "manifest": _file_dict(model.manifest),
+        "config": _layer_dict(model.config),
+        "layers": [_layer_dict(layer) for layer in model.layers],
+    }
+    if model.source is not None:
+        source = model.source
+        out["source"] = {
+            "file": source.file,
+            "sha256": source.sha256,
+            "size": source.size,
+            "parameters": dict(source.parameters),
+        }
+    return out
+
+
+def to_dict(lock: Lock) -> dict[str, object]:
+    """Plain JSON types only (lists, dicts), ready for json.dumps or schema validation."""
     return {
         "lock_version": LOCK_VERSION,
         "generator": lock.generator,
         "updated_at": lock.updated_at,
-        "engines": [dataclasses.asdict(e) for e in lock.engines],
-        "models": [model(m) for m in lock.models],
-        "gguf": [dataclasses.asdict(g) for g in lock.gguf],
-        "auditor": [dataclasses.asdict(a) for a in lock.auditor],
+        "engines": [_engine_dict(e) for e in lock.engines],
+        "models": [_model_dict(m) for m in lock.models],
+        "gguf": [
+            {"name": g.name, "path": g.path, "sha256": g.sha256, "size": g.size} for g in lock.gguf
+        ],
+        "auditor": [_file_dict(a) for a in lock.auditor],
     }
 
 
