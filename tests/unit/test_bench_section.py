@@ -1,0 +1,71 @@
+"""The benchmark section validates against its schema and draws deterministic charts."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import jsonschema
+import pytest
+
+from auditor.bench.crossover import CloudRange
+from auditor.bench.decisions import crossover_section
+from tests.unit.bench_fakes import synthetic_section
+
+
+def _validator() -> jsonschema.Draft202012Validator:
+    text = resources.files("auditor.data").joinpath("benchmark.schema.json").read_text("utf-8")
+    return jsonschema.Draft202012Validator(json.loads(text))
+
+
+def test_section_states_its_method_and_validates() -> None:
+    section = synthetic_section(nonce=False)
+    settings = section["settings"]
+    assert settings["percentile_method"] == "linear"  # type: ignore[index]
+    assert "numpy" in settings["percentile_method_description"]  # type: ignore[index]
+    assert settings["connection"] == "keep-alive" and settings["nonce"] is False  # type: ignore[index]
+    category = section["categories"][0]  # type: ignore[index]
+    assert category["tpot_ms"]["median"] == pytest.approx(25.0, rel=0.05)
+    assert category["decode_tps"]["median"] == pytest.approx(40.0, rel=0.05)
+    assert category["token_sources"] == {"usage": 4}
+    _validator().validate(section)
+
+
+def test_schema_rejects_a_section_without_percentile_method() -> None:
+    section = synthetic_section()
+    del section["settings"]["percentile_method"]  # type: ignore[attr-defined]
+    with pytest.raises(jsonschema.ValidationError):
+        _validator().validate(section)
+
+
+def _with_crossover() -> dict[str, object]:
+    section = synthetic_section()
+    section["crossover"] = crossover_section(
+        section["categories"],  # type: ignore[arg-type]
+        CloudRange("c", "", 180, 600, 80, 150),
+        [],
+        True,
+    )
+    return section
+
+
+def test_crossover_section_validates() -> None:
+    _validator().validate(_with_crossover())
+
+
+def test_charts_are_deterministic_self_contained_svg() -> None:
+    charts = pytest.importorskip("auditor.report.charts")
+    benchmark_charts = charts.benchmark_charts
+
+    section = _with_crossover()
+    first, second = benchmark_charts(section), benchmark_charts(section)
+    assert [c.title for c in first] == [
+        "Latency CDF: time to first token and total time",
+        "TTFT and decode rate per category",
+        "Crossover: local vs cloud total time by output length",
+    ]
+    for a, b in zip(first, second, strict=True):
+        assert a.svg == b.svg
+        assert "<svg" in a.svg and 'xlink:href="http' not in a.svg and "<dc:date>" not in a.svg
+    section["crossover"] = None
+    assert len(benchmark_charts(section)) == 2
