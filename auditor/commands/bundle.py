@@ -63,7 +63,7 @@ def _export(args: argparse.Namespace, console: Console) -> int:
         raise InputError(f"{source} is not an Ollama model store (no manifests/ directory)")
     names = installed_models(source) if args.all else [parse_name(n) for n in args.models]
     if not names:
-        raise UsageError("name the models to export, or pass --all")
+        raise UsageError("name the models to export (--model NAME:TAG), or pass --all")
     lock = _open_bundle(args.bundle)
     for name in names:
         with byte_progress(console, f"export {name.short}", None) as progress:
@@ -152,7 +152,14 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     export = actions.add_parser("export", help="copy pinned models from an Ollama store")
     _bundle_arg(export)
-    export.add_argument("models", nargs="*", metavar="NAME[:TAG]", help="models to export")
+    export.add_argument(
+        "--model",
+        dest="models",
+        action="append",
+        default=[],
+        metavar="NAME[:TAG]",
+        help="a model to export (repeat for more)",
+    )
     export.add_argument("--store", type=Path, required=True, help="the Ollama store to read")
     export.add_argument("--all", action="store_true", help="export every model in the store")
     export.set_defaults(bundle_handler=_export)
