@@ -1,0 +1,89 @@
+"""A network namespace of the test's own, and processes started inside it.
+
+Every "non-loopback" address the audit tests use lives on an interface inside
+this namespace, so no packet ever reaches a network the tests do not own.
+`nsenter --net` is used rather than `ip netns exec`: it changes only the network
+namespace, so /sys/fs/cgroup (needed by the egress probe) stays visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PEER_ADDRESS = "198.18.77.1"  # RFC 2544 benchmarking range, on the namespace's own link
+PEER_ADDRESS6 = "2001:db8:77::1"  # RFC 3849 documentation range
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@dataclass
+class Namespace:
+    name: str
+    processes: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return f"/run/netns/{self.name}"
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        return ["nsenter", f"--net={self.path}", *argv]
+
+    def spawn(self, argv: Sequence[str], user: int | None = None) -> subprocess.Popen[str]:
+        """Start argv inside the namespace (optionally as uid=gid=user); wait for "ready"."""
+        prefix = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] if user else []
+        proc = subprocess.Popen(
+            self.command([*prefix, *argv]), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True,
+        )  # fmt: skip
+        self.processes.append(proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(
+                f"{argv} did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}"
+            )
+        return proc
+
+    def run(self, argv: Sequence[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(argv), capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    def stop_all(self) -> None:
+        for proc in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        self.processes.clear()
+
+
+@contextlib.contextmanager
+def network_namespace(name: str) -> Iterator[Namespace]:
+    """A fresh namespace with lo and a link holding the peer addresses; always removed."""
+    if Path(f"/run/netns/{name}").exists():
+        _ip("netns", "del", name)  # left over by a crashed run
+    _ip("netns", "add", name)
+    namespace = Namespace(name)
+    try:
+        for args in (
+            ("link", "set", "lo", "up"),
+            # a veth pair with both ends inside (this kernel has no dummy links)
+            ("link", "add", "og-peer0", "type", "veth", "peer", "name", "og-peer1"),
+            ("addr", "add", f"{PEER_ADDRESS}/24", "dev", "og-peer0"),
+            ("addr", "add", f"{PEER_ADDRESS6}/64", "dev", "og-peer0", "nodad"),
+            ("link", "set", "og-peer0", "up"),
+            ("link", "set", "og-peer1", "up"),
+        ):
+            _ip("-n", name, *args)
+        yield namespace
+    finally:
+        namespace.stop_all()
+        _ip("netns", "del", name)
