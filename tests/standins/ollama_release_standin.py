@@ -48,8 +48,8 @@ def wrapper_script(version: str) -> str:
         "# offgrid TEST STAND-IN for the Ollama binary: NOT Ollama. It runs the\n"
         "# Ollama-protocol stand-in server from tests/standins/ollama_standin.py.\n"
         'here=$(dirname "$(readlink -f "$0")")\n'
-        f'OLLAMA_STANDIN_VERSION="${{OLLAMA_STANDIN_VERSION:-{version}}}"\n'
-        "export OLLAMA_STANDIN_VERSION\n"
+        f'OFFGRID_STANDIN_VERSION="${{OFFGRID_STANDIN_VERSION:-{version}}}"\n'
+        "export OFFGRID_STANDIN_VERSION\n"
         "# argv[0] stays the path it was started by (/usr/local/bin/ollama), as for the real\n"
         "# binary, so the auditor finds the engine the way it finds real Ollama.\n"
         'exec -a "$0" /usr/bin/python3 "$here/../lib/ollama/ollama_standin.py" "$@"\n'
