@@ -68,13 +68,14 @@ def watch(
 
 
 def _egress(engine: EngineFacts | None, options: AuditOptions) -> EgressFacts:
-    rules, error = nft.read_ruleset()
     probe = None
     if options.egress_probe and engine is not None and engine.main is not None:
         main = engine.main
         uid = main.uid if main.uid is not None else 0
         gid = _gid_of(main.pid)
         probe = egress_probe.probe(options.egress_probe, main.pid, uid, gid)
+    # read after the probe, so a rule's counter shows the probe's packet when it matched
+    rules, error = nft.read_ruleset()
     return EgressFacts(nft_rules=rules, nft_error=error, probe=probe)
 
 
