@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import OffgridError
+from auditor.inventory.engines import model_paths
 from auditor.inventory.interface import EngineFacts, Facts
 from auditor.models import lockfile
 from auditor.models.cache import DEFAULT_MAX_AGE_DAYS, DEFAULT_STATE_DIR
@@ -97,23 +98,12 @@ def run_integrity(
     return replace(run, store=store, engine=engine, engine_note=note, stats=source.finish())
 
 
-def _model_arg(cmdline: tuple[str, ...]) -> str | None:
-    for i, arg in enumerate(cmdline):
-        if arg in ("--model", "-m") and i + 1 < len(cmdline):
-            return cmdline[i + 1]
-        if arg.startswith("--model="):
-            return arg.split("=", 1)[1]
-    return None
-
-
 def _store_from_engine(engine: EngineFacts) -> Path | None:
-    if engine.kind == "ollama":
-        for env in (engine.environ, engine.unit.environment if engine.unit else None):
-            if env and env.get("OLLAMA_MODELS"):
-                return Path(env["OLLAMA_MODELS"])
-        return OLLAMA_DEFAULT_STORE
-    model = _model_arg(engine.main.cmdline) if engine.main else None
-    return Path(model).parent if model else None
+    """The Ollama store, or the directory of the llama.cpp server's --model file."""
+    paths = model_paths(engine)
+    if not paths:
+        return None
+    return paths[0] if engine.kind == "ollama" else paths[0].parent
 
 
 def target_for(facts: Facts) -> Target:
