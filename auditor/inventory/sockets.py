@@ -52,7 +52,11 @@ def to_fact(conn: Any) -> SocketFact:
 
 
 def snapshot() -> tuple[SocketFact, ...]:
-    """Every inet socket now; the same socket shared by several processes appears once per pid."""
+    """Every inet socket now.
+
+    A socket shared by several processes (inherited across fork) is attributed to one
+    of them, as psutil reports it; `ss -p` lists them all.
+    """
     return tuple(to_fact(conn) for conn in psutil.net_connections(kind="inet"))
 
 

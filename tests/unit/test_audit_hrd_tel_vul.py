@@ -10,6 +10,7 @@ from auditor.checks import hrd, tel, vul
 from auditor.checks.interface import Status
 from auditor.inventory.interface import (
     AuditOptions,
+    Facts,
     FileModeFact,
     HardeningFacts,
     IdeFacts,
@@ -26,7 +27,7 @@ def _hardening(**changes: object) -> HardeningFacts:
         service_user=ServiceUserFact("ollama", 999, 999, "/bin/false", "process"),
         files=(FileModeFact("/usr/bin/ollama", "engine binary", True, 0o755, 0, 0),),
     )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(base, **changes)
 
 
 def test_exposure_against_threshold() -> None:
@@ -103,13 +104,13 @@ def _vscode(
     )
 
 
-def _with_users(**changes: object) -> object:
+def _with_users(**changes: object) -> Facts:
     return facts(options=AuditOptions(ide_users=("dev",)), **changes)
 
 
 def test_telemetry_not_applicable_without_users() -> None:
     assert tel.vscode_telemetry(facts()).status is Status.NOT_APPLICABLE
-    assert tel.vscode_telemetry(_with_users(ide=_ide())).status is Status.NOT_APPLICABLE  # type: ignore[arg-type]
+    assert tel.vscode_telemetry(_with_users(ide=_ide())).status is Status.NOT_APPLICABLE
 
 
 @pytest.mark.parametrize(
@@ -124,17 +125,17 @@ def test_telemetry_not_applicable_without_users() -> None:
     ],
 )
 def test_vscode_settings(settings: dict[str, object], status: Status) -> None:
-    assert tel.vscode_telemetry(_with_users(ide=_ide(_vscode(settings)))).status is status  # type: ignore[arg-type]
+    assert tel.vscode_telemetry(_with_users(ide=_ide(_vscode(settings)))).status is status
 
 
 def test_vscode_missing_or_broken_settings() -> None:
     assert (
         tel.vscode_telemetry(_with_users(ide=_ide(_vscode(None, exists=False)))).status
         is Status.FAIL
-    )  # type: ignore[arg-type]
+    )
     broken = _ide(_vscode(None, error="malformed: x"))
-    assert tel.vscode_telemetry(_with_users(ide=broken)).status is Status.ERROR  # type: ignore[arg-type]
-    assert tel.vscode_telemetry(_with_users(ide=_ide(unknown=("dev",)))).status is Status.ERROR  # type: ignore[arg-type]
+    assert tel.vscode_telemetry(_with_users(ide=broken)).status is Status.ERROR
+    assert tel.vscode_telemetry(_with_users(ide=_ide(unknown=("dev",)))).status is Status.ERROR
 
 
 def test_continue_prefers_yaml_and_needs_false() -> None:
@@ -146,13 +147,13 @@ def test_continue_prefers_yaml_and_needs_false() -> None:
     off = _ide(
         cont("config.yaml", {"allowAnonymousTelemetry": False}), cont("config.json", None, False)
     )
-    assert tel.continue_telemetry(_with_users(ide=off)).status is Status.PASS  # type: ignore[arg-type]
+    assert tel.continue_telemetry(_with_users(ide=off)).status is Status.PASS
     on = _ide(
         cont("config.yaml", None, False), cont("config.json", {"allowAnonymousTelemetry": True})
     )
-    assert tel.continue_telemetry(_with_users(ide=on)).status is Status.FAIL  # type: ignore[arg-type]
+    assert tel.continue_telemetry(_with_users(ide=on)).status is Status.FAIL
     none = _ide(cont("config.yaml", None, False), cont("config.json", None, False))
-    assert tel.continue_telemetry(_with_users(ide=none)).status is Status.FAIL  # type: ignore[arg-type]
+    assert tel.continue_telemetry(_with_users(ide=none)).status is Status.FAIL
 
 
 @pytest.mark.parametrize(
