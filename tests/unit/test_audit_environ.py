@@ -26,10 +26,15 @@ def test_non_utf8_is_kept_not_dropped() -> None:
 
 def test_real_process_environment() -> None:
     child = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(30)"],
+        [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(30)"],
         env={**os.environ, "OFFGRID_ENV_PROBE": "seen"},
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
+        # Popen may return before the child has exec'd (vfork): until then /proc shows
+        # the parent's environment, so wait for the child to speak first
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
         env = read_environ(child.pid)
         assert env is not None and env["OFFGRID_ENV_PROBE"] == "seen"
     finally:
