@@ -40,6 +40,7 @@ UNITS: Mapping[str, tuple[str, ...]] = {
 # Ports the engines use when nothing else is configured (llama-server, llama_cpp.server).
 DEFAULT_PORTS: Mapping[str, tuple[int, ...]] = {"ollama": (11434,), "llamacpp": (8080, 8000)}
 OLLAMA_DEFAULT_HOST = "127.0.0.1"
+OLLAMA_SERVICE_HOME = "/usr/share/ollama"  # home of the `ollama` user the installer creates
 OLLAMA_DEFAULT_PORT = 11434
 VERSION_TIMEOUT_S = 5.0
 
@@ -398,9 +399,10 @@ def model_paths(engine: EngineFacts) -> list[Path]:
     env = dict(engine.unit.environment) if engine.unit else {}
     env.update(engine.environ or {})
     if engine.kind == "ollama":
-        if "OLLAMA_MODELS" in env:
+        if env.get("OLLAMA_MODELS"):
             return [Path(env["OLLAMA_MODELS"])]
-        return [Path("/usr/share/ollama/.ollama/models")]
+        # Ollama's default is ~/.ollama/models of the user it runs as
+        return [Path(env.get("HOME") or OLLAMA_SERVICE_HOME) / ".ollama" / "models"]
     argv = engine.main.cmdline if engine.main else ()
     model = _option(argv, "--model", "-m") if argv else None
     if model is None and engine.unit is not None:

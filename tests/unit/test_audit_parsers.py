@@ -11,6 +11,7 @@ from auditor.errors import InputError
 from auditor.inventory import engines, hardening, ide, nft
 from auditor.inventory.egress_probe import parse_target
 from auditor.inventory.interface import ProcessFact
+from auditor.inventory.processes import descendants
 
 NFT = {
     "nftables": [
@@ -143,3 +144,23 @@ def test_probe_target_validation(bad: str) -> None:
 def test_probe_target_ok() -> None:
     assert parse_target("[2001:db8::1]:443") == ("2001:db8::1", 443)
     assert parse_target("198.18.0.2:8080") == ("198.18.0.2", 8080)
+
+
+def _tree_proc(pid: int, ppid: int, created: float, argv: tuple[str, ...]) -> ProcessFact:
+    return ProcessFact(pid, created, ppid, "ollama", "/usr/bin/ollama", argv, "ollama", 999)
+
+
+def test_discovery_picks_the_oldest_server_and_keeps_runners_in_its_tree() -> None:
+    table = [
+        _tree_proc(1, 0, 1.0, ("/sbin/init",)),
+        _tree_proc(50, 1, 10.0, ("/usr/bin/ollama", "serve")),
+        _tree_proc(51, 50, 11.0, ("/usr/bin/ollama", "runner", "--model", "m")),
+        _tree_proc(52, 51, 12.0, ("/usr/bin/ollama", "serve")),  # a child, not a second server
+        _tree_proc(90, 1, 20.0, ("/usr/bin/ollama", "serve")),  # a second server
+        _tree_proc(53, 50, 5.0, ("stale",)),  # reused pid: created before its "parent"
+    ]
+    found = engines.find_by_process(table, engines.KINDS)
+    assert found is not None
+    main, kind, others = found
+    assert (main.pid, kind, others) == (50, "ollama", (90,))
+    assert [p.pid for p in descendants(main, table)] == [50, 51, 52]
