@@ -56,7 +56,12 @@ def charts_for(benchmark: Mapping[str, Any] | None) -> tuple[list[tuple[str, Mar
     except ImportError as exc:
         missing_matplotlib = (exc.name or "").split(".")[0] == "matplotlib"
         return [], CHARTS_MISSING if missing_matplotlib else CHARTS_UNAVAILABLE
-    return [(chart.title, inline_svg(chart.svg)) for chart in benchmark_charts(benchmark)], ""
+    try:
+        charts = benchmark_charts(benchmark)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        # A malformed benchmark section must not cost the reviewer the whole report.
+        return [], f"Charts could not be drawn from this benchmark section ({exc!r})."
+    return [(chart.title, inline_svg(chart.svg)) for chart in charts], ""
 
 
 def render(report: Report) -> str:

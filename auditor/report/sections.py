@@ -61,14 +61,25 @@ class CategoryView:
 
 
 @dataclass(frozen=True)
+class Block:
+    """A free-form part: scalar facts, plus its lists of records as tables."""
+
+    facts: KeyValues
+    tables: tuple[tuple[str, Table], ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.facts or self.tables)
+
+
+@dataclass(frozen=True)
 class BenchmarkView:
     facts: KeyValues
     settings: KeyValues
     categories: tuple[CategoryView, ...]
-    cold_start: KeyValues
+    cold_start: Block
     concurrency: Table | None
-    crossover: KeyValues
-    tco: KeyValues
+    crossover: Block
+    tco: Block
 
 
 def format_number(value: float) -> str:
@@ -221,8 +232,8 @@ def benchmark_view(benchmark: Mapping[str, Any] | None) -> BenchmarkView | None:
         facts=key_values(benchmark, skip=_BENCH_PARTS),
         settings=key_values(benchmark.get("settings")),
         categories=tuple(_category_view(c) for c in _mappings(benchmark.get("categories"))),
-        cold_start=key_values(benchmark.get("cold_start")),
+        cold_start=Block(*split_records(benchmark.get("cold_start"))),
         concurrency=_concurrency_table(_mappings(benchmark.get("concurrency"))),
-        crossover=key_values(benchmark.get("crossover")),
-        tco=key_values(benchmark.get("tco")),
+        crossover=Block(*split_records(benchmark.get("crossover"))),
+        tco=Block(*split_records(benchmark.get("tco"))),
     )

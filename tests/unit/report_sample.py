@@ -57,18 +57,24 @@ def _category(name: str, lo: int, hi: int, ttft: float, total: float) -> dict[st
         "decode_tps": _stats(33.8, 1.2),
         "output_tokens": _stats(float(hi - 10), 4.0),
         "server": {
-            "source": "llama.cpp timings",
+            "source": "llama.cpp",
             "requests": 99,
             "prompt_eval_ms": _stats(12.0, 1.0),
             "decode_tps": _stats(34.9, 1.0),
             "load_ms": None,
         },
-        "samples": {"ttft_ms": [ttft] * 100, "ok": [True] * 99 + [False]},
+        "samples": {
+            "ok": [True] * 99 + [False],
+            "ttft_ms": [ttft + (i * 37 % 50) for i in range(99)] + [None],
+            "total_ms": [total + (i * 53 % 300) for i in range(99)] + [None],
+            "output_tokens": [hi - (i % 20) for i in range(99)] + [None],
+        },
     }
 
 
 def benchmark_section() -> dict[str, Any]:
     return {
+        "schema": "offgrid-benchmark/1",
         "suite": {"name": "offgrid-coding", "version": "1"},
         "endpoint": "http://127.0.0.1:8080",
         "api": "openai",
@@ -79,7 +85,8 @@ def benchmark_section() -> dict[str, Any]:
             "nonce": True,
             "temperature": 0.0,
             "seed": 42,
-            "percentile_method": "linear interpolation",
+            "percentile_method": "linear",
+            "connection": "keep-alive",
         },
         "categories": [
             _category("completion", 16, 64, 160.4, 980.2),
@@ -91,6 +98,7 @@ def benchmark_section() -> dict[str, Any]:
             "restart_to_ready_ms": 1840.0,
             "restart_to_first_token_ms": 2210.5,
             "first_request": {"ok": True, "ttft_ms": 370.5, "output_tokens": 40},
+            "reason": None,
         },
         "concurrency": [
             {
@@ -103,7 +111,30 @@ def benchmark_section() -> dict[str, Any]:
             }
             for users in (1, 2, 4)
         ],
-        "crossover": {"cloud_ttft_ms": 450.0, "local_wins_below_tokens": 512},
+        "crossover": {
+            "model": "SmolLM2-135M-Instruct.Q4_1",
+            "local": {"ttft_ms": 160.4, "decode_tps": 33.8},
+            "cloud": {
+                "label": "hosted API (user-supplied)",
+                "ttft_ms": {"low": 300.0, "high": 900.0},
+                "decode_tps": {"low": 50.0, "high": 120.0},
+            },
+            "crossover_tokens": {"best": 12.0, "typical": 25.5, "worst": None},
+            "decision_matrix": [
+                {
+                    "use_case": "inline completion",
+                    "category": "completion",
+                    "recommendation": "Local",
+                    "rationale": "short outputs: local TTFT wins below the crossover",
+                },
+                {
+                    "use_case": "long refactor",
+                    "category": None,
+                    "recommendation": "Hybrid",
+                    "rationale": "cloud decodes faster; keep sensitive code local",
+                },
+            ],
+        },
         "tco": None,
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,12 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = main(argv, Console(stdout=out, stderr=err))
     return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def _no_charts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Charts are matplotlib's slow part and have their own tests; here the files matter.
+    monkeypatch.setitem(sys.modules, "auditor.report.charts", None)
 
 
 @pytest.fixture

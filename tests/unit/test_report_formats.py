@@ -23,6 +23,19 @@ def report() -> Report:
     return sample_report()
 
 
+@pytest.fixture
+def real_charts() -> None:
+    """Requested by the tests that draw charts with matplotlib (slow: about a second)."""
+
+
+@pytest.fixture(autouse=True)
+def _no_charts_unless_asked(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if "real_charts" not in request.fixturenames:
+        monkeypatch.setitem(sys.modules, "auditor.report.charts", None)  # import fails
+
+
 def test_every_format_renders(report: Report) -> None:
     assert available_formats() == ["json", "html", "markdown", "junit", "oscal", "prometheus"]
     for fmt in available_formats():
@@ -44,7 +57,8 @@ _EXTERNAL = re.compile(r"""(?:src|href|action|srcset)\s*=\s*["']?\s*(?:https?:)?
 def test_html_is_self_contained(report: Report) -> None:
     page = html.render(report)
     assert not _EXTERNAL.search(page)
-    assert "<link" not in page and "@import" not in page and "url(" not in page
+    assert "<link" not in page and "@import" not in page
+    assert not re.search(r"url\((?!#)", page)  # only references inside the page
     assert "<script" not in page.replace("&lt;script", "")
 
 
@@ -76,6 +90,8 @@ def test_html_shows_what_a_reviewer_needs(report: Report) -> None:
         "TTFT (ms)",
         "Concurrency",
         "Cold start",
+        "decision_matrix",
+        "long refactor",
     ):
         assert text in page, text
     # failed and unevaluated controls open, the rest closed
@@ -84,12 +100,18 @@ def test_html_shows_what_a_reviewer_needs(report: Report) -> None:
     assert re.search(r'id="control-OG-NET-01">', page)
 
 
-def test_html_without_chart_support_says_so(
-    report: Report, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "auditor.report.charts", None)  # import fails
+def test_html_without_chart_support_says_so(report: Report) -> None:
     page = html.render(report)
     assert "Charts are not included" in page
+
+
+def test_html_with_real_charts_stays_self_contained(report: Report, real_charts: None) -> None:
+    pytest.importorskip("matplotlib")
+    page = html.render(report)
+    assert page.count("<svg") >= 2 and "<?xml" not in page
+    assert "Charts are not included" not in page and "could not be drawn" not in page
+    assert not _EXTERNAL.search(page)
+    assert not re.search(r"url\((?!#)", page)
 
 
 @dataclass(frozen=True)
@@ -117,6 +139,14 @@ def test_html_renders_odd_benchmark_shapes(report: Report) -> None:
     )
     page = html.render(odd)
     assert "Category: x" in page
+    assert "could not be drawn" in page or "Charts are not included" in page
+
+
+def test_html_with_charts_survives_odd_benchmark_shapes(report: Report, real_charts: None) -> None:
+    pytest.importorskip("matplotlib")
+    odd = replace(report, benchmark={"categories": ["junk"], "crossover": {"local": 1}})
+    page = html.render(odd)
+    assert "Charts could not be drawn from this benchmark section" in page
 
 
 # ---------------------------------------------------------------- Markdown

@@ -77,6 +77,9 @@ _DELETE = object()
         ("tool/name", "other", "$.tool.name"),
         ("summary/fail", -1, "$.summary.fail"),
         ("benchmark", [], "$.benchmark"),
+        ("benchmark/settings/percentile_method", "vibes", "$.benchmark.settings.percentile_method"),
+        ("benchmark/categories/0/ttft_ms/p95", "fast", "$.benchmark.categories[0].ttft_ms"),
+        ("benchmark/schema", _DELETE, "$.benchmark"),
         ("extra", None, "$.extra"),
         ("privilege/is_root", "no", "$.privilege.is_root"),
     ],
@@ -111,6 +114,12 @@ def test_unsupported_major_version_is_named(data: dict[str, Any]) -> None:
 def test_not_an_object_is_rejected_with_a_short_message() -> None:
     errors = validate(["x" * 10_000])
     assert errors and all(len(e) < 300 for e in errors)
+
+
+def test_benchmark_section_is_checked_against_its_own_schema() -> None:
+    schema = load_schema("report.schema.json")
+    assert {"$ref": "benchmark.schema.json"} in schema["properties"]["benchmark"]["oneOf"]
+    assert load_schema("benchmark.schema.json")["$defs"]["summary"]
 
 
 def test_refs_resolve_only_to_shipped_schema_files() -> None:

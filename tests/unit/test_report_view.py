@@ -67,7 +67,7 @@ def test_benchmark_view_leaves_out_what_is_missing() -> None:
     view = benchmark_view({"suite": {"name": "s"}, "categories": [{"name": "chat"}]})
     assert view is not None
     assert view.categories[0].stats.rows == ()
-    assert view.concurrency is None and view.cold_start == () and view.tco == ()
+    assert view.concurrency is None and not view.cold_start and not view.tco
     assert benchmark_view(None) is None
 
 
