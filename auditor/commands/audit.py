@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from auditor.audit import run_audit
 from auditor.checks.interface import Status
@@ -151,6 +152,8 @@ def build_request(args: argparse.Namespace) -> Request:
         egress_probe=probe,
     )
     output = Path(s["output"]) if s.get("output") else None
+    if output is not None and not output.parent.is_dir():
+        raise InputError(f"--output {output}: directory {output.parent} does not exist")
     return Request(options, _existing(s.get("waivers"), "waivers file"), fmt, output)
 
 
@@ -170,8 +173,11 @@ def summary_table(report: Report) -> Table:
     for control in report.controls:
         waived = control.status is Status.FAIL and control.waiver is not None
         status = "waived" if waived else str(control.status)
-        style = _STYLE.get(status, "")
-        table.add_row(control.id, control.severity, f"[{style}]{status}[/]", control.title)
+        # Text, not markup: catalog prose must never be read as rich formatting
+        table.add_row(
+            Text(control.id), Text(control.severity),
+            Text(status, style=_STYLE.get(status, "")), Text(control.title),
+        )  # fmt: skip
     return table
 
 
