@@ -65,3 +65,21 @@ def test_discovered_without_being_told(llama_engine: RunningEngine, tmp_path: Pa
     assert engine["discovered_by"] == "process"
     # other llama.cpp servers may run on this machine; ours is the audited one or a candidate
     assert llama_engine.pid == engine["pid"] or llama_engine.pid in engine["other_candidates"]
+
+
+def test_waived_failures_do_not_fail_the_audit(llama_engine: RunningEngine, tmp_path: Path) -> None:
+    first = tmp_path / "first.json"
+    _audit(llama_engine, "--output", str(first))
+    controls = json.loads(first.read_text())["controls"]
+    failing = [c["id"] for c in controls if c["status"] == "fail"]
+    assert failing, "the hand-started engine fails at least OG-CFG-01"
+    waivers = tmp_path / "waivers.toml"
+    waivers.write_text("".join(
+        f'[{cid}]\njustification = "test engine"\nexpires = 2999-12-31\n' for cid in failing
+    ))  # fmt: skip
+    second = tmp_path / "second.json"
+    done = _audit(llama_engine, "--waivers", str(waivers), "--output", str(second))
+    report = json.loads(second.read_text())
+    assert report["summary"]["waived"] == len(failing)
+    errors = report["summary"]["error"]
+    assert done.returncode == (3 if errors else 0), done.stderr

@@ -38,6 +38,7 @@ def _args(*argv: str) -> argparse.Namespace:
         ["audit", "--engine-pid", "0"],
         ["audit", "--lock", "/nonexistent/offgrid.lock"],
         ["audit", "--config", "/nonexistent/offgrid.toml"],
+        ["audit", "--output", "/nonexistent/dir/report.json"],
     ],
 )
 def test_bad_input_is_exit_2_without_traceback(argv: list[str]) -> None:
