@@ -245,8 +245,12 @@ def missing_prerequisites() -> str | None:
     return None
 
 
-def boot(name: str) -> Workstation:
-    """Boot a fresh copy of the cached rootfs; raises with the console log if it fails."""
+def boot(name: str, persistent: bool = False) -> Workstation:
+    """Boot a fresh copy of the cached rootfs; raises with the console log if it fails.
+
+    A test session's machine belongs to its process: once that process is gone, the next
+    boot anywhere removes it. A persistent one (the CLI's) stays until `down`.
+    """
     reason = missing_prerequisites()
     if reason:
         raise RuntimeError(f"cannot boot the workstation: {reason}")
@@ -255,7 +259,8 @@ def boot(name: str) -> Workstation:
     rootfs.ensure_nspawn_runtime_dir()
     machine_dir = WORK_ROOT / name
     machine_dir.mkdir(parents=True, mode=0o700)
-    _write_state(machine_dir, {"name": name, "owner_pid": _owner_pid(name)})
+    owner = None if persistent else os.getpid()
+    _write_state(machine_dir, {"name": name, "owner_pid": owner})
     root = machine_dir / "root"
     rootfs.unpack(tarball, root)
     key = _make_ssh_key(machine_dir, root)
@@ -276,7 +281,7 @@ def boot(name: str) -> Workstation:
         host_veth=link.host_veth,
         nspawn_pid=pid,
     )
-    _write_state(machine_dir, {**_state_of(ws), "owner_pid": _owner_pid(name)})
+    _write_state(machine_dir, {**_state_of(ws), "owner_pid": owner})
     ws.inventory.write_text(render_inventory(ws))
     try:
         _wait_until_up(ws)
@@ -376,11 +381,6 @@ def _close_ssh_masters(machine_dir: Path, guest_ip: str) -> None:
 
 
 # -- state and leftovers -------------------------------------------------------------------
-def _owner_pid(name: str) -> int | None:
-    # A CLI-booted machine outlives its process; a test session's belongs to pytest.
-    return None if name == CLI_NAME else os.getpid()
-
-
 def _state_of(ws: Workstation) -> dict[str, Any]:
     state = asdict(ws)
     state.pop("runs")
@@ -477,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         down(args.name)
         log.info(f"{args.name} is down")
         return 0
-    ws = boot(args.name)
+    ws = boot(args.name, persistent=True)
     if args.provision:
         from tests.host import bundle  # noqa: PLC0415  (builds wheels: only when provisioning)
 
