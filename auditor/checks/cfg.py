@@ -13,6 +13,7 @@ from auditor.checks._common import (
     result,
 )
 from auditor.checks.interface import Result, Status, check
+from auditor.inventory.engines import UNITS
 from auditor.inventory.interface import EngineFacts, Facts
 
 # Variables whose value changes what the engine does with prompts or the network: a value
@@ -36,7 +37,12 @@ def dropin_present_and_effective(facts: Facts) -> Result:
         return engine
     unit = engine.unit
     if unit is None:
-        return result(cid, Status.FAIL, f"the {engine.kind} engine is not run from a systemd unit")
+        pid = engine.main.pid if engine.main else "?"
+        return result(
+            cid, Status.FAIL, f"the {engine.kind} engine is not run from a systemd unit",
+            [("units looked for", ", ".join(UNITS[engine.kind])),
+             ("engine", f"pid {pid}, found by {engine.discovered_by}")],
+        )  # fmt: skip
     evidence = [
         ("unit", f"{unit.name} ({unit.fragment_path or 'no unit file'}, read from {unit.source})"),
         ("drop-ins loaded", ", ".join(unit.dropin_paths) or "(none)"),
