@@ -122,9 +122,10 @@ def no_remote_connection_from_engine(facts: Facts) -> Result:
         if s.pid is None and _outbound(s) and not is_loopback(s.remote_address)
     ]  # fmt: skip
     window = facts.options.watch_seconds
+    samples = facts.extra.get("watch_samples", 0)
     evidence = [
         ("process tree", ", ".join(f"{p.pid} {p.name}" for p in engine.tree)),
-        ("watch window", f"{window:g}s" if window else "none (snapshot only)"),
+        ("watch window", f"{window:g}s, {samples} samples" if window else "none (snapshot only)"),
     ]
     if leaving:
         evidence += [(f"connection ({when})", describe_socket(s)) for s, when in leaving]

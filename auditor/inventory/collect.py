@@ -105,12 +105,13 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
     located = engines.locate(options, table.processes, socks, running)
     engine = engines.engine_facts(located, table.processes, socks) if located else None
     watched: tuple[SocketFact, ...] = ()
+    samples = 0
     all_processes = list(table.processes)
     if options.watch_seconds > 0:
         progress(f"watching sockets for {options.watch_seconds:g}s")
         seen = {sockets.socket_key(s) for s in socks}
         result = watch(options.watch_seconds, seen, {p.pid for p in all_processes})
-        watched = tuple(result.sockets)
+        watched, samples = tuple(result.sockets), result.samples
         all_processes += result.processes
         if engine is not None and engine.main is not None:
             engine = dataclasses.replace(
@@ -130,6 +131,7 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
         engine=engine,
         systemd_running=running,
         incomplete=tuple(incomplete),
+        extra={"watch_samples": samples},
         egress=_egress(engine, options),
         hardening=hardening.collect(engine, options, running) if engine else None,
         ide=ide.collect(options.ide_users),
