@@ -100,6 +100,12 @@ def format_value(value: Any) -> str:
         return format_number(value)
     if isinstance(value, str):
         return value
+    return _format_collection(value)
+
+
+def _format_collection(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {format_value(v)}" for k, v in value.items()) or MISSING
     if isinstance(value, Sequence) and not any(isinstance(v, Mapping | list) for v in value):
         return ", ".join(format_value(v) for v in value) or MISSING
     return json.dumps(value, sort_keys=True, default=str)

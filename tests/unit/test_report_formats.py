@@ -90,7 +90,7 @@ def test_html_shows_what_a_reviewer_needs(report: Report) -> None:
         "TTFT (ms)",
         "Concurrency",
         "Cold start",
-        "decision_matrix",
+        "decision matrix",
         "long refactor",
     ):
         assert text in page, text

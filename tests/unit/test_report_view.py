@@ -56,9 +56,12 @@ def test_values_are_formatted_for_a_reader() -> None:
     assert format_value(0.125) == "0.12"
     assert format_value([16, 64]) == "16, 64"
     assert format_value([{"a": 1}]) == '[{"a": 1}]'
+    assert (
+        format_value({"ms": [563.91304, 1085.6521], "n": 422.064}) == "ms: 563.9, 1,086; n: 422.1"
+    )
     assert key_values({"a": {"b": 1, "c": {}}, "d": "x"}) == (
         ("a.b", "1"),
-        ("a.c", "{}"),
+        ("a.c", "\N{EN DASH}"),
         ("d", "x"),
     )
 
