@@ -27,7 +27,7 @@ _INTEGRITY_MODULE = "auditor.models.section"
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def host_info(hostname: str) -> HostInfo:
