@@ -29,7 +29,7 @@ from auditor.models.copying import copy_hashed
 from auditor.models.digests import open_source
 from auditor.models.export import export_model, installed_models
 from auditor.models.lockfile import GGUFPin, Lock
-from auditor.models.store import parse_name
+from auditor.models.store import parse_name, prune_unreferenced
 from auditor.models.summary import bundle_text
 from auditor.models.verify import BUNDLE_GGUF_DIR, BUNDLE_OLLAMA_STORE, verify_bundle
 
@@ -57,6 +57,15 @@ def _size(path: Path) -> int:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
 
 
+def _save(lock: Lock, bundle: Path, console: Console) -> None:
+    """Write the lock, then drop bundle blobs no pinned model references any more (a model
+    rebuilt with another Modelfile leaves its old params blob behind)."""
+    lockfile.save(lock, _lock_path(bundle))
+    removed = prune_unreferenced(bundle / BUNDLE_OLLAMA_STORE, lock.models)
+    if removed:
+        console.info(f"removed {len(removed)} blob(s) no pinned model references")
+
+
 def _export(args: argparse.Namespace, console: Console) -> int:
     source: Path = args.store
     if not (source / "manifests").is_dir():
@@ -73,7 +82,7 @@ def _export(args: argparse.Namespace, console: Console) -> int:
             pin = lockfile.ModelPin(pin.name, pin.manifest, pin.config, pin.layers, previous.source)
         lock = lock.with_model(pin)
         console.out(f"exported {name.short}  manifest sha256 {pin.manifest.sha256}")
-    lockfile.save(lock, _lock_path(args.bundle))
+    _save(lock, args.bundle, console)
     return ExitCode.OK
 
 
@@ -100,7 +109,7 @@ def _add_gguf(args: argparse.Namespace, console: Console) -> int:
             copied = copy_hashed(gguf, args.bundle / rel, progress=progress)
         lock = lock.with_gguf(GGUFPin(name.short, rel, copied.sha256 or "", copied.size))
         console.out(f"pinned {rel}  sha256 {copied.sha256}")
-    lockfile.save(lock, _lock_path(args.bundle))
+    _save(lock, args.bundle, console)
     return ExitCode.OK
 
 

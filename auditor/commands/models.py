@@ -68,6 +68,8 @@ def exit_code(run: IntegrityRun) -> ExitCode:
 
 
 def _verify(args: argparse.Namespace, console: Console) -> int:
+    if not args.store.is_dir():
+        raise InputError(f"model store not found: {args.store} (give --store DIR)")
     with byte_progress(console, "verify models", None) as progress:
         run = run_integrity(
             args.lock,

@@ -76,8 +76,8 @@ def run_integrity(
     progress: Progress | None = None,
 ) -> IntegrityRun:
     try:
-        data = lock_path.read_bytes()
         lock = lockfile.load(lock_path)
+        data = lock_path.read_bytes()
     except (OSError, OffgridError) as exc:
         return IntegrityRun(str(lock_path), None, error=str(exc))
     run = IntegrityRun(str(lock_path), hashlib.sha256(data).hexdigest())

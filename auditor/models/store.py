@@ -7,9 +7,10 @@ Layout (FACTS §4): `manifests/<host>/<namespace>/<model>/<tag>` and
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from auditor.errors import InputError
 
@@ -45,6 +46,21 @@ class ModelName:
     @property
     def manifest_relpath(self) -> Path:
         return Path("manifests", self.host, self.namespace, self.model, self.tag)
+
+
+class _Digested(Protocol):
+    @property
+    def digest(self) -> str: ...
+
+
+class ModelPinLike(Protocol):
+    """What pruning needs of a lock entry (the store module does not import the lock)."""
+
+    @property
+    def config(self) -> _Digested: ...
+
+    @property
+    def layers(self) -> Sequence[_Digested]: ...
 
 
 def parse_name(text: str) -> ModelName:
@@ -111,3 +127,14 @@ def iter_blob_files(store: Path) -> Iterator[Path]:
 
 def is_ollama_store(path: Path) -> bool:
     return (path / "manifests").is_dir() or (path / "blobs").is_dir()
+
+
+def prune_unreferenced(store: Path, models: Sequence[ModelPinLike]) -> list[Path]:
+    """Delete files in blobs/ that none of the models references; return what was removed."""
+    wanted = {blob_relpath(b.digest).name for m in models for b in (m.config, *m.layers)}
+    removed = []
+    for path in iter_blob_files(store):
+        if path.name not in wanted:
+            path.unlink()
+            removed.append(path)
+    return removed

@@ -61,9 +61,14 @@ def test_config_and_params_are_what_ollama_writes(bundle: Path) -> None:
         (store / "blobs" / manifest["config"]["digest"].replace(":", "-")).read_bytes()
     )
     assert config == {
-        "model_format": "gguf", "model_family": "llama", "model_families": ["llama"],
-        "model_type": "134.52M", "file_type": "Q4_1", "architecture": "amd64", "os": "linux",
-    }  # fmt: skip
+        "model_format": "gguf",
+        "model_family": "llama",
+        "model_families": ["llama"],
+        "model_type": "134.52M",
+        "file_type": "Q4_1",
+        "architecture": "amd64",
+        "os": "linux",
+    }
     params_digest = manifest["layers"][3]["digest"].replace(":", "-")
     params = (store / "blobs" / params_digest).read_bytes()
     assert params == (
@@ -120,3 +125,16 @@ def test_export_refuses_a_rotten_source_blob(bundle: Path, tmp_path: Path) -> No
     assert run.code == 2
     assert "does not match the pinned" in run.err
     assert not (tmp_path / "out/models/ollama" / MANIFEST).exists()
+
+
+def test_rebuilding_a_model_leaves_no_orphan_blob(bundle: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(bundle, tmp_path / "bundle"))
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text(f"FROM {bundled_model_path()}\nPARAMETER num_ctx 4096\n")
+    run = offgrid(
+        "bundle", "add-gguf", copy, "--name", "smollm2:135m-tuned", "--modelfile", modelfile
+    )
+    assert run.code == 0, run.err
+    assert "removed 3 blob(s)" in run.err  # old template, system and params layers
+    verified = offgrid("bundle", "verify", copy)
+    assert verified.code == 0, verified.out
