@@ -99,6 +99,11 @@ def bench_many(work: Path, count: int, size_mib: int, repeat: int) -> dict[str, 
     blobs = [_random_file(work / f"blob-{i:03d}", size_mib * MIB) for i in range(count)]
     result = _compare("many blobs", lambda: hash_files(blobs), blobs, repeat, 1.8)
     result["workers"] = default_workers()
+    # The same work on one thread: how much the threads scale on this machine right now.
+    one = _median_seconds(lambda: hash_files(blobs, workers=1), repeat)
+    result["offgrid_1_worker_s"] = round(one, 3)
+    result["thread_scaling"] = round(one / float(str(result["offgrid_s"])), 2)
+    result["load_average_1m"] = round(os.getloadavg()[0], 2)
     for blob in blobs:
         blob.unlink()
     return result
