@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -11,9 +12,10 @@ def _string(text: str) -> bytes:
     return struct.pack("<Q", len(data)) + data
 
 
-def gguf_bytes(
-    metadata: dict[str, str | int], tensors: list[tuple[str, tuple[int, ...]]] = ()
-) -> bytes:
+Tensors = Sequence[tuple[str, tuple[int, ...]]]
+
+
+def gguf_bytes(metadata: dict[str, str | int], tensors: Tensors = ()) -> bytes:
     out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(metadata))
     for key, value in metadata.items():
         out += _string(key)
@@ -28,6 +30,6 @@ def gguf_bytes(
     return out
 
 
-def write_gguf(path: Path, metadata: dict[str, str | int], tensors=()) -> Path:  # type: ignore[no-untyped-def]
-    path.write_bytes(gguf_bytes(metadata, list(tensors)))
+def write_gguf(path: Path, metadata: dict[str, str | int], tensors: Tensors = ()) -> Path:
+    path.write_bytes(gguf_bytes(metadata, tensors))
     return path
