@@ -1,0 +1,171 @@
+"""offgrid bench against the real engine (llama.cpp server + SmolLM2) on loopback."""
+
+from __future__ import annotations
+
+import io
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import requests
+
+from auditor.bench.benchmark import run_benchmark
+from auditor.bench.coldstart import ManagedEngineRestarter, measure_cold_start
+from auditor.bench.config import BenchConfig
+from auditor.bench.interface import GenerationRequest, TokenSource
+from auditor.bench.openai import OpenAIClient
+from auditor.bench.suite import load_suite
+from auditor.cli import main
+from auditor.console import Console
+from auditor.engines import llamacpp
+from auditor.engines.llamacpp import EngineConfig, RunningEngine, bundled_model_path
+
+pytestmark = pytest.mark.integration
+EXAMPLES = Path(__file__).resolve().parents[2] / "auditor" / "data" / "examples"
+
+
+def _schema_validate(section: dict[str, Any]) -> None:
+    text = resources.files("auditor.data").joinpath("benchmark.schema.json").read_text("utf-8")
+    jsonschema.Draft202012Validator(json.loads(text)).validate(section)
+
+
+@pytest.fixture(scope="module")
+def full_run(llama_engine: RunningEngine) -> dict[str, Any]:
+    """Every category, two runs each, and a two-user concurrency level.
+
+    No warm-ups: the session engine is warm already and their rules are unit-tested; this
+    keeps the module near a minute on two cores.
+    """
+    config = BenchConfig(
+        endpoint=llama_engine.base_url,
+        api="openai",
+        model=llama_engine.config.alias,
+        runs=2,
+        warmup=0,
+        concurrency=(2,),
+        timeout_s=300,
+    )
+    return run_benchmark(config, Console(stdout=io.StringIO(), stderr=io.StringIO()))
+
+
+def test_every_category_ran_without_failures(full_run: dict[str, Any]) -> None:
+    assert [c["name"] for c in full_run["categories"]] == list(load_suite().names)
+    for category in full_run["categories"]:
+        assert (category["requests"], category["failures"]) == (2, 0), category["errors"]
+    _schema_validate(full_run)
+    assert full_run["suite"]["version"] == load_suite().version
+    assert full_run["endpoint_addresses"] == ["127.0.0.1"]
+
+
+def test_figures_are_positive_and_consistent(full_run: dict[str, Any]) -> None:
+    for category in full_run["categories"]:
+        samples = category["samples"]
+        for ttft, total, tokens in zip(
+            samples["ttft_ms"], samples["total_ms"], samples["output_tokens"], strict=True
+        ):
+            assert 0 < ttft < total
+            assert 1 < tokens <= category["max_tokens"]
+        for metric in ("ttft_ms", "total_ms", "tpot_ms", "itl_ms", "decode_tps", "output_tokens"):
+            summary = category[metric]
+            assert summary["min"] > 0 and summary["min"] <= summary["median"] <= summary["p95"]
+            assert summary["p95"] <= summary["p99"] <= summary["max"]
+        # llama-cpp-python streams carry no usage: the count is the server tokenizer's
+        assert category["token_sources"] == {"server-tokenizer": 2}
+        # TPOT and the client rate are two views of one measurement
+        assert category["tpot_ms"]["min"] == pytest.approx(1000 / category["decode_tps"]["max"])
+    assert full_run["notes"] and "tokenizer" in full_run["notes"][0]
+
+
+def test_two_concurrent_users_all_get_answers(full_run: dict[str, Any]) -> None:
+    (level,) = full_run["concurrency"]
+    assert (level["users"], level["requests"], level["failures"]) == (2, 4, 0), level["errors"]
+    assert level["throughput_tps"] > 0 and level["ttft_ms"]["min"] > 0
+
+
+def test_token_counts_equal_the_servers_usage(llama_engine: RunningEngine) -> None:
+    """The streamed request's count equals usage of the same deterministic request."""
+    client = OpenAIClient(llama_engine.base_url, llama_engine.config.alias, timeout_s=120)
+    try:
+        for category in load_suite().categories:
+            prompt = category.prompts[1].text
+            streamed = client.generate(GenerationRequest(prompt, 96, 0.0, 7))
+            assert streamed.ok, streamed.error
+            assert streamed.token_source == TokenSource.SERVER_TOKENIZER
+            usage = requests.post(
+                f"{llama_engine.base_url}/v1/chat/completions",
+                json={
+                    "model": llama_engine.config.alias,
+                    "messages": [{"role": "user", "content": prompt}],
+                    "max_tokens": 96,
+                    "temperature": 0.0,
+                    "seed": 7,
+                },
+                timeout=120,
+            ).json()["usage"]
+            assert streamed.output_tokens == usage["completion_tokens"]
+    finally:
+        client.close()
+
+
+def test_cold_start_restarts_the_managed_engine(tmp_path: Path) -> None:
+    engine = llamacpp.start(
+        EngineConfig(model=bundled_model_path(), threads=2), tmp_path / "cold.log"
+    )
+    restarter = ManagedEngineRestarter(engine)
+    try:
+        first_pid = engine.pid
+        config = BenchConfig(
+            endpoint=engine.base_url, api="openai", model=engine.config.alias, timeout_s=120
+        )
+        cold = measure_cold_start(config, load_suite().category("autocomplete"), restarter)
+        assert restarter.engine.pid != first_pid and restarter.engine.port == engine.port
+    finally:
+        llamacpp.stop(restarter.engine)
+        llamacpp.stop(engine)
+    assert cold["measured"] and cold["first_request"]["ok"], cold
+    assert cold["restart_to_ready_ms"] > 100  # a real process start and model load
+    assert cold["restart_to_first_token_ms"] > cold["restart_to_ready_ms"]
+
+
+def test_cli_writes_results_with_crossover_and_tco(
+    llama_engine: RunningEngine, tmp_path: Path
+) -> None:
+    output = tmp_path / "bench.json"
+    err = io.StringIO()
+    code = main(
+        [
+            "bench",
+            "--endpoint",
+            llama_engine.base_url,
+            "--api",
+            "openai",
+            "--model",
+            llama_engine.config.alias,
+            "--runs",
+            "2",
+            "--warmup",
+            "0",
+            "--categories",
+            "autocomplete",
+            "--cloud-reference",
+            str(EXAMPLES / "cloud-reference.seed.json"),
+            "--prices",
+            str(EXAMPLES / "prices.example.toml"),
+            "--cold-start",
+            "--output",
+            str(output),
+        ],
+        Console(stdout=io.StringIO(), stderr=err),
+    )
+    assert code == 0, err.getvalue()
+    section = json.loads(output.read_text())
+    _schema_validate(section)
+    assert section["crossover"]["cloud"]["label"].startswith("SEED FIGURES")
+    assert section["tco"]["label"].startswith("EXAMPLE VALUES")
+    assert (
+        section["cold_start"]["measured"] is False
+        and "--restart-unit" in section["cold_start"]["reason"]
+    )

@@ -1,0 +1,212 @@
+"""The Ollama client against the Ollama-protocol stand-in relaying to the real engine."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from auditor.bench.interface import GenerationRequest, TokenSource
+from auditor.bench.ollama import OllamaClient
+from auditor.bench.suite import load_suite
+from auditor.cli import main
+from auditor.console import Console
+from auditor.engines.llamacpp import RunningEngine, bundled_model_path
+from tests.integration.bench_standin import MODEL, STANDIN, plain_python, standin
+
+pytestmark = pytest.mark.integration
+SHORT = GenerationRequest(
+    prompt=load_suite().category("autocomplete").prompts[0].text, max_tokens=40
+)
+NS_FIELDS = (
+    "total_duration",
+    "load_duration",
+    "prompt_eval_duration",
+    "eval_duration",
+    "eval_count",
+)
+
+
+def _bench(url: str, *extra: str) -> tuple[int, str]:
+    err = io.StringIO()
+    code = main(
+        [
+            "bench",
+            "--endpoint",
+            url,
+            "--api",
+            "ollama",
+            "--model",
+            MODEL,
+            "--categories",
+            "autocomplete",
+            *extra,
+        ],
+        Console(stdout=io.StringIO(), stderr=err),
+    )
+    return code, err.getvalue()
+
+
+def _upstream(engine: RunningEngine) -> dict[str, str]:
+    return {"OFFGRID_STANDIN_UPSTREAM": engine.base_url}
+
+
+def test_standin_reports_version_and_refuses_unknown_models(
+    tmp_path: Path, llama_engine: RunningEngine
+) -> None:
+    version = subprocess.run(
+        [plain_python(), str(STANDIN), "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"OFFGRID_STANDIN_VERSION": "0.17.1"},
+    )
+    assert version.stdout == "ollama version is 0.17.1\n"
+    with standin(tmp_path, _upstream(llama_engine)) as url:
+        tags = requests.get(url + "/api/tags", timeout=5).json()["models"]
+        assert [m["name"] for m in tags] == [MODEL]
+        missing = requests.post(
+            url + "/api/generate", json={"model": "nope", "prompt": "x"}, timeout=5
+        )
+        assert missing.status_code == 404 and "not found" in missing.json()["error"]
+
+
+@pytest.mark.parametrize("mode", ["generate", "chat"])
+def test_done_object_carries_nanosecond_durations(
+    tmp_path: Path, llama_engine: RunningEngine, mode: str
+) -> None:
+    with standin(tmp_path, _upstream(llama_engine)) as url:
+        body: dict[str, Any] = {
+            "model": MODEL,
+            "options": {"num_predict": 40, "temperature": 0, "seed": 1},
+        }
+        body.update(
+            {"messages": [{"role": "user", "content": SHORT.prompt}]}
+            if mode == "chat"
+            else {"prompt": SHORT.prompt}
+        )
+        start = time.perf_counter_ns()
+        with requests.post(f"{url}/api/{mode}", json=body, stream=True, timeout=120) as response:
+            lines = [json.loads(line) for line in response.iter_lines(chunk_size=None) if line]
+        client_ns = time.perf_counter_ns() - start
+        *pieces, done = lines
+        assert done["done"] is True and all(not p["done"] for p in pieces)
+        assert all(isinstance(done[k], int) for k in NS_FIELDS), done
+        assert (
+            done["eval_duration"] > 1_000_000 and done["prompt_eval_duration"] > 1_000_000
+        )  # > 1 ms in ns
+        assert (
+            done["prompt_eval_duration"] + done["eval_duration"]
+            <= done["total_duration"]
+            <= client_ns
+        )
+        text = "".join(p["message"]["content"] if mode == "chat" else p["response"] for p in pieces)
+        count = requests.post(
+            llama_engine.base_url + "/extras/tokenize/count", json={"input": text}, timeout=30
+        ).json()["count"]
+        assert done["eval_count"] == count
+
+        client = OllamaClient(url, MODEL, mode=mode, timeout_s=120)
+        result = client.generate(SHORT)
+        client.close()
+    assert result.ok, result.error
+    assert result.token_source == TokenSource.EVAL_COUNT and result.output_tokens
+    assert result.server is not None and result.server.eval_ms and result.server.total_ms
+    assert result.server.total_ms <= result.total_ms  # the server's span sits inside the client's
+    assert result.ttft_ms is not None and 0 < result.ttft_ms < result.total_ms
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ("malformed", "malformed line"),
+        ("http500", "HTTP 500: stand-in fault injection"),
+        ("reset", "Error"),
+    ],
+)
+def test_broken_streams_are_counted_failures(
+    tmp_path: Path, llama_engine: RunningEngine, fault: str, expected: str
+) -> None:
+    with standin(tmp_path, {**_upstream(llama_engine), "OFFGRID_STANDIN_FAULT": fault}) as url:
+        client = OllamaClient(url, MODEL, timeout_s=60)
+        result = client.generate(SHORT)
+        client.close()
+    assert not result.ok and expected in (result.error or ""), result.error
+
+
+def test_a_stalling_server_times_out_as_a_failure(
+    tmp_path: Path, llama_engine: RunningEngine
+) -> None:
+    env = {
+        **_upstream(llama_engine),
+        "OFFGRID_STANDIN_FAULT": "stall",
+        "OFFGRID_STANDIN_STALL_S": "8",
+    }
+    with standin(tmp_path, env) as url:
+        client = OllamaClient(url, MODEL, timeout_s=1.0)
+        start = time.monotonic()
+        result = client.generate(SHORT)
+        client.close()
+        assert time.monotonic() - start < 5
+    assert not result.ok and "timed out" in (result.error or "")
+    assert result.ttft_ms is not None  # the first pieces did arrive before the stall
+
+
+def test_too_many_failed_runs_end_the_bench_with_exit_3(
+    tmp_path: Path, llama_engine: RunningEngine
+) -> None:
+    env = {
+        **_upstream(llama_engine),
+        "OFFGRID_STANDIN_FAULT": "http500",
+        "OFFGRID_STANDIN_FAULT_EVERY": "2",
+    }
+    with standin(tmp_path, env) as url:
+        code, err = _bench(url, "--runs", "4", "--warmup", "0", "--failure-threshold", "0.25")
+    assert code == 3 and "autocomplete: 2/4 runs failed (50% > threshold 25%)" in err
+
+
+def test_without_upstream_the_standin_answers_503_and_the_warmup_aborts(tmp_path: Path) -> None:
+    with standin(tmp_path, {}) as url:
+        response = requests.post(
+            url + "/api/generate", json={"model": MODEL, "prompt": "x"}, timeout=5
+        )
+        assert response.status_code == 503 and "no upstream" in response.json()["error"]
+        code, err = _bench(url, "--runs", "1", "--warmup", "1")
+    assert code == 3 and "warm-up 1/1 for autocomplete failed: HTTP 503" in err
+
+
+def test_cold_start_pays_a_real_load_after_keep_alive_0(tmp_path: Path) -> None:
+    command = (
+        f"{sys.executable} -m llama_cpp.server --model {bundled_model_path()} --host 127.0.0.1 "
+        "--port {port} --n_threads 2 --interrupt_requests False"
+    )
+    output = tmp_path / "bench.json"
+    with standin(tmp_path, {"OFFGRID_STANDIN_ENGINE_CMD": command}) as url:
+        code, err = _bench(
+            url, "--runs", "2", "--warmup", "1", "--cold-start", "--output", str(output)
+        )
+        assert requests.get(url + "/api/ps", timeout=5).json()[
+            "models"
+        ]  # loaded again after the cold run
+    assert code == 0, err
+    section = json.loads(output.read_text())
+    cold = section["cold_start"]
+    assert cold["measured"] and cold["unload_confirmed"], cold
+    first = cold["first_request"]
+    assert (
+        first["ok"] and first["server_load_ms"] > 200
+    )  # a real engine start, measured by the server
+    assert first["ttft_ms"] > first["server_load_ms"]  # the client waited through that load
+    warm = section["categories"][0]
+    assert (
+        warm["server"]["source"] == "ollama"
+        and warm["server"]["load_ms"]["max"] < first["server_load_ms"]
+    )
+    assert warm["token_sources"] == {"eval_count": 2}
