@@ -72,6 +72,11 @@ def _expected_files(bundle: Path) -> dict[str, str]:
     return files
 
 
+def test_check_mode_installs_nothing(machine: Workstation, bundle: Path, playbook: Path) -> None:
+    machine.playbook(playbook, extra_vars=_vars(bundle), check_mode=True)
+    assert machine.run(f"find {STORE} -type f", check=False).stdout == ""
+
+
 def test_role_installs_the_pinned_model(machine: Workstation, bundle: Path, playbook: Path) -> None:
     run = machine.playbook(playbook, extra_vars=_vars(bundle))
     assert run.stats[machine.name].changed > 0
