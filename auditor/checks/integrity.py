@@ -76,15 +76,16 @@ def engine_binary_pinned(facts: Facts) -> Result:
     evidence += [("file", _describe(f)) for f in engine.files]
     if engine.error:
         return result("OG-INT-01", Status.ERROR, engine.error, evidence)
-    bad = [f for f in engine.files if not f.ok]
-    if bad:
-        names = ", ".join(f.path for f in bad)
-        return result(
-            "OG-INT-01",
-            Status.FAIL,
-            f"{engine.name} binary does not match its pin: {names}",
-            evidence,
-        )
+    unpinned = [f.path for f in engine.files if f.pinned_sha256 is None]
+    changed = [f.path for f in engine.files if f.pinned_sha256 is not None and not f.ok]
+    if changed or unpinned:
+        parts = [f"differs from its pin: {', '.join(changed)}"] if changed else []
+        if unpinned:
+            parts.append(
+                f"not pinned in the lock (offgrid bundle add-engine records it): "
+                f"{', '.join(unpinned)}"
+            )
+        return result("OG-INT-01", Status.FAIL, f"{engine.name} " + "; ".join(parts), evidence)
     return result(
         "OG-INT-01",
         Status.PASS,
