@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.host.workstation import Workstation, booted
-from tests.integration.models_helpers import build_bundle, lock_json
-from tests.integration.test_models_tamper import flip_byte
+from tests.integration.models_helpers import build_bundle, flip_byte, lock_json
 
 pytestmark = [pytest.mark.host, pytest.mark.root]
 

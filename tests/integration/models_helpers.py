@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -69,3 +70,14 @@ def lock_json(bundle: Path) -> dict[str, object]:
 def verify_store(lock: Path, store: Path, state: Path, *extra: str | Path) -> CliRun:
     return offgrid("models", "verify", "--lock", lock, "--store", store, "--cache-dir", state,
                    *extra)  # fmt: skip
+
+
+def flip_byte(path: Path, offset: int = 4096) -> None:
+    """Flip one bit in the middle of the file and put the old mtime back."""
+    before = path.stat()
+    with path.open("r+b") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)
+        handle.seek(offset)
+        handle.write(bytes([byte[0] ^ 0x01]))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))

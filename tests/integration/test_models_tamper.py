@@ -19,6 +19,7 @@ from tests.integration.models_helpers import (
     add_plain_model,
     build_bundle,
     copy_bundle,
+    flip_byte,
     lock_json,
     offgrid,
     verify_store,
@@ -53,17 +54,6 @@ def _blob_of(bundle: Path, media: str) -> Path:
     manifest = json.loads((bundle / "models/ollama" / TUNED_MANIFEST).read_bytes())
     layer = next(x for x in manifest["layers"] if x["mediaType"].endswith(media))
     return bundle / "models/ollama/blobs" / layer["digest"].replace(":", "-")
-
-
-def flip_byte(path: Path, offset: int = 4096) -> None:
-    """Flip one bit in the middle of the file and put the old mtime back."""
-    before = path.stat()
-    with path.open("r+b") as handle:
-        handle.seek(offset)
-        byte = handle.read(1)
-        handle.seek(offset)
-        handle.write(bytes([byte[0] ^ 0x01]))
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
 def _flip(bundle: Path) -> str:
