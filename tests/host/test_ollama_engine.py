@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.host, pytest.mark.root]
 
 PORT = 11434
 DROPIN = "/etc/systemd/system/ollama.service.d/override.conf"
+ARCHIVE = ollama_release_standin.ARCHIVE_NAMES["zst"]
 EXPECTED_ENV = {
     "OLLAMA_HOST": f"127.0.0.1:{PORT}",
     "OLLAMA_NO_CLOUD": "1",
@@ -101,16 +102,57 @@ def _upgrade_vars(bundle: TestBundle, release: StandinRelease) -> dict[str, obje
     }
 
 
+def _run_and_list_changes(
+    machine: Workstation, playbook: Path, extra_vars: dict[str, object], **options: bool
+) -> tuple[PlaybookRun, list[str]]:
+    """Run a play; return it with the paths it created or modified on the machine."""
+    # Ansible's scratch directory exists before the marker, so only the play's doing counts.
+    machine.run("mkdir -p /root/.ansible/tmp && touch /run/offgrid-test-marker && sleep 1")
+    run = machine.playbook(playbook, extra_vars=extra_vars, **options)
+    return run, machine.run(_CHANGED_SINCE_MARKER).stdout.split()
+
+
+def test_check_mode_on_the_fresh_machine_changes_nothing(
+    machine: Workstation, bundle: TestBundle, tmp_path: Path
+) -> None:
+    play = tmp_path / "engine.yml"
+    play.write_text(
+        "- name: GPU and Ollama roles in check mode\n  hosts: workstations\n"
+        "  gather_facts: false\n  roles:\n    - offgrid_gpu\n    - offgrid_ollama\n"
+    )
+    run, changed = _run_and_list_changes(
+        machine, play, site_vars(bundle, "ollama"), check_mode=True
+    )
+    assert changed == []
+    assert run.stats[machine.name].changed > 0  # it did report what it would do
+
+
 def test_wrong_sha256_fails_the_play_before_anything_on_the_target_changes(
     machine: Workstation, bundle: TestBundle
 ) -> None:
-    # Ansible's scratch directory exists before the marker, so only the play's doing counts.
-    machine.run("mkdir -p /root/.ansible/tmp && touch /run/offgrid-test-marker && sleep 1")
     wrong = {**site_vars(bundle, "ollama"), "offgrid_ollama_sha256": "0" * 64}
-    run = machine.playbook(SITE_PLAYBOOK, extra_vars=wrong, expect_failure=True)
+    run, changed = _run_and_list_changes(machine, SITE_PLAYBOOK, wrong, expect_failure=True)
     assert f"does not match the pinned {'0' * 64}" in run.output
-    assert machine.run(_CHANGED_SINCE_MARKER).stdout.split() == []
+    assert changed == []
     assert machine.run("getent passwd ollama", check=False).returncode == 2
+
+
+def test_corrupted_tarball_fails_the_play_before_anything_on_the_target_changes(
+    machine: Workstation, bundle: TestBundle
+) -> None:
+    tarball = bundle.path / "engines/ollama" / str(bundle.ollama_version) / ARCHIVE
+    original = tarball.read_bytes()
+    corrupted = bytearray(original)
+    corrupted[len(corrupted) // 2] ^= 0xFF  # one flipped byte in the middle of the archive
+    tarball.write_bytes(bytes(corrupted))
+    try:
+        run, changed = _run_and_list_changes(
+            machine, SITE_PLAYBOOK, site_vars(bundle, "ollama"), expect_failure=True
+        )
+    finally:
+        tarball.write_bytes(original)
+    assert f"does not match the pinned {bundle.ollama_sha256}" in run.output
+    assert changed == []
 
 
 def test_service_user_is_made_like_ollamas_installer(
