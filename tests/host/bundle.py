@@ -40,6 +40,8 @@ _PY_TAG = f"cp{sys.version_info.major}{sys.version_info.minor}"
 
 @dataclass(frozen=True)
 class TestBundle:
+    __test__ = False  # a bundle, not a pytest test class
+
     path: Path
     gguf_name: str
     gguf_sha256: str

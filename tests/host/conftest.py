@@ -53,7 +53,9 @@ def test_bundle(tmp_path_factory: pytest.TempPathFactory) -> TestBundle:
 
 @pytest.fixture(scope="session")
 def provisioned(workstation: Workstation, test_bundle: TestBundle) -> Workstation:
-    """The workstation after playbooks/site.yml with the llamacpp engine (first run kept in
-    workstation.runs[0])."""
-    workstation.playbook(SITE_PLAYBOOK, extra_vars=site_vars(test_bundle, "llamacpp"))
+    """The workstation after playbooks/site.yml with the llamacpp engine (the run is kept in
+    workstation.provisioning)."""
+    workstation.provisioning = workstation.playbook(
+        SITE_PLAYBOOK, extra_vars=site_vars(test_bundle, "llamacpp")
+    )
     return workstation

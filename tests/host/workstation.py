@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,7 @@ class Workstation:
     nspawn_pid: int
     boot_seconds: float = 0.0
     runs: list[PlaybookRun] = field(default_factory=list)
+    provisioning: PlaybookRun | None = None  # the site.yml run of the `provisioned` fixture
 
     # -- commands on the guest ------------------------------------------------------------
     def ssh_command(self, *extra: str) -> list[str]:
@@ -154,7 +155,7 @@ class Workstation:
     def playbook(
         self,
         playbook: Path,
-        extra_vars: dict[str, object] | None = None,
+        extra_vars: Mapping[str, object] | None = None,
         check_mode: bool = False,
         expect_failure: bool = False,
     ) -> PlaybookRun:
@@ -384,6 +385,7 @@ def _close_ssh_masters(machine_dir: Path, guest_ip: str) -> None:
 def _state_of(ws: Workstation) -> dict[str, Any]:
     state = asdict(ws)
     state.pop("runs")
+    state.pop("provisioning")
     return {key: str(value) if isinstance(value, Path) else value for key, value in state.items()}
 
 

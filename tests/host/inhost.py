@@ -1,0 +1,88 @@
+"""Helpers for tests that act inside the provisioned workstation: audit, restart, probe."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from tests.host.workstation import Workstation
+
+LLAMACPP_UNIT = "offgrid-llamacpp.service"
+LLAMACPP_PORT = 8080
+DROPIN_DIR = f"/etc/systemd/system/{LLAMACPP_UNIT}.d"
+
+
+@dataclass(frozen=True)
+class AuditRun:
+    rc: int
+    statuses: dict[str, str]  # control id -> pass | fail | error | not_applicable
+    summaries: dict[str, str]
+
+    def failing(self) -> list[str]:
+        return sorted(cid for cid, status in self.statuses.items() if status == "fail")
+
+    def not_passing(self) -> dict[str, str]:
+        return {
+            cid: f"{status}: {self.summaries[cid]}"
+            for cid, status in self.statuses.items()
+            if status not in ("pass", "not_applicable")
+        }
+
+
+def audit(ws: Workstation, *flags: str) -> AuditRun:
+    """`offgrid audit` inside the workstation with its /etc/offgrid/offgrid.toml, as root."""
+    result = ws.run(
+        f"offgrid audit --format json --output /root/audit.json {' '.join(flags)}",
+        check=False,
+        timeout=180,
+    )
+    if result.returncode not in (0, 1, 3):
+        raise AssertionError(f"offgrid audit crashed (rc={result.returncode}):\n{result.stderr}")
+    report = json.loads(ws.run("cat /root/audit.json").stdout)
+    controls = report["controls"]
+    return AuditRun(
+        result.returncode,
+        {c["id"]: c["status"] for c in controls},
+        {c["id"]: c["summary"] for c in controls},
+    )
+
+
+def restart_engine(ws: Workstation, port: int = LLAMACPP_PORT) -> None:
+    """daemon-reload, restart the engine and wait until it answers on loopback again."""
+    ws.run(f"systemctl daemon-reload && systemctl restart {LLAMACPP_UNIT}")
+    ws.run(
+        f"for i in $(seq 120); do curl -sf -o /dev/null http://127.0.0.1:{port}/v1/models "
+        "&& exit 0; sleep 0.5; done; journalctl -u offgrid-llamacpp -n 30 --no-pager; exit 1",
+        timeout=90,
+    )
+
+
+@contextlib.contextmanager
+def probe_listener(ws: Workstation) -> Iterator[str]:
+    """A TCP listener on the controller's end of the management veth: the OG-NET-04 probe
+    target. Yields "HOST:PORT"; the auditor must reach it, the engine must not."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind((ws.host_ip, 0))
+    server.listen(16)
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError, OSError):
+                conn, _ = server.accept()
+                conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"{ws.host_ip}:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        server.close()

@@ -1,0 +1,137 @@
+"""Tamper with the provisioned workstation the way an admin or an attacker would, and check
+the in-host audit names the right control. Every scenario restores the host and proves the
+audit passes again, so scenarios stay independent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.host.inhost import (
+    DROPIN_DIR,
+    LLAMACPP_PORT,
+    LLAMACPP_UNIT,
+    audit,
+    probe_listener,
+    restart_engine,
+)
+from tests.host.workstation import Workstation
+
+pytestmark = [pytest.mark.host, pytest.mark.root]
+
+OVERRIDE = f"{DROPIN_DIR}/override.conf"
+EGRESS = f"{DROPIN_DIR}/egress.conf"
+TAMPER_DROPIN = f"{DROPIN_DIR}/zz-tamper.conf"
+
+
+@pytest.fixture
+def host(provisioned: Workstation) -> Iterator[Workstation]:
+    """The provisioned host; afterwards its audit must pass again (the restore worked)."""
+    provisioned.run(
+        f"cp -a {OVERRIDE} /root/override.conf.orig && cp -a {EGRESS} /root/egress.conf.orig"
+    )
+    yield provisioned
+    with probe_listener(provisioned) as target:
+        after = audit(provisioned, "--egress-probe", target)
+    assert after.not_passing() == {}, "the scenario's restore left the host failing"
+
+
+def _restore_dropins(ws: Workstation) -> None:
+    ws.run(
+        f"rm -f {TAMPER_DROPIN} && cp -a /root/override.conf.orig {OVERRIDE} "
+        f"&& cp -a /root/egress.conf.orig {EGRESS} && systemctl restart offgrid-egress.service"
+    )
+    restart_engine(ws)
+
+
+def test_rebind_to_all_addresses_fails_og_net_01(host: Workstation) -> None:
+    host.run(
+        f"sed -i 's/OFFGRID_LLAMACPP_HOST=127.0.0.1/OFFGRID_LLAMACPP_HOST=0.0.0.0/' {OVERRIDE}"
+    )
+    try:
+        restart_engine(host)
+        assert f"0.0.0.0:{LLAMACPP_PORT}" in host.run(f"ss -Htln 'sport = :{LLAMACPP_PORT}'").stdout
+        run = audit(host)
+        assert run.statuses["OG-NET-01"] == "fail", run.summaries["OG-NET-01"]
+        assert run.rc == 1
+        # Defence in depth: the unit's IPAddressDeny= still drops the controller's connect.
+        assert not host.port_open_from_host(LLAMACPP_PORT)
+    finally:
+        _restore_dropins(host)
+
+
+def test_removing_the_dropins_fails_og_cfg_01(host: Workstation) -> None:
+    host.run(f"mv {DROPIN_DIR} /root/dropins.moved")
+    try:
+        restart_engine(host)
+        run = audit(host)
+        assert run.statuses["OG-CFG-01"] == "fail", run.summaries["OG-CFG-01"]
+        # The sandbox and the unit's IP firewall went with them.
+        assert run.statuses["OG-HRD-01"] == "fail"
+    finally:
+        host.run(f"rm -rf {DROPIN_DIR} && mv /root/dropins.moved {DROPIN_DIR}")
+        _restore_dropins(host)
+
+
+def test_an_unloaded_dropin_fails_og_cfg_01(host: Workstation) -> None:
+    host.run(f"printf '[Service]\\nEnvironment=OFFGRID_LLAMACPP_PORT=8081\\n' > {TAMPER_DROPIN}")
+    try:
+        run = audit(host)  # no daemon-reload: what is on disk is not what runs
+        assert run.statuses["OG-CFG-01"] == "fail", run.summaries["OG-CFG-01"]
+    finally:
+        _restore_dropins(host)
+
+
+def test_verbose_flag_fails_og_cfg_04(host: Workstation) -> None:
+    exec_start = host.run(
+        f"sed -n 's/^ExecStart=//p' /etc/systemd/system/{LLAMACPP_UNIT}"
+    ).stdout.strip()
+    dropin = "[Service]\\nExecStart=\\nExecStart=%s --verbose true\\n"
+    host.run(f"printf '{dropin}' '{exec_start}' > {TAMPER_DROPIN}")
+    try:
+        restart_engine(host)
+        run = audit(host)
+        assert run.statuses["OG-CFG-04"] == "fail", run.summaries["OG-CFG-04"]
+    finally:
+        _restore_dropins(host)
+
+
+def test_each_egress_layer_enforces_on_its_own(host: Workstation) -> None:
+    """Flush only the nft rule: the unit's IP firewall still stops the probe; drop only the
+    unit's IP firewall: the nft rule still rejects it and counts."""
+    try:
+        host.run("nft flush table inet offgrid_egress")
+        with probe_listener(host) as target:
+            run = audit(host, "--egress-probe", target)
+        assert run.statuses["OG-NET-04"] == "pass", run.summaries["OG-NET-04"]
+        assert "enforcement verified" in run.summaries["OG-NET-04"]
+
+        host.run(f"systemctl restart offgrid-egress.service && rm {EGRESS}")
+        restart_engine(host)
+        before = host.run("nft list table inet offgrid_egress").stdout
+        with probe_listener(host) as target:
+            run = audit(host, "--egress-probe", target)
+        assert run.statuses["OG-NET-04"] == "pass", run.summaries["OG-NET-04"]
+        after = host.run("nft list table inet offgrid_egress").stdout
+        assert _packets(after) > _packets(before)  # the rejected probe was counted
+    finally:
+        _restore_dropins(host)
+
+
+def test_stopping_the_egress_lockdown_fails_og_net_04(host: Workstation) -> None:
+    host.run(f"nft flush table inet offgrid_egress && rm {EGRESS}")
+    try:
+        restart_engine(host)
+        with probe_listener(host) as target:
+            run = audit(host, "--egress-probe", target)
+        assert run.statuses["OG-NET-04"] == "fail", run.summaries["OG-NET-04"]
+    finally:
+        _restore_dropins(host)
+
+
+def _packets(table: str) -> int:
+    for line in table.splitlines():
+        if "reject" in line and "counter packets" in line:
+            return int(line.split("counter packets", 1)[1].split()[0])
+    raise AssertionError(f"no counting reject rule in:\n{table}")
