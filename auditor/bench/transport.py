@@ -90,11 +90,16 @@ class StreamCall:
 def run_stream(
     call: StreamCall, parse_line: Callable[[bytes], LineEvent | None]
 ) -> tuple[RequestResult, str]:
-    """Run one streamed request; returns the result and the generated text."""
+    """Run one streamed request; returns the result and the generated text.
+
+    The request is encoded before the clock starts: JSON encoding and header assembly
+    are the harness's work, not the engine's, and would otherwise inflate TTFT.
+    """
+    prepared = call.session.prepare_request(requests.Request("POST", call.url, json=call.payload))
     acc = _Accumulator(start_ns=time.perf_counter_ns())
     deadline = acc.start_ns + int(call.timeout_s * 1e9)
     try:
-        _consume(call, parse_line, acc, deadline)
+        _consume(call, prepared, parse_line, acc, deadline)
     except STREAM_ERRORS as exc:
         return _failed(acc, _describe(exc)), ""
     total = time.perf_counter_ns() - acc.start_ns
@@ -118,13 +123,13 @@ def run_stream(
 
 def _consume(
     call: StreamCall,
+    prepared: requests.PreparedRequest,
     parse_line: Callable[[bytes], LineEvent | None],
     acc: _Accumulator,
     deadline: int,
 ) -> None:
-    with call.session.post(
-        call.url, json=call.payload, stream=True, timeout=(10.0, call.timeout_s)
-    ) as response:
+    # Sessions are built with trust_env off, so send() needs no environment merge.
+    with call.session.send(prepared, stream=True, timeout=(10.0, call.timeout_s)) as response:
         if response.status_code != 200:
             raise StreamProtocolError(f"HTTP {response.status_code}: {_error_text(response)}")
         response.raw.decode_content = True
