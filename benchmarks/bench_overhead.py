@@ -30,6 +30,7 @@ from auditor.engines.llamacpp import EngineConfig, bundled_model_path, running
 
 PROMPT = "Complete the code. Reply with code only.\ndef fib(n: int) -> int:"
 MAX_TOKENS = 8
+IDLE_RECONNECT_S = 2.0  # uvicorn drops idle keep-alive connections after 5 s
 
 
 class RawClient:
@@ -38,15 +39,25 @@ class RawClient:
     def __init__(self, url: str, model: str) -> None:
         parts = urlsplit(url)
         self.host, self.port, self.model = parts.hostname or "127.0.0.1", parts.port or 80, model
+        self.reconnect()
+
+    def reconnect(self) -> None:
+        with contextlib.suppress(AttributeError, OSError):
+            self.sock.close()
         self.sock = socket.create_connection((self.host, self.port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.last_used = time.monotonic()
 
     def ttft_ms(self, prompt: str) -> float:
+        return self.timed(prompt, MAX_TOKENS)[0]
+
+    def timed(self, prompt: str, max_tokens: int) -> tuple[float, float]:
+        """(TTFT, total) in ms for one streamed chat completion."""
         body = json.dumps(
             {
                 "model": self.model,
                 "messages": [{"role": "user", "content": prompt}],
-                "max_tokens": MAX_TOKENS,
+                "max_tokens": max_tokens,
                 "stream": True,
                 "temperature": 0.0,
                 "seed": 42,
@@ -57,6 +68,8 @@ class RawClient:
             f"POST /v1/chat/completions HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode()
+        if time.monotonic() - self.last_used > IDLE_RECONNECT_S:
+            self.reconnect()  # the engine may have closed an idle keep-alive connection
         start = time.perf_counter_ns()
         self.sock.sendall(head + body)
         first: float | None = None
@@ -72,7 +85,8 @@ class RawClient:
             if buffer.endswith(b"0\r\n\r\n"):  # end of the chunked body
                 break
         assert first is not None, "no content chunk seen"
-        return first
+        self.last_used = time.monotonic()
+        return first, (time.perf_counter_ns() - start) / 1e6
 
     def close(self) -> None:
         self.sock.close()
