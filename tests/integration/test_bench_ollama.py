@@ -210,3 +210,20 @@ def test_cold_start_pays_a_real_load_after_keep_alive_0(tmp_path: Path) -> None:
         and warm["server"]["load_ms"]["max"] < first["server_load_ms"]
     )
     assert warm["token_sources"] == {"eval_count": 2}
+
+
+def test_status_and_show_follow_the_environment_and_store(tmp_path: Path) -> None:
+    (tmp_path / ".ollama").mkdir()
+    (tmp_path / ".ollama" / "server.json").write_text('{"disable_ollama_cloud": true}')
+    with standin(tmp_path, {"OLLAMA_NO_CLOUD": "1"}) as url:
+        assert requests.get(url + "/api/status", timeout=5).json() == {
+            "cloud": {"disabled": True, "source": "both"}
+        }
+        shown = requests.post(url + "/api/show", json={"model": "smollm2:135m"}, timeout=5).json()
+        assert shown["details"]["quantization_level"] == "Q4_1"
+        assert requests.get(url + "/api/ps", timeout=5).json() == {"models": []}
+    (tmp_path / ".ollama" / "server.json").unlink()
+    with standin(tmp_path, {}) as url:
+        assert requests.get(url + "/api/status", timeout=5).json() == {
+            "cloud": {"disabled": False, "source": "none"}
+        }
