@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
+from auditor import __version__
+from auditor.audit import host_info
 from auditor.bench.benchmark import run_benchmark
 from auditor.bench.compare import compare, load_section, regressions
 from auditor.bench.config import APIS, BenchConfig
@@ -14,6 +18,9 @@ from auditor.console import Console
 from auditor.errors import UsageError
 from auditor.exitcodes import ExitCode
 from auditor.fsutil import atomic_write_text
+from auditor.report.model import Report
+from auditor.report.render import render, renderer_for
+from auditor.report.validate import ensure_valid
 
 NAME = "bench"
 HELP = "Benchmark the local engine (TTFT, TPOT, tok/s, cold start, concurrency, crossover, TCO)."
@@ -84,7 +91,13 @@ def _register_run(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow a non-loopback endpoint (the prompts leave this machine)",
     )
-    add("--output", type=Path, help="write the benchmark section JSON here (default: stdout)")
+    add("--output", type=Path, help="write the results here, atomically (default: stdout)")
+    add(
+        "--format",
+        default="section",
+        help="section: the benchmark section JSON (default); json, html, markdown, …: a full "
+        "report that holds only the benchmark",
+    )
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -132,8 +145,31 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     )
 
 
-def _write(section: dict[str, Any], output: Path | None, console: Console) -> None:
-    text = json.dumps(section, indent=2) + "\n"
+def _benchmark_report(section: dict[str, Any]) -> Report:
+    """A report that carries only the benchmark: no control was evaluated."""
+    return Report(
+        tool_version=__version__,
+        host=host_info(socket.gethostname()),
+        started_at=section.get("started_at", ""),
+        finished_at=section.get("finished_at", ""),
+        privilege={
+            "euid": os.geteuid(),
+            "is_root": os.geteuid() == 0,
+            "note": "benchmark only: no controls were evaluated",
+        },
+        engine=None,
+        controls=(),
+        benchmark=section,
+    )
+
+
+def _write(section: dict[str, Any], fmt: str, output: Path | None, console: Console) -> None:
+    if fmt == "section":
+        text = json.dumps(section, indent=2) + "\n"
+    else:
+        report = _benchmark_report(section)
+        ensure_valid(report)
+        text = render(report, fmt)
     if output is None:
         console.out(text)
         return
@@ -156,6 +192,8 @@ def run_compare(args: argparse.Namespace, console: Console) -> int:
 def run(args: argparse.Namespace, console: Console) -> int:
     if getattr(args, "bench_command", None) == "compare":
         return run_compare(args, console)
+    if args.format != "section":
+        renderer_for(args.format)  # an unknown format fails before the run, not after it
     section = run_benchmark(config_from_args(args), console)
-    _write(section, args.output, console)
+    _write(section, args.format, args.output, console)
     return ExitCode.OK
