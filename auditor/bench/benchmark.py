@@ -19,6 +19,8 @@ from auditor.bench.crossover import CloudRange, load_cloud
 from auditor.bench.decisions import crossover_section
 from auditor.bench.endpoint import check_endpoint, is_loopback
 from auditor.bench.interface import RequestResult
+from auditor.bench.ollama import ROUTES as OLLAMA_ROUTES
+from auditor.bench.openai import ROUTES as OPENAI_ROUTES
 from auditor.bench.runner import CategoryRun, run_category
 from auditor.bench.section import benchmark_section, category_section
 from auditor.bench.stats import METHODS
@@ -31,6 +33,9 @@ from auditor.errors import UsageError
 def validate(config: BenchConfig) -> None:
     if config.api not in APIS:
         raise UsageError(f"--api must be one of {', '.join(APIS)}")
+    modes = tuple(OLLAMA_ROUTES if config.api == "ollama" else OPENAI_ROUTES)
+    if config.effective_mode not in modes:
+        raise UsageError(f"--mode for --api {config.api} is one of {', '.join(modes)}")
     if config.runs < 1 or config.warmup < 0:
         raise UsageError("--runs must be at least 1 and --warmup at least 0")
     if not 0.0 <= config.failure_threshold <= 1.0:

@@ -104,6 +104,20 @@ def test_cli_refuses_a_remote_endpoint_with_exit_2_and_one_line() -> None:
             ],
             "unknown category",
         ),
+        (
+            [
+                "bench",
+                "--endpoint",
+                "http://127.0.0.1:1",
+                "--api",
+                "openai",
+                "--model",
+                "m",
+                "--mode",
+                "generate",
+            ],
+            "--mode for --api openai is one of chat, completions",
+        ),
     ],
 )
 def test_bad_usage_is_one_line_exit_2(argv: list[str], message: str) -> None:
