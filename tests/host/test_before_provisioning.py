@@ -1,4 +1,6 @@
-"""A corrupted bundle stops site.yml on the controller, before anything on the target changes."""
+"""Runs of site.yml that must leave a fresh workstation untouched: a corrupted bundle stops on
+the controller, and a check run only reports. (This module runs before the `provisioned`
+fixture changes the session's workstation.)"""
 
 from __future__ import annotations
 
@@ -57,4 +59,15 @@ def test_corrupted_artifact_fails_before_the_target_changes(
     assert run.stats[workstation.name].changed == 0
     assert "Nothing on the target was changed" in run.output
     assert Path(relative).name in run.output
+    assert _changed_since_marker(workstation) == []
+
+
+def test_check_run_on_a_fresh_host_passes_and_changes_nothing(
+    workstation: Workstation, test_bundle: TestBundle
+) -> None:
+    assert workstation.run("test -e /opt/offgrid", check=False).returncode != 0, "not fresh"
+    workstation.run("touch /root/offgrid-marker && sleep 1")
+    run = workstation.playbook(SITE_PLAYBOOK, extra_vars=site_vars(test_bundle), check_mode=True)
+    assert run.stats[workstation.name].failed == 0
+    assert run.stats[workstation.name].changed > 0  # it reports what a real run would do
     assert _changed_since_marker(workstation) == []
