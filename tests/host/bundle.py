@@ -16,18 +16,16 @@ llama-cpp-python build is reused and never rebuilt per run. The target runs Debi
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import tomllib
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.engines.llamacpp import bundled_model_path
-from auditor.models import lockfile
+from auditor.models import engine, lockfile
 from tests.host import log
 from tests.host.rootfs import CACHE_DIR
 
@@ -101,7 +99,7 @@ def _add_ollama_standin(
         version=release.version,
         kind="tarball",
         artifacts=(_file_pin(bundle.path, release.path),),
-        binaries=(),
+        binaries=engine.tarball_binaries(release.path),
     )
     updated = TestBundle(
         bundle.path,
@@ -121,21 +119,8 @@ def _llamacpp_pin(bundle: Path, wheels: list[Path]) -> lockfile.EnginePin:
         version=LLAMACPP_VERSION,
         kind="wheelhouse",
         artifacts=tuple(_file_pin(bundle, wheel) for wheel in sorted(wheels)),
-        binaries=_wheel_libraries(engine_wheel),
+        binaries=engine.wheel_binaries(engine_wheel),
     )
-
-
-def _wheel_libraries(wheel: Path) -> tuple[lockfile.FilePin, ...]:
-    """The engine's shared libraries as installed (paths relative to site-packages)."""
-    pins = []
-    with zipfile.ZipFile(wheel) as archive:
-        for info in archive.infolist():
-            if re.match(r"llama_cpp/lib/[^/]+\.so[.\d]*$", info.filename):
-                data = archive.read(info)
-                pins.append(
-                    lockfile.FilePin(info.filename, hashlib.sha256(data).hexdigest(), len(data))
-                )
-    return tuple(sorted(pins, key=lambda pin: pin.path))
 
 
 def _file_pin(bundle: Path, path: Path) -> lockfile.FilePin:

@@ -490,7 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     log.out(f"{ws.name} is up ({ws.guest_ip}, booted in {ws.boot_seconds:.1f} s)")
     log.out(f"  ssh:       {ws.ssh_hint()}")
     log.out(f"  inventory: {ws.inventory}")
-    log.out(f"  stop:      {Path(sys.executable).name} -m tests.host.workstation down")
+    name_flag = "" if args.name == CLI_NAME else f" --name {args.name}"
+    log.out(f"  stop:      .venv/bin/python -m tests.host.workstation down{name_flag}")
     return 0
 
 
