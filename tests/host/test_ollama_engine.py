@@ -220,22 +220,20 @@ def test_second_run_changes_nothing(
     machine: Workstation, bundle: TestBundle, installed: PlaybookRun
 ) -> None:
     run = machine.playbook(SITE_PLAYBOOK, extra_vars=site_vars(bundle, "ollama"))
-    assert run.stats[machine.name].changed == 0, run.changed_tasks()
+    changed_lines = [line for line in run.output.splitlines() if line.startswith("changed:")]
+    assert run.stats[machine.name].changed == 0, (run.changed_tasks(), changed_lines)
 
 
-def _audit(machine: Workstation) -> dict[str, Any]:
+def test_in_host_audit_passes_every_control(machine: Workstation, installed: PlaybookRun) -> None:
     result = machine.run("offgrid audit --engine ollama --format json", check=False, timeout=300)
-    assert result.returncode in (0, 1, 3), result.stdout + result.stderr
     report: dict[str, Any] = json.loads(result.stdout)
-    return report
-
-
-def test_in_host_audit_passes_the_ollama_controls(
-    machine: Workstation, installed: PlaybookRun
-) -> None:
-    controls = {c["id"]: c for c in _audit(machine)["controls"]}
-    for cid in ("OG-NET-01", "OG-CFG-01", "OG-CFG-02", "OG-CFG-03"):
-        assert controls[cid]["status"] == "pass", (cid, controls[cid]["summary"])
+    statuses = {c["id"]: (c["status"], c["summary"]) for c in report["controls"]}
+    for cid in ("OG-NET-01", "OG-CFG-01", "OG-CFG-02", "OG-CFG-03", "OG-INT-01"):
+        assert statuses[cid][0] == "pass", (cid, statuses[cid])
+    # OG-TEL-* need IDE users, which this workstation has none of.
+    failing = {cid: s for cid, s in statuses.items() if s[0] not in ("pass", "not_applicable")}
+    assert failing == {}
+    assert result.returncode == 0, result.stderr
 
 
 def test_upgrade_that_fails_its_version_check_keeps_the_old_one(

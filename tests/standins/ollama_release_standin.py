@@ -3,9 +3,12 @@
 The real Ollama binary cannot be obtained on the project's machines, so the role tests install
 this instead. It has the real release's layout (FACTS §2: ``./bin/ollama`` and ``./lib/ollama/``)
 and the real file names (``ollama-linux-amd64.tar.zst`` / ``.tgz``), so the role runs exactly as
-it would on a real release. ``bin/ollama`` is a tiny bash wrapper that runs the Ollama-protocol
-stand-in server (``tests/standins/ollama_standin.py``, shipped inside as ``lib/ollama/``) with
-the target's ``python3``; every file says it is a stand-in.
+it would on a real release. ``bin/ollama`` is a small compiled launcher
+(``ollama_standin_launcher.c``) that runs the Ollama-protocol stand-in server
+(``tests/standins/ollama_standin.py``, shipped inside as ``lib/ollama/``) with the target's
+``python3``; being a real executable, it is what /proc/PID/exe of the service names, so the
+auditor's binary pin (OG-INT-01) is checked as on a real install. Every file says it is a
+stand-in.
 
 Archives are reproducible: the same version and server file always give the same sha256, so a
 test bundle built twice pins the same digest.
@@ -16,13 +19,17 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import re
 import subprocess
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 STANDIN_SERVER = Path(__file__).with_name("ollama_standin.py")
+LAUNCHER = Path(__file__).with_name("ollama_standin_launcher.c")
+_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]*")
 ARCHIVE_NAMES = {"zst": "ollama-linux-amd64.tar.zst", "tgz": "ollama-linux-amd64.tgz"}
 # Fixed metadata keeps the archive bytes identical between builds.
 _MTIME = 1_700_000_000
@@ -41,19 +48,22 @@ class StandinRelease:
         return self.path.name
 
 
-def wrapper_script(version: str) -> str:
-    """bin/ollama: run the stand-in server from ../lib/ollama, reporting ``version``."""
-    return (
-        "#!/bin/bash\n"
-        "# offgrid TEST STAND-IN for the Ollama binary: NOT Ollama. It runs the\n"
-        "# Ollama-protocol stand-in server from tests/standins/ollama_standin.py.\n"
-        'here=$(dirname "$(readlink -f "$0")")\n'
-        f'OFFGRID_STANDIN_VERSION="${{OFFGRID_STANDIN_VERSION:-{version}}}"\n'
-        "export OFFGRID_STANDIN_VERSION\n"
-        "# argv[0] stays the path it was started by (/usr/local/bin/ollama), as for the real\n"
-        "# binary, so the auditor finds the engine the way it finds real Ollama.\n"
-        'exec -a "$0" /usr/bin/python3 "$here/../lib/ollama/ollama_standin.py" "$@"\n'
-    )
+def launcher_binary(version: str) -> bytes:
+    """bin/ollama: the stand-in launcher (ollama_standin_launcher.c) built for ``version``.
+
+    A real executable, so /proc/PID/exe of the service is the pinned bin/ollama, as with the
+    real release. Built with the controller's C compiler (build-essential, a Makefile
+    prerequisite), stripped, so the same version gives the same bytes.
+    """
+    if not _VERSION.fullmatch(version):
+        raise ValueError(f"stand-in version {version!r} is not a plain version string")
+    with tempfile.TemporaryDirectory(prefix="ollama-standin-") as tmp:
+        out = Path(tmp) / "ollama"
+        subprocess.run(
+            ["cc", "-O2", "-s", f'-DSTANDIN_VERSION="{version}"', "-o", str(out), LAUNCHER.name],
+            cwd=LAUNCHER.parent, capture_output=True, check=True,
+        )  # fmt: skip
+        return out.read_bytes()
 
 
 def _readme(version: str) -> str:
@@ -83,7 +93,7 @@ def release_tar_bytes(version: str, server: Path = STANDIN_SERVER) -> bytes:
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for directory in ("./bin", "./lib", "./lib/ollama"):
             _add(tar, directory, None, 0o755)
-        _add(tar, "./bin/ollama", wrapper_script(version).encode(), 0o755)
+        _add(tar, "./bin/ollama", launcher_binary(version), 0o755)
         _add(tar, "./lib/ollama/ollama_standin.py", server.read_bytes(), 0o644)
         _add(tar, "./lib/ollama/STANDIN-NOT-OLLAMA.txt", _readme(version).encode(), 0o644)
     return buffer.getvalue()
