@@ -2,11 +2,11 @@
 
 A local connection into throw-away directories (the install root, command link and staging
 directory of each "host" live under tmp_path; the user, unit and service concerns are switched
-off, the booted-workstation test covers those). One run, eight hosts, each with its own
+off, the booted-workstation test covers those). One run, nine hosts, each with its own
 variables, against bundles holding the Ollama release STAND-IN tarballs:
 pins from the lock file, pins from variables, a wrong pin, no pin at all, a public bind
-address (refused, then explicitly allowed), a prompt-leaking environment variable, and the
-older .tgz release format.
+address (refused, then explicitly allowed), a name that only looks like loopback, a
+prompt-leaking environment variable, and the older .tgz release format.
 """
 
 from __future__ import annotations
@@ -91,6 +91,9 @@ def role_run(
         "wrong-pin": _host(tmp, "wrong-pin", bundle, offgrid_ollama_sha256="f" * 64),
         "no-pin": _host(tmp, "no-pin", unlocked),
         "public-bind": _host(tmp, "public-bind", bundle, offgrid_ollama_host="0.0.0.0"),
+        "lookalike-bind": _host(
+            tmp, "lookalike-bind", bundle, offgrid_ollama_host="127.0.0.1.example"
+        ),
         "public-bind-allowed": _host(
             tmp, "public-bind-allowed", bundle,
             offgrid_ollama_host="0.0.0.0", offgrid_ollama_allow_non_loopback=True,
@@ -184,6 +187,9 @@ def test_public_bind_address_is_refused_unless_explicitly_allowed(role_run: Run)
     (message,) = run["messages"]["public-bind"]
     assert "0.0.0.0 is not a loopback address" in message
     assert not (tmp / "public-bind").exists()
+    # A name that merely starts like a loopback address may resolve anywhere.
+    (message,) = run["messages"]["lookalike-bind"]
+    assert "127.0.0.1.example is not a loopback address" in message
     assert run["failed"]["public-bind-allowed"] == 0
     assert _active(tmp, "public-bind-allowed") == LOCKED
 
