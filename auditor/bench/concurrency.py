@@ -3,8 +3,9 @@
 Each user is a thread with its own client and keep-alive session, started together
 behind a barrier, sending `runs` requests back to back. Aggregate throughput is the
 server-counted output tokens of every successful request over the wall time from the
-first request's start to the last one's end. Failures are recorded, not fatal: under
-load they are the finding.
+first request's start to the last one's end (with an engine that needs the tokenizer
+fallback, each request's count adds one short call to that wall time, so throughput errs
+low). Failures are recorded, not fatal: under load they are the finding.
 """
 
 from __future__ import annotations
