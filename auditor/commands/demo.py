@@ -27,6 +27,8 @@ from auditor.engines import llamacpp
 from auditor.errors import UsageError
 from auditor.exitcodes import ExitCode
 from auditor.inventory.interface import AuditOptions
+from auditor.models import lockfile
+from auditor.models.hashing import sha256_file
 from auditor.report.model import Report, summarize
 from auditor.report.render import FILE_SUFFIXES
 from auditor.report.write import write_all
@@ -67,6 +69,20 @@ def _bench_config(args: argparse.Namespace, engine: llamacpp.RunningEngine) -> B
     )
 
 
+def _pin_model(model: Path, alias: str, directory: Path) -> Path:
+    """A lock pinning the demo's model, so the integrity controls have something to check.
+
+    The demo engine comes from the venv, not from a bundle, so only the model is pinned.
+    """
+    digest = sha256_file(model)
+    if digest.sha256 is None:
+        raise UsageError(f"cannot read the model file {model}: {digest.error}")
+    pin = lockfile.GGUFPin(alias, f"models/gguf/{model.name}", digest.sha256, digest.size)
+    path = directory / "offgrid.lock.json"
+    lockfile.save(lockfile.Lock().with_gguf(pin), path)
+    return path
+
+
 def _run_directory(base: Path) -> tuple[Path, str]:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     stem = f"offgrid-{socket.gethostname()}-{stamp}"
@@ -98,7 +114,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     restarter = ManagedEngineRestarter(engine)
     try:
         console.info(f"engine ready at {engine.base_url} in {engine.startup_ms:.0f} ms")
-        report = run_audit(AuditOptions(engine="llamacpp", engine_pid=engine.pid), None, console)
+        lock = _pin_model(model, config.alias, directory)
+        options = AuditOptions(engine="llamacpp", engine_pid=engine.pid, lock_path=lock)
+        report = run_audit(options, None, console)
         benchmark = run_benchmark(_bench_config(args, engine), console, restarter)
     finally:
         llamacpp.stop(restarter.engine)
@@ -118,8 +136,9 @@ def _summarize(console: Console, report: Report, paths: list[Path], directory: P
     )
     if verdict is not ExitCode.OK:
         console.info(
-            "findings are expected here: the demo engine runs without the systemd unit, "
-            "sandbox and egress rule that `make workstation` / playbooks/site.yml provision"
+            "findings are expected here: the demo engine runs from the venv, without the "
+            "pinned bundle, systemd unit, sandbox and egress rule that playbooks/site.yml "
+            "provision (`make workstation` shows a provisioned one)"
         )
     console.info(f"engine log: {directory / 'engine.log'}")
     for path in paths:
