@@ -22,11 +22,16 @@ _WATCHED_PREFIXES = ("OLLAMA_", "LLAMA_", "GGML_", "CUDA_VISIBLE_DEVICES")
 _PROXY_NAMES = ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy")
 
 
-def _env_or_error(engine: EngineFacts, cid: str) -> tuple[Mapping[str, str], str] | Result:
+def _engine_env(facts: Facts, cid: str) -> tuple[EngineFacts, Mapping[str, str], str] | Result:
+    """The engine and the environment it runs with (and where that was read), or an error."""
+    engine = engine_or_error(facts, cid, running=False)
+    if isinstance(engine, Result):
+        return engine
     env = effective_environment(engine)
     if env is None:
         return result(cid, Status.ERROR, "neither the process environment nor a unit is readable")
-    return env
+    values, source = env
+    return engine, values, source
 
 
 @check("OG-CFG-01")
@@ -141,13 +146,10 @@ def _render(env: Mapping[str, str]) -> str:
 @check("OG-CFG-03")
 def cloud_features_disabled(facts: Facts) -> Result:
     cid = "OG-CFG-03"
-    engine = engine_or_error(facts, cid, running=False)
-    if isinstance(engine, Result):
-        return engine
-    env = _env_or_error(engine, cid)
-    if isinstance(env, Result):
-        return env
-    values, source = env
+    found = _engine_env(facts, cid)
+    if isinstance(found, Result):
+        return found
+    engine, values, source = found
     by_env = go_bool(values.get("OLLAMA_NO_CLOUD"))
     config = engine.server_config or {}
     by_file = config.get("disable_ollama_cloud") is True
@@ -187,13 +189,10 @@ def _command_line(engine: EngineFacts) -> tuple[str, ...]:
 @check("OG-CFG-04")
 def no_prompt_logging(facts: Facts) -> Result:
     cid = "OG-CFG-04"
-    engine = engine_or_error(facts, cid, running=False)
-    if isinstance(engine, Result):
-        return engine
-    env = _env_or_error(engine, cid)
-    if isinstance(env, Result):
-        return env
-    values, source = env
+    found = _engine_env(facts, cid)
+    if isinstance(found, Result):
+        return found
+    engine, values, source = found
     findings = []
     debug = values.get("OLLAMA_DEBUG", "")
     if debug.strip().isdigit() and int(debug) >= 2:
@@ -215,13 +214,10 @@ def no_prompt_logging(facts: Facts) -> Result:
 @check("OG-CFG-05")
 def no_proxy(facts: Facts) -> Result:
     cid = "OG-CFG-05"
-    engine = engine_or_error(facts, cid, running=False)
-    if isinstance(engine, Result):
-        return engine
-    env = _env_or_error(engine, cid)
-    if isinstance(env, Result):
-        return env
-    values, source = env
+    found = _engine_env(facts, cid)
+    if isinstance(found, Result):
+        return found
+    engine, values, source = found
     sources = [values] + ([engine.unit.environment] if engine.unit else [])
     proxies = sorted(
         {f"{k}={v}" for env_map in sources for k, v in env_map.items()
@@ -255,13 +251,10 @@ def widened_origins(value: str) -> list[str]:
 @check("OG-CFG-06")
 def cors_origins_not_widened(facts: Facts) -> Result:
     cid = "OG-CFG-06"
-    engine = engine_or_error(facts, cid, running=False)
-    if isinstance(engine, Result):
-        return engine
-    env = _env_or_error(engine, cid)
-    if isinstance(env, Result):
-        return env
-    values, source = env
+    found = _engine_env(facts, cid)
+    if isinstance(found, Result):
+        return found
+    _engine, values, source = found
     origins = values.get("OLLAMA_ORIGINS", "")
     evidence = [("OLLAMA_ORIGINS", f"{origins or '(unset)'} (from {source})")]
     widened = widened_origins(origins)
