@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.host.bundle import TestBundle, build_test_bundle, site_vars
+from tests.host.bundle import TestBundle, build_test_bundle
+from tests.host.inhost import provisioned_vars
 from tests.host.workstation import SITE_PLAYBOOK, Workstation, booted, missing_prerequisites
 
 
@@ -56,6 +57,6 @@ def provisioned(workstation: Workstation, test_bundle: TestBundle) -> Workstatio
     """The workstation after playbooks/site.yml with the llamacpp engine (the run is kept in
     workstation.provisioning)."""
     workstation.provisioning = workstation.playbook(
-        SITE_PLAYBOOK, extra_vars=site_vars(test_bundle, "llamacpp")
+        SITE_PLAYBOOK, extra_vars=provisioned_vars(workstation, test_bundle)
     )
     return workstation

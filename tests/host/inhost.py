@@ -9,11 +9,15 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from tests.host.bundle import TestBundle, site_vars
 from tests.host.workstation import Workstation
 
 LLAMACPP_UNIT = "offgrid-llamacpp.service"
 LLAMACPP_PORT = 8080
 DROPIN_DIR = f"/etc/systemd/system/{LLAMACPP_UNIT}.d"
+# The OG-NET-04 probe target on the controller's end of the veth; the `provisioned` fixture
+# writes it into /etc/offgrid/offgrid.toml, and `audit()` listens on it for every run.
+PROBE_PORT = 47474
 
 
 @dataclass(frozen=True)
@@ -33,13 +37,25 @@ class AuditRun:
         }
 
 
+def probe_target(ws: Workstation) -> str:
+    return f"{ws.host_ip}:{PROBE_PORT}"
+
+
+def provisioned_vars(ws: Workstation, bundle: TestBundle) -> dict[str, object]:
+    """site.yml's extra vars for the `provisioned` host: the llamacpp engine from the test
+    bundle, and the auditor's egress probe aimed at the controller's end of the veth."""
+    return {**site_vars(bundle, "llamacpp"), "offgrid_auditor_egress_probe": probe_target(ws)}
+
+
 def audit(ws: Workstation, *flags: str) -> AuditRun:
-    """`offgrid audit` inside the workstation with its /etc/offgrid/offgrid.toml, as root."""
-    result = ws.run(
-        f"offgrid audit --format json --output /root/audit.json {' '.join(flags)}",
-        check=False,
-        timeout=180,
-    )
+    """`offgrid audit` inside the workstation with its /etc/offgrid/offgrid.toml, as root,
+    while the egress probe target listens."""
+    with probe_listener(ws):
+        result = ws.run(
+            f"offgrid audit --format json --output /root/audit.json {' '.join(flags)}",
+            check=False,
+            timeout=180,
+        )
     if result.returncode not in (0, 1, 3):
         raise AssertionError(f"offgrid audit crashed (rc={result.returncode}):\n{result.stderr}")
     report = json.loads(ws.run("cat /root/audit.json").stdout)
@@ -62,12 +78,12 @@ def restart_engine(ws: Workstation, port: int = LLAMACPP_PORT) -> None:
 
 
 @contextlib.contextmanager
-def probe_listener(ws: Workstation) -> Iterator[str]:
+def probe_listener(ws: Workstation, port: int = PROBE_PORT) -> Iterator[str]:
     """A TCP listener on the controller's end of the management veth: the OG-NET-04 probe
     target. Yields "HOST:PORT"; the auditor must reach it, the engine must not."""
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind((ws.host_ip, 0))
+    server.bind((ws.host_ip, port))
     server.listen(16)
     stop = threading.Event()
 

@@ -3,14 +3,22 @@ outside (testinfra over SSH, a connect from the controller) and from inside (off
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.host.bundle import TestBundle, site_vars
-from tests.host.inhost import DROPIN_DIR, LLAMACPP_PORT, LLAMACPP_UNIT, audit, probe_listener
+from tests.host.bundle import TestBundle
+from tests.host.inhost import (
+    DROPIN_DIR,
+    LLAMACPP_PORT,
+    LLAMACPP_UNIT,
+    audit,
+    probe_listener,
+    provisioned_vars,
+)
 from tests.host.workstation import REPO, SITE_PLAYBOOK, Workstation
 
 pytestmark = [pytest.mark.host, pytest.mark.root]
@@ -129,15 +137,15 @@ def test_unit_exposure_meets_the_goal(provisioned: Workstation) -> None:
 
 
 def test_every_control_passes_inside_the_host(provisioned: Workstation) -> None:
-    with probe_listener(provisioned) as target:
-        run = audit(provisioned, "--egress-probe", target)
+    run = audit(provisioned)
     assert run.not_passing() == {}
     assert run.rc == 0
     assert "enforcement verified" in run.summaries["OG-NET-04"]
 
 
 def test_nightly_audit_unit_writes_timestamped_reports(provisioned: Workstation) -> None:
-    provisioned.run("systemctl start offgrid-audit.service")
+    with probe_listener(provisioned):
+        provisioned.run("systemctl start offgrid-audit.service")
     assert (
         provisioned.run("systemctl is-failed offgrid-audit.service", check=False).stdout.strip()
         != "failed"
@@ -146,6 +154,9 @@ def test_nightly_audit_unit_writes_timestamped_reports(provisioned: Workstation)
     assert "latest.json" in listing
     assert any(re.fullmatch(r"audit-\d{8}T\d{6}Z\.json", name) for name in listing)
     assert any(re.fullmatch(r"audit-\d{8}T\d{6}Z\.html", name) for name in listing)
+    latest = json.loads(provisioned.run("cat /var/lib/offgrid/reports/latest.json").stdout)
+    net04 = next(c for c in latest["controls"] if c["id"] == "OG-NET-04")
+    assert "enforcement verified" in net04["summary"]  # the probe ran from the sandboxed unit
     timer = provisioned.run(
         "systemctl show -p Persistent -p UnitFileState offgrid-audit.timer"
     ).stdout
@@ -153,7 +164,7 @@ def test_nightly_audit_unit_writes_timestamped_reports(provisioned: Workstation)
 
 
 def test_second_run_changes_nothing(provisioned: Workstation, test_bundle: TestBundle) -> None:
-    run = provisioned.playbook(SITE_PLAYBOOK, extra_vars=site_vars(test_bundle, "llamacpp"))
+    run = provisioned.playbook(SITE_PLAYBOOK, extra_vars=provisioned_vars(provisioned, test_bundle))
     assert run.stats[provisioned.name].changed == 0, run.changed_tasks()
 
 
@@ -161,15 +172,17 @@ def test_check_mode_on_the_provisioned_host_reports_no_change(
     provisioned: Workstation, test_bundle: TestBundle
 ) -> None:
     run = provisioned.playbook(
-        SITE_PLAYBOOK, extra_vars=site_vars(test_bundle, "llamacpp"), check_mode=True
+        SITE_PLAYBOOK, extra_vars=provisioned_vars(provisioned, test_bundle), check_mode=True
     )
     assert run.stats[provisioned.name].changed == 0, run.changed_tasks()
 
 
 def test_audit_playbook_fetches_reports(provisioned: Workstation, tmp_path: Path) -> None:
-    run = provisioned.playbook(
-        REPO / "playbooks" / "audit.yml", extra_vars={"offgrid_audit_reports_dir": str(tmp_path)}
-    )
+    with probe_listener(provisioned):
+        run = provisioned.playbook(
+            REPO / "playbooks" / "audit.yml",
+            extra_vars={"offgrid_audit_reports_dir": str(tmp_path)},
+        )
     assert run.stats[provisioned.name].failed == 0
     fetched = sorted(p.suffix for p in (tmp_path / provisioned.name).iterdir())
     assert fetched == [".html", ".json"]

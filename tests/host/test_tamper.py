@@ -4,6 +4,7 @@ audit passes again, so scenarios stay independent."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +14,6 @@ from tests.host.inhost import (
     LLAMACPP_PORT,
     LLAMACPP_UNIT,
     audit,
-    probe_listener,
     restart_engine,
 )
 from tests.host.workstation import Workstation
@@ -32,8 +32,7 @@ def host(provisioned: Workstation) -> Iterator[Workstation]:
         f"cp -a {OVERRIDE} /root/override.conf.orig && cp -a {EGRESS} /root/egress.conf.orig"
     )
     yield provisioned
-    with probe_listener(provisioned) as target:
-        after = audit(provisioned, "--egress-probe", target)
+    after = audit(provisioned)
     assert after.not_passing() == {}, "the scenario's restore left the host failing"
 
 
@@ -57,6 +56,15 @@ def test_rebind_to_all_addresses_fails_og_net_01(host: Workstation) -> None:
         assert run.rc == 1
         # Defence in depth: the unit's IPAddressDeny= still drops the controller's connect.
         assert not host.port_open_from_host(LLAMACPP_PORT)
+        # The nightly unit records the finding without turning "failed" (SuccessExitStatus=1 3).
+        host.run("systemctl start offgrid-audit.service")
+        assert (
+            host.run("systemctl is-failed offgrid-audit.service", check=False).stdout.strip()
+            != "failed"
+        )
+        latest = json.loads(host.run("cat /var/lib/offgrid/reports/latest.json").stdout)
+        statuses = {control["id"]: control["status"] for control in latest["controls"]}
+        assert statuses["OG-NET-01"] == "fail"
     finally:
         _restore_dropins(host)
 
@@ -102,16 +110,14 @@ def test_each_egress_layer_enforces_on_its_own(host: Workstation) -> None:
     unit's IP firewall: the nft rule still rejects it and counts."""
     try:
         host.run("nft flush table inet offgrid_egress")
-        with probe_listener(host) as target:
-            run = audit(host, "--egress-probe", target)
+        run = audit(host)
         assert run.statuses["OG-NET-04"] == "pass", run.summaries["OG-NET-04"]
         assert "enforcement verified" in run.summaries["OG-NET-04"]
 
         host.run(f"systemctl restart offgrid-egress.service && rm {EGRESS}")
         restart_engine(host)
         before = host.run("nft list table inet offgrid_egress").stdout
-        with probe_listener(host) as target:
-            run = audit(host, "--egress-probe", target)
+        run = audit(host)
         assert run.statuses["OG-NET-04"] == "pass", run.summaries["OG-NET-04"]
         after = host.run("nft list table inet offgrid_egress").stdout
         assert _packets(after) > _packets(before)  # the rejected probe was counted
@@ -123,8 +129,7 @@ def test_stopping_the_egress_lockdown_fails_og_net_04(host: Workstation) -> None
     host.run(f"nft flush table inet offgrid_egress && rm {EGRESS}")
     try:
         restart_engine(host)
-        with probe_listener(host) as target:
-            run = audit(host, "--egress-probe", target)
+        run = audit(host)
         assert run.statuses["OG-NET-04"] == "fail", run.summaries["OG-NET-04"]
     finally:
         _restore_dropins(host)

@@ -213,6 +213,8 @@ class Workstation:
             f"ssh://root@{self.guest_ip}",
             ssh_identity_file=str(self.ssh_key),
             ssh_extra_args=" ".join(SSH_OPTIONS),
+            # The same master as run(): shutdown() closes it instead of leaving it for 60 s.
+            controlpath=str(self.machine_dir / "ssh-control"),
         )
 
     def port_open_from_host(self, port: int) -> bool:
