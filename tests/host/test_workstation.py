@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import threading
@@ -83,7 +84,7 @@ def test_unit_ip_firewalling_is_enforced(workstation: Workstation) -> None:
 
 
 def test_shutdown_removes_everything() -> None:
-    with booted("ogt-harness-cleanup") as ws:
+    with booted(f"ogt-cleanup-{os.getpid()}") as ws:  # unique: sessions may run side by side
         root, netns, veth, machine_dir = ws.root, ws.netns, ws.host_veth, ws.machine_dir
         assert root.joinpath("etc/os-release").is_file()
     assert (
