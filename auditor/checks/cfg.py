@@ -55,9 +55,34 @@ def dropin_present_and_effective(facts: Facts) -> Result:
     ]
     if not unit.dropins_on_disk and not unit.dropin_paths:
         return result(cid, Status.FAIL, f"{unit.name} has no drop-in", evidence)
+    if not _settings_dropins(engine):
+        return result(
+            cid, Status.FAIL,
+            f"no drop-in of {unit.name} sets the engine's settings (override.conf missing?); "
+            "the others only sandbox or firewall it",
+            evidence,
+        )  # fmt: skip
     if unit.source == "systemctl":
         return _effective_in_systemd(cid, engine, evidence)
     return _effective_without_systemd(cid, engine, evidence)
+
+
+def _sets_engine_settings(kind: str, keys: tuple[str, ...]) -> bool:
+    if kind == "ollama":
+        return any(k.startswith("Environment:OLLAMA_") for k in keys)
+    return any(k.startswith("Environment:") or k == "ExecStart" for k in keys)
+
+
+def _settings_dropins(engine: EngineFacts) -> list[str]:
+    """Loaded drop-ins that configure the engine itself; unreadable ones get the benefit."""
+    unit = engine.unit
+    assert unit is not None
+    loaded = unit.dropin_paths if unit.source == "systemctl" else unit.dropins_on_disk
+    return [
+        path for path in loaded
+        if path not in unit.dropin_settings
+        or _sets_engine_settings(engine.kind, unit.dropin_settings[path])
+    ]  # fmt: skip
 
 
 def _effective_in_systemd(cid: str, engine: EngineFacts, evidence: list[tuple[str, str]]) -> Result:
@@ -178,6 +203,23 @@ def cloud_features_disabled(facts: Facts) -> Result:
 _LLAMA_VERBOSE_FLAGS = ("-v", "--verbose", "--log-verbose", "--verbose-prompt", "--log-verbosity")
 
 
+_OFF_VALUES = frozenset({"false", "0", "no", "off"})
+
+
+def _verbose_flags(argv: tuple[str, ...]) -> list[str]:
+    """Verbose flags that are on: llama_cpp.server's `--verbose False` switches it off."""
+    found = []
+    for index, arg in enumerate(argv):
+        name, sep, value = arg.partition("=")
+        if name not in _LLAMA_VERBOSE_FLAGS:
+            continue
+        if not sep and index + 1 < len(argv) and not argv[index + 1].startswith("-"):
+            value = argv[index + 1]
+        if value.strip().lower() not in _OFF_VALUES:
+            found.append(f"{name} {value}".strip())
+    return found
+
+
 def _command_line(engine: EngineFacts) -> tuple[str, ...]:
     if engine.main is not None:
         return engine.main.cmdline
@@ -202,8 +244,7 @@ def no_prompt_logging(facts: Facts) -> Result:
         findings.append(f"OLLAMA_DEBUG_LOG_REQUESTS={value} (request bodies written to files)")
     argv = _command_line(engine)
     if engine.kind == "llamacpp":
-        flags = [a for a in argv if a.split("=", 1)[0] in _LLAMA_VERBOSE_FLAGS]
-        findings += [f"command line flag {flag}" for flag in flags]
+        findings += [f"command line flag {flag}" for flag in _verbose_flags(argv)]
     evidence = [("environment", source), ("command line", " ".join(argv) or "(unknown)")]
     evidence += [("finding", f) for f in findings]
     if findings:

@@ -73,6 +73,8 @@ class UnitFacts:
     source: str  # "systemctl" (from a running systemd) or "files" (parsed from disk)
     # drop-ins found on disk, whether or not systemd has loaded them (daemon-reload)
     dropins_on_disk: tuple[str, ...] = ()
+    # per drop-in on disk: the [Service] settings it assigns, "Environment:NAME" for variables
+    dropin_settings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

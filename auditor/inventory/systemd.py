@@ -223,6 +223,29 @@ def _load_environment_files(entries: list[tuple[Path, bool]], missing: list[str]
     return env
 
 
+def dropin_settings(paths: Iterable[Path]) -> dict[str, tuple[str, ...]]:
+    """What each drop-in sets in [Service]: "Key", or "Environment:NAME" per variable.
+
+    Lets OG-CFG-01 tell the engine's settings drop-in from sandboxing or egress ones.
+    """
+    settings: dict[str, tuple[str, ...]] = {}
+    for path in paths:
+        try:
+            assignments = parse_unit_text(_read(path), str(path))
+        except OSError:
+            continue
+        keys: list[str] = []
+        for item in assignments:
+            if item.section != "Service":
+                continue
+            if item.key == "Environment":
+                keys += [f"Environment:{name}" for name, _ in parse_environment_value(item.value)]
+            else:
+                keys.append(item.key)
+        settings[str(path)] = tuple(keys)
+    return settings
+
+
 def unit_from_files(unit: str, dirs: Sequence[Path] = UNIT_DIRS) -> UnitFacts | None:
     """Rebuild the unit's facts from disk; None when no unit file or drop-in exists."""
     files = find_unit_files(unit, dirs)
@@ -258,6 +281,7 @@ def unit_from_files(unit: str, dirs: Sequence[Path] = UNIT_DIRS) -> UnitFacts | 
         properties=props,
         source="files",
         dropins_on_disk=tuple(str(p) for p in files.dropins),
+        dropin_settings=dropin_settings(files.dropins),
     )
 
 
@@ -297,6 +321,7 @@ def unit_from_show(unit: str, show_text: str) -> UnitFacts | None:
     )
     if problems:
         props["EnvironmentFileErrors"] = "; ".join(problems)
+    on_disk = find_unit_files(unit).dropins
     return UnitFacts(
         name=unit,
         fragment_path=props.get("FragmentPath") or None,
@@ -304,7 +329,8 @@ def unit_from_show(unit: str, show_text: str) -> UnitFacts | None:
         environment=env,
         properties=props,
         source="systemctl",
-        dropins_on_disk=tuple(str(p) for p in find_unit_files(unit).dropins),
+        dropins_on_disk=tuple(str(p) for p in on_disk),
+        dropin_settings=dropin_settings(on_disk),
     )
 
 

@@ -130,3 +130,45 @@ def test_env_from_unit_when_process_unreadable() -> None:
     result = cfg.no_proxy(facts(engine=engine(environ=None)))
     assert result.status is Status.PASS
     assert "unit" in result.evidence[0].value
+
+
+def test_only_sandbox_and_firewall_dropins_fail() -> None:
+    """Deleting override.conf while the hardening and egress drop-ins stay must not pass."""
+    sandbox = "/etc/systemd/system/ollama.service.d/50-offgrid-hardening.conf"
+    egress = "/etc/systemd/system/ollama.service.d/60-offgrid-egress.conf"
+    without_settings = dataclasses.replace(
+        UNIT,
+        dropin_paths=(sandbox, egress),
+        dropins_on_disk=(sandbox, egress),
+        dropin_settings={sandbox: ("NoNewPrivileges", "ProtectSystem"), egress: ("IPAddressDeny",)},
+    )
+    result = cfg.dropin_present_and_effective(facts(engine=engine(unit=without_settings)))
+    assert result.status is Status.FAIL
+    assert "override.conf" in result.summary
+
+
+def test_settings_dropin_counts_by_what_it_sets() -> None:
+    override = UNIT.dropin_paths[0]
+    with_settings = dataclasses.replace(
+        UNIT, dropin_settings={override: ("Environment:OLLAMA_HOST", "Environment:OLLAMA_NO_CLOUD")}
+    )
+    result = cfg.dropin_present_and_effective(facts(engine=engine(unit=with_settings)))
+    assert result.status is Status.PASS
+
+
+@pytest.mark.parametrize(
+    ("args", "fails"),
+    [
+        (("--verbose", "False"), False),
+        (("--verbose=false",), False),
+        (("--verbose", "True"), True),
+        (("--verbose",), True),
+        (("--log-verbosity", "0"), False),
+    ],
+)
+def test_llama_cpp_verbose_value_is_read(args: tuple[str, ...], fails: bool) -> None:
+    cmdline = ("python3", "-m", "llama_cpp.server", "--model", "m.gguf", *args)
+    main = dataclasses.replace(engine().main, name="python3", cmdline=cmdline)  # type: ignore[arg-type]
+    llama = engine(kind="llamacpp", main=main, unit=None, environ={})
+    status = cfg.no_prompt_logging(facts(engine=llama)).status
+    assert status is (Status.FAIL if fails else Status.PASS)

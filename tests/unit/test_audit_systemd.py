@@ -140,3 +140,15 @@ def test_unit_from_systemctl_show() -> None:
 
 def test_unknown_unit_from_systemctl_show() -> None:
     assert systemd.unit_from_show("nope.service", "Id=nope.service\nLoadState=not-found\n") is None
+
+
+def test_dropin_settings_name_variables_and_keys(tmp_path: Path) -> None:
+    override = tmp_path / "override.conf"
+    override.write_text('[Service]\nEnvironment="OLLAMA_HOST=127.0.0.1:11434" OLLAMA_NO_CLOUD=1\n')
+    sandbox = tmp_path / "hardening.conf"
+    sandbox.write_text("[Unit]\nDescription=x\n[Service]\nNoNewPrivileges=yes\nIPAddressDeny=any\n")
+    settings = systemd.dropin_settings([override, sandbox, tmp_path / "missing.conf"])
+    assert settings == {
+        str(override): ("Environment:OLLAMA_HOST", "Environment:OLLAMA_NO_CLOUD"),
+        str(sandbox): ("NoNewPrivileges", "IPAddressDeny"),
+    }
