@@ -20,7 +20,8 @@ from auditor.console import Console
 from auditor.errors import InputError, UsageError
 from auditor.inventory.egress_probe import parse_target
 from auditor.inventory.interface import AuditOptions
-from auditor.report.model import Report, summarize
+from auditor.report.history import append as append_history
+from auditor.report.model import Report, summarize, to_dict
 from auditor.report.render import render, renderer_for
 from auditor.report.validate import ensure_valid
 from auditor.report.write import write_report
@@ -46,6 +47,7 @@ _CONFIG_KEYS: Mapping[str, tuple[str, tuple[type, ...]]] = {
     "full": ("full", (bool,)),
     "egress_probe": ("egress_probe", (str,)),
     "max_exposure": ("max_exposure", (int, float)),
+    "history": ("history", (str,)),
 }
 
 
@@ -67,6 +69,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="prove egress enforcement by connecting here as the engine (no default)")  # fmt: skip
     add("--max-exposure", type=float, metavar="SCORE",
         help="highest acceptable systemd-analyze exposure (default 2.5)")  # fmt: skip
+    add("--history", metavar="DIR",
+        help="also append the report to this tamper-evident history directory")  # fmt: skip
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -127,6 +131,7 @@ class Request:
     waivers: Path | None
     fmt: str
     output: Path | None
+    history: Path | None = None
 
 
 def build_request(args: argparse.Namespace) -> Request:
@@ -154,7 +159,8 @@ def build_request(args: argparse.Namespace) -> Request:
     output = Path(s["output"]) if s.get("output") else None
     if output is not None and not output.parent.is_dir():
         raise InputError(f"--output {output}: directory {output.parent} does not exist")
-    return Request(options, _existing(s.get("waivers"), "waivers file"), fmt, output)
+    history = Path(s["history"]) if s.get("history") else None
+    return Request(options, _existing(s.get("waivers"), "waivers file"), fmt, output, history)
 
 
 _STYLE = {
@@ -190,6 +196,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     else:
         ensure_valid(report)
         console.out(render(report, request.fmt))
+    if request.history is not None:
+        entry = append_history(request.history, to_dict(report))
+        console.info(f"history {request.history}: entry {entry.seq}, head {entry.entry_hash}")
     console.rich.print(summary_table(report))
     counts = summarize(report.controls)
     console.info(

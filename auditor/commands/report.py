@@ -1,8 +1,9 @@
-"""`offgrid report render|validate`: convert and check saved JSON reports.
+"""`offgrid report render|validate|history|fleet`: convert, check, chain and summarize reports.
 
 A workstation keeps the JSON report (the one with a schema); a reviewer asks for
 HTML, a CI system for JUnit, a GRC tool for OSCAL. `render` converts without
-re-running the audit, `validate` proves a file is a well-formed offgrid report.
+re-running the audit, `validate` proves a file is a well-formed offgrid report,
+`history` keeps reports in a tamper-evident chain and `fleet` summarizes many hosts.
 """
 
 from __future__ import annotations
@@ -11,8 +12,14 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from auditor.commands import _history
 from auditor.console import Console
+from auditor.errors import UsageError
 from auditor.exitcodes import ExitCode
+from auditor.fsutil import atomic_write_text
+from auditor.report.fleet import DEFAULT_MAX_AGE_HOURS, aggregate
+from auditor.report.fleet_format import FORMATS as FLEET_FORMATS
+from auditor.report.fleet_format import render as render_fleet
 from auditor.report.load import load_report, read_json
 from auditor.report.render import available_formats, render
 from auditor.report.validate import validate
@@ -45,6 +52,39 @@ def _validate(args: argparse.Namespace, console: Console) -> int:
     return ExitCode.OK
 
 
+def _fleet(args: argparse.Namespace, console: Console) -> int:
+    if not args.max_age > 0:
+        raise UsageError(f"--max-age must be a positive number of hours, not {args.max_age}")
+    fleet = aggregate(args.directory, max_age_hours=args.max_age)
+    text = render_fleet(fleet, args.format)
+    if args.output is None:
+        console.out(text)
+    else:
+        atomic_write_text(args.output, text, mode=0o644)
+        console.info(f"wrote {args.output}")
+    console.info(f"fleet: {len(fleet.hosts)} host(s), {fleet.findings} finding(s)")
+    return ExitCode.OK if fleet.verdict == "pass" else ExitCode.FAILED
+
+
+def _register_fleet(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = actions.add_parser(
+        "fleet",
+        help="summarize the newest report of every host in DIR/<host>/*.json "
+        "(exit 0 all pass and fresh, 1 findings)",
+    )
+    parser.add_argument("directory", type=Path, metavar="DIR")
+    parser.add_argument("--format", "-f", choices=FLEET_FORMATS, default="html")
+    parser.add_argument("--output", "-o", type=Path, help="file to write (atomically)")
+    parser.add_argument(
+        "--max-age",
+        type=float,
+        default=DEFAULT_MAX_AGE_HOURS,
+        metavar="HOURS",
+        help=f"a newest report older than this is stale (default {DEFAULT_MAX_AGE_HOURS:g})",
+    )
+    parser.set_defaults(report_handler=_fleet)
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="report_action", metavar="ACTION", required=True)
 
@@ -64,6 +104,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     validate_parser.add_argument("report", type=Path, metavar="REPORT.json")
     validate_parser.set_defaults(report_handler=_validate)
+    _history.register(actions)
+    _register_fleet(actions)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

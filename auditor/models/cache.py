@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from auditor.errors import InputError
 from auditor.fsutil import atomic_write_text
+from auditor.keyfile import load_key
 
 DEFAULT_STATE_DIR = Path("/var/lib/offgrid")
 KEY_FILE = "cache.key"
@@ -58,24 +58,7 @@ class ModeChoice:
 
 def _load_key(state_dir: Path) -> tuple[bytes | None, str]:
     """The HMAC key, created 0600 on first use; None (and why) when it cannot be trusted."""
-    path = state_dir / KEY_FILE
-    try:
-        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(secrets.token_bytes(32))
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as handle:
-            st = os.fstat(handle.fileno())
-            key = handle.read()
-    except OSError as exc:
-        return None, f"cache key {path} unusable: {exc.strerror}"
-    if st.st_uid != os.geteuid() or st.st_mode & 0o077:
-        return None, f"cache key {path} is readable or owned by someone else"
-    if len(key) < 32:
-        return None, f"cache key {path} is too short"
-    return key, ""
+    return load_key(state_dir / KEY_FILE, "cache key", create=True)
 
 
 class HashCache:

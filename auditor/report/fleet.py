@@ -1,0 +1,200 @@
+"""One summary of a fleet's newest reports: reports/<host>/*.json, as audit.yml fetches them.
+
+Per host the newest valid report (by finished_at) gives the verdict; a report older than
+max_age_hours makes the host stale (a nightly timer that stopped is a finding, not a pass).
+Every JSON file that cannot be read or is not a valid report is listed, never skipped: a
+compliance summary that silently drops a host is worse than none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import InputError
+from auditor.report.load import from_dict, read_json
+from auditor.report.model import Report, summarize
+from auditor.report.validate import validate
+from auditor.report.view import effective_status, verdict
+
+FLEET_SCHEMA = "offgrid-fleet/1"
+DEFAULT_MAX_AGE_HOURS = 36.0
+
+
+@dataclass(frozen=True)
+class BadFile:
+    host: str
+    file: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class HostSummary:
+    name: str
+    verdict: str  # pass | fail | incomplete | none | stale | invalid
+    report_verdict: str | None  # the newest report's own verdict (None: no valid report)
+    file: str | None
+    finished_at: str | None
+    age_hours: float | None
+    stale: bool
+    counts: Mapping[str, int]
+    failing: tuple[str, ...]
+    errors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ControlSummary:
+    id: str
+    title: str
+    severity: str
+    failing_hosts: tuple[str, ...]
+    error_hosts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Fleet:
+    generated_at: str
+    max_age_hours: float
+    verdict: str  # pass | fail
+    hosts: tuple[HostSummary, ...]
+    controls: tuple[ControlSummary, ...]  # controls that fail or error on at least one host
+    bad_files: tuple[BadFile, ...]
+
+    @property
+    def findings(self) -> int:
+        return sum(1 for host in self.hosts if host.verdict != "pass") + len(self.bad_files)
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+
+
+def _load(path: Path) -> Report | str:
+    """The report in `path`, or why it is not one."""
+    try:
+        data = read_json(path)
+    except InputError as exc:
+        return str(exc).removeprefix(f"{path}: ")
+    errors = validate(data)
+    if errors:
+        return f"not a valid offgrid report: {errors[0]}"
+    return from_dict(data)
+
+
+def _host_summary(
+    name: str, reports: list[tuple[Path, Report]], now: datetime, max_age: float
+) -> HostSummary:
+    if not reports:
+        return HostSummary(name, "invalid", None, None, None, None, False, {}, (), ())
+    path, report = max(reports, key=lambda item: _parse_time(item[1].finished_at))
+    age = (now - _parse_time(report.finished_at)).total_seconds() / 3600
+    stale = age > max_age
+    own = verdict(report).kind
+    statuses = {c.id: effective_status(c) for c in report.controls}
+    return HostSummary(
+        name=name,
+        verdict="stale" if stale and own == "pass" else own,
+        report_verdict=own,
+        file=path.name,
+        finished_at=report.finished_at,
+        age_hours=round(age, 2),
+        stale=stale,
+        counts=summarize(report.controls),
+        failing=tuple(cid for cid, s in statuses.items() if s == "fail"),
+        errors=tuple(cid for cid, s in statuses.items() if s == "error"),
+    )
+
+
+def _control_summaries(
+    hosts: tuple[HostSummary, ...], reports: Mapping[str, Report]
+) -> tuple[ControlSummary, ...]:
+    catalog: dict[str, tuple[str, str]] = {}
+    for report in reports.values():
+        for control in report.controls:
+            catalog.setdefault(control.id, (control.title, control.severity))
+    summaries = []
+    for cid in sorted(catalog):
+        failing = tuple(h.name for h in hosts if cid in h.failing)
+        erroring = tuple(h.name for h in hosts if cid in h.errors)
+        if failing or erroring:
+            title, severity = catalog[cid]
+            summaries.append(ControlSummary(cid, title, severity, failing, erroring))
+    summaries.sort(key=lambda c: (-len(c.failing_hosts), -len(c.error_hosts), c.id))
+    return tuple(summaries)
+
+
+def aggregate(
+    directory: Path, now: datetime | None = None, max_age_hours: float = DEFAULT_MAX_AGE_HOURS
+) -> Fleet:
+    """Summarize every reports/<host>/ directory under `directory`."""
+    if not directory.is_dir():
+        raise InputError(f"{directory}: no such directory")
+    now = now or datetime.now(UTC)
+    hosts: list[HostSummary] = []
+    newest: dict[str, Report] = {}
+    bad: list[BadFile] = []
+    for host_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
+        loaded: list[tuple[Path, Report]] = []
+        for path in sorted(host_dir.glob("*.json")):
+            result = _load(path)
+            if isinstance(result, str):
+                bad.append(BadFile(host_dir.name, path.name, result))
+            else:
+                loaded.append((path, result))
+        summary = _host_summary(host_dir.name, loaded, now, max_age_hours)
+        if summary.file is None and not any(b.host == host_dir.name for b in bad):
+            continue  # a directory without any JSON is not a host audit.yml fetched to
+        hosts.append(summary)
+        if loaded:
+            newest[host_dir.name] = max(loaded, key=lambda i: _parse_time(i[1].finished_at))[1]
+    host_tuple = tuple(hosts)
+    clean = all(h.verdict == "pass" for h in host_tuple) and not bad and bool(host_tuple)
+    return Fleet(
+        generated_at=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        max_age_hours=max_age_hours,
+        verdict="pass" if clean else "fail",
+        hosts=host_tuple,
+        controls=_control_summaries(host_tuple, newest),
+        bad_files=tuple(bad),
+    )
+
+
+def to_dict(fleet: Fleet) -> dict[str, Any]:
+    """The JSON form (validated by auditor/data/fleet.schema.json)."""
+    return {
+        "schema": FLEET_SCHEMA,
+        "generated_at": fleet.generated_at,
+        "max_age_hours": fleet.max_age_hours,
+        "verdict": fleet.verdict,
+        "hosts": [
+            {
+                "name": h.name,
+                "verdict": h.verdict,
+                "report_verdict": h.report_verdict,
+                "file": h.file,
+                "finished_at": h.finished_at,
+                "age_hours": h.age_hours,
+                "stale": h.stale,
+                "counts": dict(h.counts),
+                "failing": list(h.failing),
+                "errors": list(h.errors),
+            }
+            for h in fleet.hosts
+        ],
+        "controls": [
+            {
+                "id": c.id,
+                "title": c.title,
+                "severity": c.severity,
+                "failing_hosts": list(c.failing_hosts),
+                "error_hosts": list(c.error_hosts),
+            }
+            for c in fleet.controls
+        ],
+        "invalid_files": [
+            {"host": b.host, "file": b.file, "reason": b.reason} for b in fleet.bad_files
+        ],
+    }
