@@ -17,11 +17,12 @@ import pytest
 
 from auditor.checks.interface import Status
 from auditor.cli import main
+from auditor.commands import audit as audit_command
 from auditor.console import Console
 from auditor.errors import InputError
 from auditor.report import history, sshsig
 from auditor.report.history import CHAIN_FILE, Entry, entry_hash, entry_hmac
-from tests.unit.report_sample import benchmark_section
+from tests.unit.report_sample import benchmark_section, sample_report
 from tests.unit.report_variants import report_data
 
 REPO = Path(__file__).resolve().parents[2]
@@ -366,3 +367,19 @@ def test_diff_flags_benchmark_medians_beyond_the_threshold(tmp_path: Path) -> No
     assert code == 0 and "ttft_ms.median" in out
     code, _, err = _run(["report", "history", "diff", old, new, "--threshold", "-1"])
     assert code == 2 and "--threshold" in err
+
+
+def test_audit_history_flag_appends_the_report_it_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the audit itself has its own tests; here only what `--history` adds to the command
+    monkeypatch.setattr(audit_command, "run_audit", lambda *args: sample_report())
+    monkeypatch.setattr(audit_command, "DEFAULT_CONFIG", tmp_path / "absent.toml")
+    output, directory = tmp_path / "audit.json", tmp_path / "history"
+    for _ in range(2):
+        code, _, err = _run(["audit", "--output", str(output), "--history", str(directory)])
+        assert code == 1 and "history" in err  # the sample report has a failing control
+    entries = history.verify(directory).entries
+    assert [e.seq for e in entries] == [1, 2]
+    stored = json.loads((directory / "reports" / entries[1].report).read_text())
+    assert stored == json.loads(output.read_text())
