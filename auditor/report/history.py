@@ -243,10 +243,11 @@ def append(directory: Path, report: Mapping[str, Any], key_path: Path | None = N
     if errors:
         raise InputError(f"not a valid offgrid report: {errors[0]}")
     _prepare_directory(directory)
-    key, why = load_key(key_path_for(directory, key_path), "history key", create=True)
-    if key is None:
-        raise InputError(why)
     with _locked(directory):
+        # under the lock: a second first-ever append must not read a key still being written
+        key, why = load_key(key_path_for(directory, key_path), "history key", create=True)
+        if key is None:
+            raise InputError(why)
         previous = _tail(directory)
         seq = previous.seq + 1 if previous is not None else 1
         digest = sha256_hex(data)

@@ -227,9 +227,8 @@ for i in range(int(sys.argv[2])):
 
 def test_concurrent_appends_from_two_processes_keep_the_chain(tmp_path: Path) -> None:
     directory = tmp_path / "history"
-    history.append(directory, report_data())  # the key exists before the race starts
     procs = [
-        subprocess.Popen([sys.executable, "-c", _APPENDER, str(directory), "12", host], cwd=REPO)
+        subprocess.Popen([sys.executable, "-c", _APPENDER, str(directory), "13", host], cwd=REPO)
         for host in ("a", "b")
     ]
     try:
@@ -242,8 +241,8 @@ def test_concurrent_appends_from_two_processes_keep_the_chain(tmp_path: Path) ->
     assert codes == [0, 0]
     result = history.verify(directory)
     assert result.problems == ()
-    assert [e.seq for e in result.entries] == list(range(1, 26))
-    assert sorted(e.host for e in result.entries).count("a") == 12
+    assert [e.seq for e in result.entries] == list(range(1, 27))
+    assert [e.host for e in result.entries].count("a") == 13
 
 
 # ---- SSH signatures (the real ssh-keygen) -----------------------------------------------
