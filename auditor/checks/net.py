@@ -31,14 +31,21 @@ def _bound(sock: SocketFact) -> bool:
     return sock.remote_address is None
 
 
-@check("OG-NET-01")
-def engine_listens_on_loopback(facts: Facts) -> Result:
-    cid = "OG-NET-01"
+def _engine_in_this_netns(facts: Facts, cid: str) -> EngineFacts | Result:
+    """The running engine, or an error when it is absent or its sockets are out of sight."""
     engine = engine_or_error(facts, cid, running=True)
     if isinstance(engine, Result):
         return engine
-    if (foreign := _foreign(engine, cid)) is not None:
-        return foreign
+    foreign = _foreign(engine, cid)
+    return engine if foreign is None else foreign
+
+
+@check("OG-NET-01")
+def engine_listens_on_loopback(facts: Facts) -> Result:
+    cid = "OG-NET-01"
+    engine = _engine_in_this_netns(facts, cid)
+    if isinstance(engine, Result):
+        return engine
     pids = tree_pids(engine)
     bound = [s for s in facts.sockets if s.pid in pids and _bound(s)]
     exposed = [s for s in bound if not is_loopback(s.local_address)]
@@ -66,11 +73,9 @@ def engine_listens_on_loopback(facts: Facts) -> Result:
 @check("OG-NET-02")
 def nothing_else_on_engine_port(facts: Facts) -> Result:
     cid = "OG-NET-02"
-    engine = engine_or_error(facts, cid, running=True)
+    engine = _engine_in_this_netns(facts, cid)
     if isinstance(engine, Result):
         return engine
-    if (foreign := _foreign(engine, cid)) is not None:
-        return foreign
     if engine.port is None:
         return result(cid, Status.ERROR, "the engine's port is unknown")
     pids = tree_pids(engine)
@@ -104,11 +109,9 @@ def _outbound(sock: SocketFact) -> bool:
 @check("OG-NET-03")
 def no_remote_connection_from_engine(facts: Facts) -> Result:
     cid = "OG-NET-03"
-    engine = engine_or_error(facts, cid, running=True)
+    engine = _engine_in_this_netns(facts, cid)
     if isinstance(engine, Result):
         return engine
-    if (foreign := _foreign(engine, cid)) is not None:
-        return foreign
     pids = tree_pids(engine)
     observed = [(s, "snapshot") for s in facts.sockets] + [
         (s, "watch") for s in facts.watched_sockets
