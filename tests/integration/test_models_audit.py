@@ -4,8 +4,12 @@ the three controls and the report's integrity section."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,19 +19,41 @@ from auditor.checks.runner import run_controls
 from auditor.engines.llamacpp import RunningEngine
 from auditor.inventory.collect import collect
 from auditor.inventory.interface import AuditOptions
-from auditor.models import section
+from auditor.models import engine, section
 from tests.integration.models_helpers import build_bundle, offgrid
 
 pytestmark = pytest.mark.integration
 
-PIP_WHEEL_CACHE = Path.home() / ".cache/pip/wheels"
+
+def _pip_wheel_caches() -> list[Path]:
+    """pip's wheel cache as pip itself reports it (PIP_CACHE_DIR), and the default one."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "cache", "dir"], capture_output=True, text=True, check=False
+    )
+    caches = [Path(done.stdout.strip()) / "wheels"] if done.returncode == 0 else []
+    return [*caches, Path.home() / ".cache/pip/wheels"]
+
+
+def _installed_libraries() -> dict[str, str]:
+    spec = importlib.util.find_spec("llama_cpp")
+    assert spec is not None and spec.submodule_search_locations
+    lib = Path(next(iter(spec.submodule_search_locations))) / "lib"
+    return {
+        f"llama_cpp/lib/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in lib.iterdir()
+        if p.is_file()
+    }
 
 
 def _engine_wheel() -> Path:
-    wheels = sorted(PIP_WHEEL_CACHE.rglob("llama_cpp_python-0.3.36-*.whl"))
-    if not wheels:
-        pytest.skip("pip's cached llama_cpp_python 0.3.36 wheel is not on this machine")
-    return wheels[0]
+    """The cached wheel this venv's llama-cpp-python was installed from (same native builds)."""
+    installed = _installed_libraries()
+    for cache in _pip_wheel_caches():
+        for wheel in sorted(cache.rglob("llama_cpp_python-0.3.36-*.whl")):
+            pins = engine.wheel_binaries(wheel)
+            if all(installed.get(pin.path) == pin.sha256 for pin in pins):
+                return wheel
+    pytest.skip("no cached llama_cpp_python 0.3.36 wheel matches the installed engine")
 
 
 @pytest.fixture(scope="module")
