@@ -9,9 +9,6 @@ are checked, so the Jinja wiring between the probes, the filter and the asserts 
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,10 +16,9 @@ from typing import Any
 import pytest
 
 from tests.standins import nvidia_smi_standin
+from tests.unit.local_play import fatal_results, recap_failed, run_role
 
-REPO = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).with_name("data") / "gpu"
-ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 
 pytestmark = pytest.mark.root  # the fact file is owned by root, as on a workstation
 
@@ -83,44 +79,16 @@ def role_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
             }
         }
     }
-    (tmp / "inventory.json").write_text(json.dumps(inventory))
-    (tmp / "play.yml").write_text(
-        "- name: GPU role under test\n  hosts: workstations\n  gather_facts: false\n"
-        "  roles:\n    - offgrid_gpu\n"
-    )
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
-        "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-local"),
-    }
-    result = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(tmp / "inventory.json"), str(tmp / "play.yml")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert "PLAY RECAP" in result.stdout, result.stdout + result.stderr
-    return tmp, _parse(result.stdout)
-
-
-_FATAL = re.compile(r"^fatal: \[(?P<host>[^\]]+)\]: FAILED! => (?P<result>\{.*\})$", re.MULTILINE)
-_RECAP = re.compile(r"^(?P<host>\S+)\s+: ok=\d+.*?failed=(?P<failed>\d+)", re.MULTILINE)
+    output = run_role(
+        tmp, "offgrid_gpu", inventory, "workstations",
+        {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"},
+    )  # fmt: skip
+    return tmp, _parse(output)
 
 
 def _parse(output: str) -> dict[str, Any]:
     """Failures per host (their results) and the recap's failed counts."""
-    failures: dict[str, list[dict[str, Any]]] = {}
-    for match in _FATAL.finditer(output):
-        failures.setdefault(match["host"], []).append(json.loads(match["result"]))
-    recap = output.split("PLAY RECAP", 1)[1]
-    failed = {match["host"]: int(match["failed"]) for match in _RECAP.finditer(recap)}
-    return {"failures": failures, "failed": failed}
+    return {"failures": fatal_results(output), "failed": recap_failed(output)}
 
 
 def _failure_messages(run: dict[str, Any], host: str) -> list[str]:

@@ -11,9 +11,7 @@ prompt-leaking environment variable, and the older .tgz release format.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,15 +22,11 @@ import pytest
 from auditor.models import lockfile
 from tests.standins import ollama_release_standin
 from tests.standins.ollama_release_standin import StandinRelease
+from tests.unit.local_play import fatal_results, recap_failed, run_role
 
-REPO = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 LOCKED = "0.17.1"
 
 pytestmark = pytest.mark.root  # installs root-owned directories, as on a workstation
-
-_FATAL = re.compile(r"^fatal: \[(?P<host>[^\]]+)\]: FAILED! => (?P<result>\{.*\})$", re.MULTILINE)
-_RECAP = re.compile(r"^(?P<host>\S+)\s+: ok=\d+.*?failed=(?P<failed>\d+)", re.MULTILINE)
 
 
 def _locked_bundle(path: Path) -> dict[str, StandinRelease]:
@@ -107,35 +101,18 @@ def role_run(
             offgrid_ollama_archive="ollama-linux-amd64.tgz",
         ),
     }  # fmt: skip
-    (tmp / "inventory.json").write_text(json.dumps({"all": {"hosts": hosts}}))
-    (tmp / "play.yml").write_text(
-        "- name: Ollama role under test\n  hosts: all\n  gather_facts: false\n"
-        "  roles:\n    - offgrid_ollama\n"
+    output = run_role(
+        tmp, "offgrid_ollama", {"all": {"hosts": hosts}}, "all", {"ANSIBLE_FORKS": "8"}
     )
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
-        "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORKS": "8",
-        "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-local"),
-    }
-    result = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(tmp / "inventory.json"), str(tmp / "play.yml")],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
-    )  # fmt: skip
-    assert "PLAY RECAP" in result.stdout, result.stdout + result.stderr
-    return tmp, _parse(result.stdout), releases
+    return tmp, _parse(output), releases
 
 
 def _parse(output: str) -> dict[str, Any]:
-    messages: dict[str, list[str]] = {}
-    for match in _FATAL.finditer(output):
-        messages.setdefault(match["host"], []).append(str(json.loads(match["result"]).get("msg")))
-    recap = output.split("PLAY RECAP", 1)[1]
-    failed = {m["host"]: int(m["failed"]) for m in _RECAP.finditer(recap)}
-    return {"messages": messages, "failed": failed, "output": output}
+    messages = {
+        host: [str(result.get("msg")) for result in results]
+        for host, results in fatal_results(output).items()
+    }
+    return {"messages": messages, "failed": recap_failed(output), "output": output}
 
 
 def _active(tmp: Path, host: str) -> str:
