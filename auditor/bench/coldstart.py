@@ -9,7 +9,6 @@ manages it: the embedded engine (auditor.engines.llamacpp) or a systemd unit nam
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import time
 from dataclasses import dataclass, replace
@@ -77,15 +76,10 @@ def _request_figures(result: RequestResult) -> dict[str, Any]:
 
 
 def _wait_ready(endpoint: str, timeout_s: float) -> int:
-    deadline = time.perf_counter() + timeout_s
-    with requests.Session() as session:
-        session.trust_env = False
-        while time.perf_counter() < deadline:
-            with contextlib.suppress(requests.RequestException):
-                if session.get(endpoint.rstrip("/") + "/v1/models", timeout=1.0).ok:
-                    return time.perf_counter_ns()
-            time.sleep(READY_POLL_S)
-    raise IncompleteError(f"engine at {endpoint} not ready {timeout_s:.0f}s after restart")
+    ready = llamacpp.wait_until_serving(endpoint, timeout_s)
+    if ready is None:
+        raise IncompleteError(f"engine at {endpoint} not ready {timeout_s:.0f}s after restart")
+    return ready
 
 
 def measure_restart(

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from auditor.errors import InputError, OffgridError
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_ALIAS = "smollm2-135m-instruct"
+READY_POLL_S = 0.05
 
 
 class EngineStartError(OffgridError):
@@ -120,18 +121,35 @@ def start(config: EngineConfig, log_path: Path) -> RunningEngine:
     return engine
 
 
+def wait_until_serving(
+    base_url: str, timeout_s: float, alive: Callable[[], bool] = lambda: True
+) -> int | None:
+    """perf_counter_ns when GET /v1/models first answers; None on timeout or once not alive.
+
+    The session ignores proxy settings: a probe of a loopback engine must not leave the box.
+    """
+    deadline = time.monotonic() + timeout_s
+    url = base_url.rstrip("/") + "/v1/models"
+    with requests.Session() as session:
+        session.trust_env = False
+        while time.monotonic() < deadline and alive():
+            with contextlib.suppress(requests.RequestException):
+                if session.get(url, timeout=1.0).ok:
+                    return time.perf_counter_ns()
+            time.sleep(READY_POLL_S)
+    return None
+
+
 def _wait_ready(engine: RunningEngine) -> int:
-    deadline = time.monotonic() + engine.config.startup_timeout_s
-    url = f"{engine.base_url}/v1/models"
-    while time.monotonic() < deadline:
-        if engine.process.poll() is not None:
-            raise EngineStartError(
-                f"llama.cpp server exited with {engine.process.returncode}; see {engine.log_path}"
-            )
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(url, timeout=1.0).status_code == 200:
-                return time.perf_counter_ns()
-        time.sleep(0.1)
+    ready = wait_until_serving(
+        engine.base_url, engine.config.startup_timeout_s, lambda: engine.process.poll() is None
+    )
+    if ready is not None:
+        return ready
+    if engine.process.poll() is not None:
+        raise EngineStartError(
+            f"llama.cpp server exited with {engine.process.returncode}; see {engine.log_path}"
+        )
     raise EngineStartError(
         f"llama.cpp server not ready after {engine.config.startup_timeout_s:.0f}s; "
         f"see {engine.log_path}"
