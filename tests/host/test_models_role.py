@@ -91,14 +91,20 @@ def test_second_run_changes_nothing(machine: Workstation, bundle: Path, playbook
     assert run.stats[machine.name].changed == 0, run.changed_tasks()
 
 
+def _bundle_with_corrupt_layer(bundle: Path, tmp_path: Path) -> tuple[Path, str]:
+    """A copy of the bundle with one byte flipped in the first model's first layer."""
+    corrupt = Path(shutil.copytree(bundle, tmp_path / "bundle"))
+    model = lock_json(corrupt)["models"][0]  # type: ignore[index]
+    digest: str = model["layers"][0]["digest"]
+    flip_byte(corrupt / "models/ollama/blobs" / digest.replace(":", "-"))
+    return corrupt, digest
+
+
 def test_corrupted_bundle_blob_fails_on_the_controller(
     machine: Workstation, bundle: Path, playbook: Path, tmp_path: Path
 ) -> None:
     before = _snapshot(machine, STORE)
-    corrupt = Path(shutil.copytree(bundle, tmp_path / "bundle"))
-    model = lock_json(corrupt)["models"][0]  # type: ignore[index]
-    digest = model["layers"][0]["digest"]
-    flip_byte(corrupt / "models/ollama/blobs" / digest.replace(":", "-"))
+    corrupt, digest = _bundle_with_corrupt_layer(bundle, tmp_path)
     run = machine.playbook(playbook, extra_vars=_vars(corrupt), expect_failure=True)
     assert f"blob {digest}" in run.output and "nothing was installed" in run.output
     assert _snapshot(machine, STORE) == before
@@ -109,10 +115,7 @@ def test_corrupted_blob_is_caught_on_the_target_before_going_live(
 ) -> None:
     """Corruption the controller did not see (check skipped) is refused on the target."""
     before = _snapshot(machine, STORE)
-    corrupt = Path(shutil.copytree(bundle, tmp_path / "bundle"))
-    model = lock_json(corrupt)["models"][0]  # type: ignore[index]
-    digest = model["layers"][0]["digest"]
-    flip_byte(corrupt / "models/ollama/blobs" / digest.replace(":", "-"))
+    corrupt, digest = _bundle_with_corrupt_layer(bundle, tmp_path)
     fresh = "/srv/offgrid-fresh-store"
     run = machine.playbook(
         playbook,
