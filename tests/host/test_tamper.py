@@ -69,6 +69,20 @@ def test_rebind_to_all_addresses_fails_og_net_01(host: Workstation) -> None:
         _restore_dropins(host)
 
 
+def test_removing_only_override_conf_fails_og_cfg_01(host: Workstation) -> None:
+    """The sandbox and egress drop-ins alone do not make the engine's settings drop-in."""
+    host.run(f"rm {OVERRIDE} && systemctl daemon-reload")
+    try:
+        # Without override.conf the unit lacks its model path: the engine may not come up,
+        # and the audit must name the missing drop-in either way.
+        host.run(f"systemctl restart {LLAMACPP_UNIT}", check=False)
+        run = audit(host)
+        assert run.statuses["OG-CFG-01"] == "fail", run.summaries["OG-CFG-01"]
+        assert "override.conf" in run.summaries["OG-CFG-01"]
+    finally:
+        _restore_dropins(host)
+
+
 def test_removing_the_dropins_fails_og_cfg_01(host: Workstation) -> None:
     host.run(f"mv {DROPIN_DIR} /root/dropins.moved")
     try:
