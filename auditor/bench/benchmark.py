@@ -159,10 +159,17 @@ def run_benchmark(
 
 def _notes(section: dict[str, Any]) -> list[str]:
     notes = []
-    if any("server-tokenizer" in c["token_sources"] for c in section["categories"]):
+    sources = {s for c in section["categories"] for s in c["token_sources"]}
+    if "chunks" in sources:
+        notes.append(
+            "the engine's stream carried no token count; output tokens are its text chunks "
+            "(a lower bound, exact for ASCII output; see samples.output_tokens_max), so "
+            "TPOT errs high and tok/s low by at most that bound"
+        )
+    if "client-retokenized" in sources:
         notes.append(
             "the engine's stream carried no token count; output tokens were re-counted "
-            "by the same server's tokenizer endpoint after each timed request"
+            "by the same server's tokenizer endpoint after each timed request (approximate)"
         )
     if any("none" in c["token_sources"] for c in section["categories"]):
         notes.append("some requests have no server token count: TPOT and tok/s omit them")

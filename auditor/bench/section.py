@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from auditor.bench.config import BenchConfig
-from auditor.bench.interface import RequestResult
+from auditor.bench.interface import TOKEN_SOURCE_ERRORS, RequestResult
 from auditor.bench.runner import CategoryRun
 from auditor.bench.stats import DESCRIPTIONS, summarize
 from auditor.bench.suite import Suite
@@ -19,10 +19,12 @@ TTFT_DEFINITION = (
     "generated text; a role-only chunk is not a token"
 )
 OUTPUT_COUNT_POLICY = (
-    "output tokens as counted by the server (Ollama eval_count, OpenAI usage with "
-    "stream_options.include_usage, llama.cpp timings); if the stream has none, the same "
-    "server's tokenizer endpoint re-counts the generated text (source 'server-tokenizer'); "
-    "otherwise null — never estimated from chunks"
+    "output tokens as counted by the server where the stream carries a count (OpenAI usage "
+    "with stream_options.include_usage, Ollama eval_count, llama.cpp timings); for "
+    "llama-cpp-python, whose streams carry none, the number of text chunks (one token each "
+    "unless tokens share a UTF-8 character); for another server without a count, its "
+    "tokenizer endpoint re-counts the generated text; otherwise null. Each request names "
+    "its source; token_count_errors gives each source's known error"
 )
 
 
@@ -69,7 +71,8 @@ def category_section(run: CategoryRun, method: str) -> dict[str, Any]:
         "decode_tps": summarize(_values(ok, "decode_tps"), method),
         "output_tokens": summarize([float(v) for v in _values(ok, "output_tokens")], method),
         "token_sources": dict(sorted(sources.items())),
-        "stopped_at_max_tokens": sum(1 for r in ok if r.output_tokens == run.category.max_tokens),
+        "output_tokens_exact": sum(1 for r in ok if r.count_exact),
+        "stopped_at_max_tokens": sum(1 for r in ok if r.finish_reason == "length"),
         "server": server_figures(ok, method),
         "samples": {
             "prompt_ids": list(run.prompt_ids),
@@ -77,6 +80,9 @@ def category_section(run: CategoryRun, method: str) -> dict[str, Any]:
             "ttft_ms": [r.ttft_ms for r in run.results],
             "total_ms": [r.total_ms for r in run.results],
             "output_tokens": [r.output_tokens for r in run.results],
+            "output_tokens_max": [r.output_tokens_max for r in run.results],
+            "token_sources": [str(r.token_source) if r.token_source else None for r in run.results],
+            "finish_reasons": [r.finish_reason for r in run.results],
         },
     }
 
@@ -96,7 +102,10 @@ def settings_section(config: BenchConfig) -> dict[str, Any]:
         "timer": "time.perf_counter_ns (monotonic)",
         "ttft_definition": TTFT_DEFINITION,
         "token_count": OUTPUT_COUNT_POLICY,
+        "token_count_errors": {str(k): v for k, v in TOKEN_SOURCE_ERRORS.items()},
         "server_tokenizer_fallback": config.retokenize,
+        "warmup_prompts": "each warm-up sends its own first line, so no measured prompt "
+        "shares a cached prefix with a warm-up",
     }
 
 

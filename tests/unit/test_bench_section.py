@@ -10,7 +10,10 @@ import pytest
 
 from auditor.bench.crossover import CloudRange
 from auditor.bench.decisions import crossover_section
-from tests.unit.bench_fakes import synthetic_section
+from auditor.bench.runner import CategoryRun
+from auditor.bench.section import category_section
+from auditor.bench.suite import load_suite
+from tests.unit.bench_fakes import result, synthetic_section
 
 
 def _validator() -> jsonschema.Draft202012Validator:
@@ -27,7 +30,7 @@ def test_section_states_its_method_and_validates() -> None:
     category = section["categories"][0]  # type: ignore[index]
     assert category["tpot_ms"]["median"] == pytest.approx(25.0, rel=0.05)
     assert category["decode_tps"]["median"] == pytest.approx(40.0, rel=0.05)
-    assert category["token_sources"] == {"usage": 4}
+    assert category["token_sources"] == {"server-usage": 4}
     _validator().validate(section)
 
 
@@ -69,3 +72,17 @@ def test_charts_are_deterministic_self_contained_svg() -> None:
         assert "<svg" in a.svg and 'xlink:href="http' not in a.svg and "<dc:date>" not in a.svg
     section["crossover"] = None
     assert len(benchmark_charts(section)) == 2
+
+
+def test_stopped_at_max_tokens_reads_the_finish_reason_not_the_count() -> None:
+    category = load_suite().category("autocomplete")
+    cap = category.max_tokens
+    results = (
+        result(10, 100, cap - 1, finish_reason="length"),  # a count one short of the cap
+        result(10, 100, cap, finish_reason="stop"),  # ended by itself at the cap
+        result(10, 100, cap, finish_reason="length"),
+    )
+    run = CategoryRun(category, results, ("a", "b", "c"))
+    section = category_section(run, "linear")
+    assert section["stopped_at_max_tokens"] == 2
+    assert section["samples"]["finish_reasons"] == ["length", "stop", "length"]
