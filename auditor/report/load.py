@@ -9,6 +9,7 @@ from typing import Any
 
 from auditor.checks.interface import Evidence, Status
 from auditor.errors import InputError
+from auditor.report.bench_json import benchmark_from_json
 from auditor.report.model import ControlResult, HostInfo, Report, Waiver
 from auditor.report.validate import validate
 
@@ -62,7 +63,7 @@ def from_dict(data: Mapping[str, Any]) -> Report:
         engine=data["engine"],
         controls=tuple(_control(c) for c in data["controls"]),
         incomplete=tuple(data["incomplete"]),
-        benchmark=data["benchmark"],
+        benchmark=None if data["benchmark"] is None else benchmark_from_json(data["benchmark"]),
         integrity=data["integrity"],
         schema_version=data["schema_version"],
         extra=data["extra"],

@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from auditor.bench.results import BenchmarkSection
 from auditor.checks.interface import Evidence, Status
+from auditor.report.bench_json import benchmark_to_json
 
 SCHEMA_VERSION = "1.0"
 
@@ -58,7 +60,7 @@ class Report:
     engine: Mapping[str, Any] | None
     controls: tuple[ControlResult, ...]
     incomplete: tuple[str, ...] = ()
-    benchmark: Mapping[str, Any] | None = None  # filled by `offgrid bench` (auditor.bench)
+    benchmark: BenchmarkSection | None = None  # filled by `offgrid bench` (auditor.bench)
     integrity: Mapping[str, Any] | None = None  # filled by the OG-INT controls (auditor.models)
     schema_version: str = SCHEMA_VERSION
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -81,6 +83,8 @@ def to_dict(report: Report) -> dict[str, Any]:
     data = asdict(report)
     data["tool"] = {"name": "offgrid", "version": data.pop("tool_version")}
     data["summary"] = summarize(report.controls)
+    if report.benchmark is not None:
+        data["benchmark"] = benchmark_to_json(report.benchmark)
     for control in data["controls"]:
         control["status"] = str(control["status"])
         control["references"] = {k: list(v) for k, v in control["references"].items()}

@@ -8,23 +8,22 @@ without a new agent. Every metric is a gauge: each file is a fresh snapshot.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from auditor.bench.results import BenchmarkSection, CategoryResult, Summary
 from auditor.report.escape import prometheus_label
 from auditor.report.model import Report, summarize
 from auditor.report.view import effective_status
 
-QUANTILES = (("0.5", "median"), ("0.95", "p95"), ("0.99", "p99"))
-# benchmark category key -> metric name suffix
-BENCH_METRICS = (
-    ("ttft_ms", "ttft_ms", "Time to first token"),
-    ("total_ms", "total_ms", "Total request time"),
-    ("tpot_ms", "tpot_ms", "Time per output token after the first"),
-    ("itl_ms", "itl_ms", "Inter-token latency"),
-    ("decode_tps", "decode_tokens_per_second", "Decode rate"),
+# metric name suffix, help text, the category's summary
+BENCH_METRICS: tuple[tuple[str, str, Callable[[CategoryResult], Summary | None]], ...] = (
+    ("ttft_ms", "Time to first token", lambda c: c.ttft_ms),
+    ("total_ms", "Total request time", lambda c: c.total_ms),
+    ("tpot_ms", "Time per output token after the first", lambda c: c.tpot_ms),
+    ("itl_ms", "Inter-token latency", lambda c: c.itl_ms),
+    ("decode_tokens_per_second", "Decode rate", lambda c: c.decode_tps),
 )
 
 
@@ -113,50 +112,36 @@ def audit_families(report: Report) -> list[Family]:
     ]
 
 
-def _quantile_samples(categories: list[Mapping[str, Any]], key: str) -> tuple[Sample, ...]:
+def _quantile_samples(
+    categories: tuple[CategoryResult, ...], pick: Callable[[CategoryResult], Summary | None]
+) -> tuple[Sample, ...]:
     samples = []
     for category in categories:
-        stats = category.get(key)
-        if not isinstance(stats, Mapping):
+        stats = pick(category)
+        if stats is None:
             continue
-        for quantile, stat in QUANTILES:
-            value = stats.get(stat)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                name = str(category.get("name", "unnamed"))
-                samples.append(Sample({"category": name, "quantile": quantile}, value))
+        for quantile, value in (("0.5", stats.median), ("0.95", stats.p95), ("0.99", stats.p99)):
+            samples.append(Sample({"category": category.name, "quantile": quantile}, value))
     return tuple(samples)
 
 
-def _concurrency_samples(levels: Any) -> tuple[Sample, ...]:
-    if not isinstance(levels, list):
-        return ()
-    return tuple(
-        Sample({"users": str(level["users"])}, level["throughput_tps"])
-        for level in levels
-        if isinstance(level, Mapping)
-        and isinstance(level.get("throughput_tps"), int | float)
-        and "users" in level
-    )
-
-
-def benchmark_families(benchmark: Mapping[str, Any]) -> list[Family]:
-    raw = benchmark.get("categories")
-    categories = [c for c in raw if isinstance(c, Mapping)] if isinstance(raw, list) else []
+def benchmark_families(benchmark: BenchmarkSection) -> list[Family]:
+    categories = benchmark.categories
     families = [
         Family(f"offgrid_bench_{suffix}", f"{text} by task category and quantile.", samples)
-        for key, suffix, text in BENCH_METRICS
-        if (samples := _quantile_samples(categories, key))
+        for suffix, text, pick in BENCH_METRICS
+        if (samples := _quantile_samples(categories, pick))
     ]
-    failures = tuple(
-        Sample({"category": str(c.get("name", "unnamed"))}, c["failures"])
-        for c in categories
-        if isinstance(c.get("failures"), int)
-    )
+    failures = tuple(Sample({"category": c.name}, c.failures) for c in categories)
     if failures:
         families.append(
             Family("offgrid_bench_failures", "Failed requests by task category.", failures)
         )
-    throughput = _concurrency_samples(benchmark.get("concurrency"))
+    throughput = tuple(
+        Sample({"users": str(level.users)}, level.throughput_tps)
+        for level in benchmark.concurrency
+        if level.throughput_tps is not None
+    )
     if throughput:
         families.append(
             Family(

@@ -1,9 +1,10 @@
 """What the HTML and Markdown templates show, computed once from a Report.
 
 Templates only loop and print: every decision (verdict, labels, number format,
-which optional benchmark parts exist) is made here, where it can be tested, and
-free-form sections (engine, integrity, benchmark parts) are read defensively so
-a missing or oddly shaped part is left out instead of breaking the report.
+which optional benchmark parts exist) is made here, where it can be tested. The
+benchmark arrives typed (auditor.bench.results); the free-form sections (engine,
+integrity) are read defensively so a missing or oddly shaped part is left out instead
+of breaking the report.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from auditor.checks.interface import Status
+from auditor.report.benchmark_view import BenchmarkView, benchmark_view
 from auditor.report.model import ControlResult, Report, summarize
 from auditor.report.sections import (
     MISSING,
-    BenchmarkView,
     IntegrityView,
     KeyValues,
-    benchmark_view,
     integrity_view,
     key_values,
 )

@@ -21,6 +21,7 @@ from auditor.cli import main
 from auditor.console import Console
 from auditor.engines import llamacpp
 from auditor.engines.llamacpp import EngineConfig, RunningEngine, bundled_model_path
+from auditor.report.bench_json import benchmark_to_json
 
 pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[2] / "auditor" / "data" / "examples"
@@ -47,7 +48,8 @@ def full_run(llama_engine: RunningEngine) -> dict[str, Any]:
         concurrency=(2,),
         timeout_s=300,
     )
-    return run_benchmark(config, Console(stdout=io.StringIO(), stderr=io.StringIO()))
+    section = run_benchmark(config, Console(stdout=io.StringIO(), stderr=io.StringIO()))
+    return benchmark_to_json(section)
 
 
 def test_every_category_ran_without_failures(full_run: dict[str, Any]) -> None:
@@ -124,9 +126,10 @@ def test_cold_start_restarts_the_managed_engine(tmp_path: Path) -> None:
     finally:
         llamacpp.stop(restarter.engine)
         llamacpp.stop(engine)
-    assert cold["measured"] and cold["first_request"]["ok"], cold
-    assert cold["restart_to_ready_ms"] > 100  # a real process start and model load
-    assert cold["restart_to_first_token_ms"] > cold["restart_to_ready_ms"]
+    assert cold.measured and cold.first_request is not None and cold.first_request.ok, cold
+    assert cold.restart_to_ready_ms is not None and cold.restart_to_ready_ms > 100  # a real load
+    assert cold.restart_to_first_token_ms is not None
+    assert cold.restart_to_first_token_ms > cold.restart_to_ready_ms
 
 
 def test_cli_writes_results_with_crossover_and_tco(

@@ -10,12 +10,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from auditor.bench.config import BenchConfig
 from auditor.bench.interface import RequestResult, TokenSource
+from auditor.bench.results import BenchmarkSection
 from auditor.bench.runner import CategoryRun
-from auditor.bench.section import benchmark_section
+from auditor.bench.section import RunFacts, benchmark_section
 from auditor.bench.suite import load_suite
+from auditor.report.bench_json import benchmark_to_json
 
 STREAMS = Path(__file__).parent / "bench_streams"
 
@@ -117,7 +120,7 @@ def result(
 
 def synthetic_section(
     ttft_ms: float = 50.0, tps: float = 40.0, **config_overrides: object
-) -> dict[str, object]:
+) -> BenchmarkSection:
     """A benchmark section for every suite category from made-up but consistent requests."""
     suite = load_suite()
     runs = []
@@ -129,5 +132,10 @@ def synthetic_section(
     config = BenchConfig(
         endpoint="http://127.0.0.1:11434", api="ollama", model="m", runs=4, **config_overrides
     )  # type: ignore[arg-type]
-    extra = {"endpoint_addresses": ["127.0.0.1"], "route": "/api/generate"}
-    return benchmark_section(config, suite, runs, extra)
+    facts = RunFacts(("127.0.0.1",), "/api/generate", "2026-11-24T04:00:00+00:00", "")
+    return benchmark_section(config, suite, runs, facts)
+
+
+def synthetic_json(ttft_ms: float = 50.0, tps: float = 40.0) -> dict[str, Any]:
+    """The JSON form of `synthetic_section`, as `offgrid bench` writes it."""
+    return benchmark_to_json(synthetic_section(ttft_ms, tps))

@@ -7,6 +7,7 @@ from typing import Any
 
 from auditor.checks.catalog import load_catalog
 from auditor.checks.interface import Evidence, Status
+from auditor.report.bench_json import benchmark_from_json
 from auditor.report.model import ControlResult, HostInfo, Report, Waiver
 
 HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)> | `tick` *star*'
@@ -49,7 +50,7 @@ def _category(name: str, lo: int, hi: int, ttft: float, total: float) -> dict[st
         "requests": 100,
         "failures": 1,
         "errors": ["read timeout after 120 s"],
-        "token_sources": {"usage": 99},
+        "token_sources": {"server-usage": 99},
         "ttft_ms": _stats(ttft, 20.0),
         "total_ms": _stats(total, 150.0),
         "tpot_ms": _stats(29.5, 1.5),
@@ -97,7 +98,13 @@ def benchmark_section() -> dict[str, Any]:
             "method": "systemctl restart offgrid-llamacpp.service",
             "restart_to_ready_ms": 1840.0,
             "restart_to_first_token_ms": 2210.5,
-            "first_request": {"ok": True, "ttft_ms": 370.5, "output_tokens": 40},
+            "first_request": {
+                "ok": True,
+                "error": None,
+                "ttft_ms": 370.5,
+                "total_ms": 1650.0,
+                "output_tokens": 40,
+            },
             "reason": None,
         },
         "concurrency": [
@@ -211,6 +218,6 @@ def sample_report(*, benchmark: bool = True, integrity: bool = True) -> Report:
         },
         controls=controls,
         incomplete=("pid 4242 vanished during the scan", "pid 1 environ: permission denied"),
-        benchmark=benchmark_section() if benchmark else None,
+        benchmark=benchmark_from_json(benchmark_section()) if benchmark else None,
         integrity=integrity_section() if integrity else None,
     )

@@ -7,7 +7,9 @@ from dataclasses import replace
 import pytest
 
 from auditor.checks.interface import Status
-from auditor.report.sections import benchmark_view, format_value, key_values
+from auditor.report.bench_json import benchmark_from_json
+from auditor.report.benchmark_view import benchmark_view
+from auditor.report.sections import format_value, key_values
 from auditor.report.view import build, privilege_note, ran_as_root, verdict
 from tests.unit.report_sample import sample_report
 
@@ -67,7 +69,25 @@ def test_values_are_formatted_for_a_reader() -> None:
 
 
 def test_benchmark_view_leaves_out_what_is_missing() -> None:
-    view = benchmark_view({"suite": {"name": "s"}, "categories": [{"name": "chat"}]})
+    unmeasured = dict.fromkeys(
+        ("ttft_ms", "total_ms", "tpot_ms", "itl_ms", "decode_tps", "output_tokens", "server")
+    )
+    category = {"name": "chat", "target_tokens": [1, 2], "requests": 1, "failures": 1}
+    settings = {"runs": 1, "warmup": 0, "nonce": True, "temperature": None, "seed": None}
+    section = {
+        "schema": "offgrid-benchmark/1",
+        "suite": {"name": "s", "version": "1"},
+        "endpoint": "http://127.0.0.1:1",
+        "api": "openai",
+        "model": "m",
+        "settings": settings | {"percentile_method": "linear", "connection": "keep-alive"},
+        "categories": [category | unmeasured],
+        "cold_start": None,
+        "concurrency": [],
+        "crossover": None,
+        "tco": None,
+    }
+    view = benchmark_view(benchmark_from_json(section))
     assert view is not None
     assert view.categories[0].stats.rows == ()
     assert view.concurrency is None and not view.cold_start and not view.tco
