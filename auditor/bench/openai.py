@@ -62,13 +62,17 @@ class OpenAIClient:
         self._tokenizer_route: str | bool | None = False  # False: not probed yet
 
     def generate(self, request: GenerationRequest) -> RequestResult:
+        return self.generate_with_text(request)[0]
+
+    def generate_with_text(self, request: GenerationRequest) -> tuple[RequestResult, str]:
+        """The result and the text the stream carried (empty when the request failed)."""
         call = StreamCall(
             self.session, self.base_url + self.route, self._payload(request), self.timeout_s
         )
         result, text = run_stream(call, parse_sse_line(self.mode))
         if result.ok and result.output_tokens is None:
-            return self._fallback_count(result, text)
-        return result
+            return self._fallback_count(result, text), text
+        return result, text
 
     def _fallback_count(self, result: RequestResult, text: str) -> RequestResult:
         if self.tokenizer_route() == LLAMA_CPP_PYTHON_COUNT:
