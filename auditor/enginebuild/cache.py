@@ -134,6 +134,14 @@ def _build_into(spec: BuildSpec, staging: Path, log: Log) -> BuiltEngine:
     log(f"building {PACKAGE} {spec.version} ({spec.variant.name}); this takes about 10 minutes")
     log(f"CMAKE_ARGS={' '.join(spec.cmake_args)}")
     started = time.monotonic()
+    wheel = _pip_wheel(spec, staging)
+    built = record_build(spec, wheel, round(time.monotonic() - started, 1))
+    log(f"built {wheel.name} in {built.build_seconds:.0f} s; its libraries use: "
+        f"{', '.join(built.found_isa)}")  # fmt: skip
+    return built
+
+
+def _pip_wheel(spec: BuildSpec, staging: Path) -> Path:
     command = [
         sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir",
         "--no-binary", PACKAGE, "--wheel-dir", str(staging), f"{PACKAGE}=={spec.version}",
@@ -149,18 +157,23 @@ def _build_into(spec: BuildSpec, staging: Path, log: Log) -> BuiltEngine:
     wheels = sorted(staging.glob("llama_cpp_python-*.whl"))
     if len(wheels) != 1:
         raise BuildError(f"pip produced {len(wheels)} llama_cpp_python wheels, expected one")
-    found = scan_wheel(wheels[0], staging / "scan")
+    return wheels[0]
+
+
+def record_build(spec: BuildSpec, wheel: Path, seconds: float) -> BuiltEngine:
+    """Scan a freshly built wheel, refuse it if it breaks its variant, and write its record
+    beside it."""
+    found = scan_wheel(wheel, wheel.parent / "scan")
     forbidden = sorted(set(found) - set(spec.variant.cpu_baseline))
-    if forbidden:
+    if forbidden and not spec.variant.native:
         raise BuildError(
             f"the built libraries use {', '.join(forbidden)}, which variant "
             f"{spec.variant.name} excludes: something added compiler flags (check CFLAGS and the "
             "toolchain's defaults)"
         )
-    seconds = round(time.monotonic() - started, 1)
     record = {
         "key": spec.cache_key(),
-        "wheel": wheels[0].name,
+        "wheel": wheel.name,
         "variant": spec.variant.name,
         "cmake_args": list(spec.cmake_args),
         "compiler": spec.compiler,
@@ -170,9 +183,8 @@ def _build_into(spec: BuildSpec, staging: Path, log: Log) -> BuiltEngine:
         "found_isa": sorted(found),
         "build_seconds": seconds,
     }  # fmt: skip
-    (staging / BUILD_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    log(f"built {wheels[0].name} in {seconds:.0f} s; its libraries use: {', '.join(sorted(found))}")
-    return BuiltEngine(spec, wheels[0], tuple(sorted(found)), seconds)
+    (wheel.parent / BUILD_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return BuiltEngine(spec, wheel, tuple(sorted(found)), seconds)
 
 
 def scan_wheel(wheel: Path, scratch: Path) -> set[str]:

@@ -78,6 +78,9 @@ class Variant:
     summary: str
     isa: tuple[str, ...]  # ggml switches turned on; every other switch is turned off
     cuda: bool = False
+    # GGML_NATIVE=ON: tuned for the build machine only. No variant offered to users is native;
+    # benchmarks/bench_portable.py builds one to measure what portability costs.
+    native: bool = False
 
     @property
     def cpu_baseline(self) -> tuple[str, ...]:
@@ -127,6 +130,8 @@ class BuildSpec:
 
     @property
     def cmake_args(self) -> tuple[str, ...]:
+        if self.variant.native:
+            return ("-DGGML_NATIVE=ON", "-DGGML_CCACHE=OFF")
         args = ["-DGGML_NATIVE=OFF", "-DGGML_CCACHE=OFF"]
         args += [f"-DGGML_{s}={'ON' if s in self.variant.isa else 'OFF'}" for s in _ISA_SWITCHES]
         if self.cuda is not None:

@@ -168,3 +168,11 @@ def test_smoke_reports_other_deaths_and_errors(tmp_path: Path) -> None:
     assert not failed.ok and failed.detail == "exit 3: boom"
     passed = smoke.run_smoke(_fake_python(tmp_path, "echo 4"), tmp_path / "m.gguf")
     assert passed.ok and passed.detail == "generated 4 token(s)"
+
+
+def test_no_variant_offered_to_users_is_native() -> None:
+    assert not [v.name for v in recipe.VARIANTS.values() if v.native]
+    native = recipe.Variant("native", "benchmark only", (), native=True)
+    spec = dataclasses.replace(_spec(), variant=native)
+    assert spec.cmake_args[0] == "-DGGML_NATIVE=ON"
+    assert spec.cache_key() != _spec().cache_key()
