@@ -4,9 +4,10 @@ Each user is a thread with its own client and keep-alive session, started togeth
 behind a barrier, sending `runs` requests back to back. Aggregate throughput is the
 output tokens of every successful request (counted as the single-user runs count them,
 source by source) over the wall time from the first request's start to the last one's
-end (with an engine that needs the tokenizer fallback, each request's count adds one
-short call to that wall time, so throughput errs low). Failures are recorded, not fatal:
-under load they are the finding.
+end (each user's first stream without a count adds one short probe of the server's
+tokenizer endpoint to that wall time, and with the re-tokenizing fallback every request
+adds one more call, so throughput errs low). Failures are recorded, not fatal: under
+load they are the finding.
 """
 
 from __future__ import annotations

@@ -34,8 +34,10 @@ TOKEN_SOURCE_ERRORS: dict[TokenSource, str] = {
     TokenSource.SERVER_TIMINGS: "exact: the server's count of the tokens it generated",
     TokenSource.CHUNKS: (
         "lower bound, exact when every chunk is ASCII or empty: a chunk holds one token, "
-        "or several that only together complete a UTF-8 character (at most one per byte); "
-        "each request's upper bound is in samples.output_tokens_max"
+        "or several that only together complete a UTF-8 character (at most one per "
+        "non-ASCII byte); each request's upper bound is in samples.output_tokens_max. Not "
+        "counted: tokens of a stop sequence the server cut from the text, which it does "
+        "not stream"
     ),
     TokenSource.CLIENT_RETOKENIZED: (
         "approximate, either sign: re-tokenizing generated text is not the inverse of "
