@@ -106,7 +106,7 @@ def category_section(run: CategoryRun, method: str) -> CategoryResult:
         tpot_ms=summarize(_values(ok, "tpot_ms"), method),
         itl_ms=summarize(itl, method),
         decode_tps=summarize(_values(ok, "decode_tps"), method),
-        output_tokens=summarize(_values(ok, "output_tokens"), method),
+        output_tokens=summarize([float(v) for v in _values(ok, "output_tokens")], method),
         token_sources=dict(sorted(sources.items())),
         output_tokens_exact=sum(1 for r in ok if r.count_exact),
         stopped_at_max_tokens=sum(1 for r in ok if r.finish_reason == "length"),
