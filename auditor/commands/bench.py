@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 from pathlib import Path
@@ -17,7 +16,7 @@ from auditor.bench.config import APIS, BenchConfig
 from auditor.console import Console
 from auditor.errors import UsageError
 from auditor.exitcodes import ExitCode
-from auditor.fsutil import atomic_write_text
+from auditor.fsutil import atomic_write_text, dumps_json
 from auditor.report.model import Report
 from auditor.report.render import render, renderer_for
 from auditor.report.validate import ensure_valid
@@ -165,7 +164,7 @@ def _benchmark_report(section: dict[str, Any]) -> Report:
 
 def _write(section: dict[str, Any], fmt: str, output: Path | None, console: Console) -> None:
     if fmt == "section":
-        text = json.dumps(section, indent=2) + "\n"
+        text = dumps_json(section) + "\n"
     else:
         report = _benchmark_report(section)
         ensure_valid(report)

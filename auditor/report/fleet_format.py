@@ -157,7 +157,7 @@ def render_json(fleet: Fleet) -> str:
         raise InvalidReportError(
             "fleet summary does not match its schema: " + "; ".join(errors[:5])
         )
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def render(fleet: Fleet, fmt: str) -> str:
