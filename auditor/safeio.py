@@ -93,16 +93,24 @@ def _size(limit: int) -> str:
     return f"{limit // 2**20} MiB" if limit >= 2**20 else f"{limit} bytes"
 
 
-def read_bytes(path: Path, limit: int = DEFAULT_LIMIT, *, follow: bool = True) -> bytes:
+def label(path: Path, what: str) -> str:
+    """How messages name a file: `price file /x.toml`, or just the path."""
+    return f"{what} {path}" if what else str(path)
+
+
+def read_bytes(
+    path: Path, limit: int = DEFAULT_LIMIT, *, follow: bool = True, what: str = ""
+) -> bytes:
     """The bytes of the regular file `path`; anything else or anything larger: InputError."""
+    shown = label(path, what)
     try:
         fd = os.open(path, _open_flags(follow))
     except OSError as exc:
-        raise describe_oserror(path, exc) from None
+        raise describe_oserror(shown, exc) from None
     try:
-        return read_fd(fd, str(path), limit)
+        return read_fd(fd, shown, limit)
     except OSError as exc:
-        raise describe_oserror(path, exc) from None
+        raise describe_oserror(shown, exc) from None
     finally:
         os.close(fd)
 
@@ -115,8 +123,10 @@ def decode(data: bytes, source: str) -> str:
         raise InputError(f"{source}: not UTF-8 (invalid byte at offset {exc.start})") from None
 
 
-def read_text(path: Path, limit: int = DEFAULT_LIMIT, *, follow: bool = True) -> str:
-    return decode(read_bytes(path, limit, follow=follow), str(path))
+def read_text(
+    path: Path, limit: int = DEFAULT_LIMIT, *, follow: bool = True, what: str = ""
+) -> str:
+    return decode(read_bytes(path, limit, follow=follow, what=what), label(path, what))
 
 
 # ---- structured data ---------------------------------------------------------------------
@@ -206,8 +216,10 @@ def parse_json(data: bytes | str, source: str) -> Any:
     return check_bounds(value, source)
 
 
-def load_json(path: Path, limit: int = DEFAULT_LIMIT, *, follow: bool = True) -> Any:
-    return parse_json(read_bytes(path, limit, follow=follow), str(path))
+def load_json(
+    path: Path, limit: int = DEFAULT_LIMIT, *, follow: bool = True, what: str = ""
+) -> Any:
+    return parse_json(read_bytes(path, limit, follow=follow, what=what), label(path, what))
 
 
 def _toml_float(text: str) -> float:
@@ -230,8 +242,8 @@ def parse_toml(data: bytes | str, source: str) -> dict[str, Any]:
     return check_bounds(value, source)  # type: ignore[no-any-return]
 
 
-def load_toml(path: Path, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
-    return parse_toml(read_bytes(path, limit), str(path))
+def load_toml(path: Path, limit: int = DEFAULT_LIMIT, *, what: str = "") -> dict[str, Any]:
+    return parse_toml(read_bytes(path, limit, what=what), label(path, what))
 
 
 def iter_lines(data: bytes, source: str, max_line: int = 1024 * 1024) -> Iterator[tuple[int, str]]:
@@ -270,15 +282,21 @@ def number(
     source: str,
     *,
     minimum: float = 0.0,
+    maximum: float = 1e15,
     default: float | None = None,
 ) -> float:
-    """A finite number >= minimum at parent[key] (a missing key takes `default` if given)."""
+    """A number in [minimum, maximum] at parent[key] (a missing key takes `default` if given).
+
+    The default maximum keeps products of a few such numbers far from float overflow.
+    """
     value = parent.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InputError(f"{source}: {_join(where, key)}: expected a number")
     result = float(value)
-    if not math.isfinite(result) or result < minimum:
-        raise InputError(f"{source}: {_join(where, key)}: expected a finite number >= {minimum:g}")
+    if not minimum <= result <= maximum:
+        raise InputError(
+            f"{source}: {_join(where, key)}: expected a number from {minimum:g} to {maximum:g}"
+        )
     return result
 
 

@@ -7,12 +7,12 @@ their prompts differ, so their numbers do not compare.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditor import safeio
 from auditor.errors import InputError
 
 # (metric, statistic, True when higher is better)
@@ -49,10 +49,7 @@ class Change:
 
 
 def load_section(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read benchmark results {path}: {exc}") from exc
+    data = safeio.load_json(path, safeio.REPORT_LIMIT, what="cannot read benchmark results")
     section = data.get("benchmark", data) if isinstance(data, dict) else None
     if not isinstance(section, dict) or not isinstance(section.get("categories"), list):
         raise InputError(f"{path}: not offgrid bench results (no categories)")

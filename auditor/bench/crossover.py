@@ -14,13 +14,13 @@ from a benchmark section measured with this same suite against a cloud endpoint
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditor import safeio
 from auditor.errors import InputError
 
 REFERENCE_KIND = "offgrid-cloud-reference"
@@ -102,10 +102,7 @@ def _from_section(data: Mapping[str, Any], path: Path) -> CloudRange:
 
 
 def load_cloud(path: Path) -> CloudRange:
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read cloud reference {path}: {exc}") from exc
+    data = safeio.load_json(path, safeio.REPORT_LIMIT, what="cloud reference")
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a JSON object")
     if data.get("kind") == REFERENCE_KIND:

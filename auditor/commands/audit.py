@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from auditor import safeio
 from auditor.audit import run_audit
 from auditor.checks.interface import Status
 from auditor.checks.runner import exit_code
@@ -75,12 +75,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def load_config(path: Path) -> dict[str, Any]:
     """Settings from TOML: top-level keys and/or an [audit] table (other tables are ignored)."""
-    try:
-        raw = tomllib.loads(path.read_text("utf-8"))
-    except OSError as exc:
-        raise InputError(f"config {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"config {path}: {exc}") from None
+    raw = safeio.load_toml(path, what="config")
     section = raw.get("audit", {})
     if not isinstance(section, dict):
         raise InputError(f"config {path}: [audit] must be a table")
