@@ -314,6 +314,8 @@ def _open_dir_at(parent: int | None, name: str, shown: str) -> int:
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         return os.open(name, flags, dir_fd=parent) if parent is not None else os.open(name, flags)
+    except FileNotFoundError:
+        raise
     except OSError as exc:
         raise describe_oserror(shown, exc) from None
 
@@ -323,7 +325,8 @@ def open_user_file(home: Path, relative: str, uid: int | None) -> int:
 
     Every directory from `home` down is opened with O_NOFOLLOW relative to its parent, the
     last component with O_NOFOLLOW|O_NONBLOCK; the result must be a regular file owned by
-    `uid` (when given). Any deviation is an InputError naming the path.
+    `uid` (when given). A missing file or directory raises FileNotFoundError; any other
+    deviation is an InputError naming the path.
     """
     parts = [p for p in relative.split("/") if p]
     if not parts or any(p in (".", "..") for p in parts):
@@ -339,6 +342,8 @@ def open_user_file(home: Path, relative: str, uid: int | None) -> int:
         shown = shown / parts[-1]
         try:
             file_fd = os.open(parts[-1], _open_flags(follow=False), dir_fd=fd)
+        except FileNotFoundError:
+            raise
         except OSError as exc:
             raise describe_oserror(shown, exc) from None
     finally:
