@@ -18,9 +18,11 @@ from auditor.checks.interface import Status
 from auditor.checks.runner import exit_code
 from auditor.console import Console
 from auditor.errors import InputError, UsageError
+from auditor.fsutil import preflight
 from auditor.inventory.egress_probe import parse_target
 from auditor.inventory.interface import AuditOptions
 from auditor.report.history import append as append_history
+from auditor.report.history import preflight as history_preflight
 from auditor.report.model import Report, summarize, to_dict
 from auditor.report.render import render, renderer_for
 from auditor.report.validate import ensure_valid
@@ -184,6 +186,11 @@ def summary_table(report: Report) -> Table:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     request = build_request(args)
+    # where the report goes is checked before the audit runs, not after
+    if request.output is not None:
+        preflight(request.output)
+    if request.history is not None:
+        history_preflight(request.history)
     report = run_audit(request.options, request.waivers, console)
     if request.output is not None:
         write_report(report, request.fmt, request.output)

@@ -431,6 +431,28 @@ def _key_for_writing(directory: Path, key_path: Path | None, create: bool) -> by
     return key
 
 
+def preflight(directory: Path, key_path: Path | None = None) -> None:
+    """Before a long audit: the history can take an append (directory, lock, chain, key)."""
+    if not directory.exists():
+        parent = next((p for p in directory.parents if p.exists()), Path("."))
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise InputError(f"history {directory}: cannot create it ({parent} is not writable)")
+        return
+    if not directory.is_dir():
+        raise InputError(f"history {directory}: not a directory")
+    _prepare_directory(directory)
+    for name in (LOCK_FILE, CHAIN_FILE, PENDING_FILE):
+        with suppress(FileNotFoundError):
+            mode = os.lstat(directory / name).st_mode
+            if not stat.S_ISREG(mode):
+                raise InputError(f"history {directory / name}: is {safeio.kind_of(mode)}")
+    key = key_path_for(directory, key_path)
+    if key.exists() or key.is_symlink():
+        usable, why = load_key(key, "history key", create=False)
+        if usable is None:
+            raise InputError(why)
+
+
 def append(directory: Path, report: Mapping[str, Any], key_path: Path | None = None) -> Entry:
     """Store `report` (the dict of a valid report) and chain it; returns its entry.
 
