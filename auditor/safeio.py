@@ -323,7 +323,7 @@ def _open_dir_at(parent: int | None, name: str, shown: str) -> int:
 def open_user_file(home: Path, relative: str, uid: int | None) -> int:
     """An fd for home/relative opened without following any symlink below `home`.
 
-    Every directory from `home` down is opened with O_NOFOLLOW relative to its parent, the
+    Every directory below `home` is opened with O_NOFOLLOW relative to its parent, the
     last component with O_NOFOLLOW|O_NONBLOCK; the result must be a regular file owned by
     `uid` (when given). A missing file or directory raises FileNotFoundError; any other
     deviation is an InputError naming the path.
@@ -331,7 +331,12 @@ def open_user_file(home: Path, relative: str, uid: int | None) -> int:
     parts = [p for p in relative.split("/") if p]
     if not parts or any(p in (".", "..") for p in parts):
         raise InputError(f"{home / relative}: not a plain relative path")
-    fd = _open_dir_at(None, str(home), str(home))
+    try:  # the home directory itself comes from the password database, not from the user
+        fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise describe_oserror(home, exc) from None
     try:
         shown = home
         for part in parts[:-1]:
