@@ -54,12 +54,13 @@ def _head_hash(text: str | None) -> str | None:
 
 def _repair(args: argparse.Namespace, console: Console) -> int:
     actions, entry = history.repair(args.dir, args.key)
-    if entry is None:
+    if not actions:
         console.out(f"{args.dir}: nothing to repair")
         return ExitCode.OK
     for action in actions:
         console.out(f"repaired: {action}")
-    console.out(f"recorded as entry {entry.seq} ({entry.report}) head {entry.entry_hash}")
+    if entry is not None:
+        console.out(f"recorded as entry {entry.seq} ({entry.report}) head {entry.entry_hash}")
     return ExitCode.OK
 
 

@@ -55,6 +55,7 @@ KEY_FILE = "history.key"
 LOCK_FILE = ".lock"
 PENDING_FILE = "pending.json"
 REPAIR_SCHEMA = "offgrid-history-repair/1"
+REPAIR_RECORD_DONE = "completed the interrupted append of repair entry"
 GENESIS = "0" * 64
 ENTRY_VERSION = 1
 # the fields an entry's hash and HMAC cover, in this order
@@ -216,6 +217,8 @@ class Pending:
     line: bytes
     chain_size: int
     entry: Entry
+    data: bytes | None  # the report itself, for repair records (so they are never lost)
+    completing: bool = False  # a repair began completing it: record that even if it is done
 
 
 def _read_pending(directory: Path) -> Pending | None:
@@ -225,16 +228,28 @@ def _read_pending(directory: Path) -> Pending | None:
     raw = safeio.load_json(path, follow=False)
     try:
         line = str(raw["line"]).encode("utf-8")
-        size = raw["chain_size"]
+        size, data = raw["chain_size"], raw.get("data")
         if type(size) is not int or size < 0:
             raise ValueError("chain_size is not a size")
-        return Pending(line, size, parse_line(line))
+        blob = None if data is None else str(data).encode()
+        return Pending(line, size, parse_line(line), blob, raw.get("completing") is True)
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{path}: not a pending-append record ({exc})") from None
 
 
-def _write_pending(directory: Path, line: bytes, chain_size: int) -> None:
-    record = {"line": line.decode("utf-8"), "chain_size": chain_size}
+def _write_pending(
+    directory: Path,
+    line: bytes,
+    chain_size: int,
+    data: bytes | None = None,
+    completing: bool = False,
+) -> None:
+    record = {
+        "line": line.decode("utf-8"),
+        "chain_size": chain_size,
+        "data": None if data is None else data.decode("utf-8"),
+        "completing": completing,
+    }
     atomic_write_bytes(directory / PENDING_FILE, canonical_json(record), mode=0o600)
 
 
@@ -272,7 +287,7 @@ def _classify(directory: Path, pending: Pending, chain: bytes, key: bytes | None
         return reason
     data = _read_report(directory, pending.entry)
     if data is None:
-        return "rollback"
+        return "rollback" if pending.data is None else "complete"
     if sha256_hex(data) != pending.entry.report_sha256:
         return f"report {pending.entry.report} is not the one the pending entry vouches for"
     return "complete"
@@ -370,21 +385,29 @@ def _new_entry(key: bytes, previous: Entry | None, data: bytes, host: str, at: s
     return Entry(**fields, entry_hash=own_hash, hmac=entry_hmac(key, own_hash))
 
 
-def _add(directory: Path, key: bytes, data: bytes, host: str, at: str) -> Entry:
-    """One append under the lock: pending record, report, line, pending record removed."""
+def _add(
+    directory: Path, key: bytes, data: bytes, host: str, at: str, *, record: bool = False
+) -> Entry:
+    """One append under the lock: pending record, report, line, pending record removed.
+
+    A repair `record` carries its report inside the pending record and is never rolled
+    back: replacing the pending record of the append it repaired, it keeps the account of
+    that repair alive until it is itself in the chain.
+    """
     chain = _read_chain(directory)
     entry = _new_entry(key, _last_entry(chain, directory), data, host, at)
     line = entry.to_line()
-    _write_pending(directory, line, len(chain))
+    _write_pending(directory, line, len(chain), data if record else None)
     report = directory / REPORTS_DIR / entry.report
     try:
         atomic_write_bytes(report, data, mode=0o600)
         _append_line(directory, line, len(chain))
     except BaseException:
         # nothing vouches for the report yet: undo it; a kill here leaves pending.json
-        with suppress(OSError):
-            report.unlink(missing_ok=True)
-            _drop_pending(directory)
+        if not record:
+            with suppress(OSError):
+                report.unlink(missing_ok=True)
+                _drop_pending(directory)
         raise
     _drop_pending(directory)
     return entry
@@ -392,36 +415,48 @@ def _add(directory: Path, key: bytes, data: bytes, host: str, at: str) -> Entry:
 
 def _recover(directory: Path, key: bytes) -> list[str]:
     """Finish or undo an interrupted append; what was done, in words (empty: nothing)."""
-    actions = [
-        f"removed stale temporary {path.name}"
-        for folder in (directory, directory / REPORTS_DIR, directory / SIGNATURES_DIR)
-        for path in remove_stale_in(folder)
-    ]
+    for folder in (directory, directory / REPORTS_DIR, directory / SIGNATURES_DIR):
+        remove_stale_in(folder)  # temporaries of killed writers: never part of the history
     pending = _read_pending(directory)
     if pending is None:
-        return actions
-    chain = _read_chain(directory)
-    outcome = _classify(directory, pending, chain, key)
+        return []
+    outcome = _classify(directory, pending, _read_chain(directory), key)
     seq, name = pending.entry.seq, pending.entry.report
+    is_record = pending.data is not None
+    completed = [f"completed the interrupted append of entry {seq} (report {name} kept)"]
+    if outcome == "done":
+        if pending.completing and not is_record:
+            return completed  # completed by a repair that was killed before recording it
+        _drop_pending(directory)
+        return []
     if outcome == "complete":
+        if pending.data is not None:
+            atomic_write_bytes(directory / REPORTS_DIR / name, pending.data, mode=0o600)
+        else:
+            _write_pending(directory, pending.line, pending.chain_size, completing=True)
         _append_line(directory, pending.line, pending.chain_size)
-        actions.append(f"completed the interrupted append of entry {seq} (report {name} kept)")
-    elif outcome == "rollback":
+        if is_record:  # the record of an earlier repair: in the chain now, nothing new to record
+            _drop_pending(directory)
+            return [f"{REPAIR_RECORD_DONE} {seq}"]
+        return completed
+    if outcome == "rollback":
         _append_line(directory, b"", pending.chain_size)
-        actions.append(f"rolled back the interrupted append of entry {seq}: no report was stored")
-    elif outcome != "done":
-        raise InputError(
-            f"{directory / PENDING_FILE}: cannot finish the interrupted append of entry {seq}: "
-            f"{outcome}; run `offgrid report history verify`"
-        )
-    _drop_pending(directory)
-    return actions
+        (directory / REPORTS_DIR / name).unlink(missing_ok=True)
+        return [f"rolled back the interrupted append of entry {seq}: no report was stored"]
+    raise InputError(
+        f"{directory / PENDING_FILE}: cannot finish the interrupted append of entry {seq}: "
+        f"{outcome}; run `offgrid report history verify`"
+    )
+
+
+def _to_record(actions: list[str]) -> list[str]:
+    return [a for a in actions if not a.startswith(REPAIR_RECORD_DONE)]
 
 
 def _record_repair(directory: Path, key: bytes, actions: list[str]) -> Entry:
     at = _now()
     record = {"schema": REPAIR_SCHEMA, "repaired_at": at, "actions": actions}
-    return _add(directory, key, canonical_json(record), os.uname().nodename, at)
+    return _add(directory, key, canonical_json(record), os.uname().nodename, at, record=True)
 
 
 def _key_for_writing(directory: Path, key_path: Path | None, create: bool) -> bytes:
@@ -470,7 +505,7 @@ def append(directory: Path, report: Mapping[str, Any], key_path: Path | None = N
     with _locked(directory):
         # under the lock: a second first-ever append must not read a key still being written
         key = _key_for_writing(directory, key_path, create=True)
-        actions = _recover(directory, key)
+        actions = _to_record(_recover(directory, key))
         if actions:
             _record_repair(directory, key, actions)
         host, at = str(report["host"]["hostname"]), str(report["finished_at"])
@@ -489,9 +524,8 @@ def repair(directory: Path, key_path: Path | None = None) -> tuple[list[str], En
     with _locked(directory):
         key = _key_for_writing(directory, key_path, create=False)
         actions = _recover(directory, key)
-        if not actions:
-            return [], None
-        return actions, _record_repair(directory, key, actions)
+        to_record = _to_record(actions)
+        return actions, _record_repair(directory, key, to_record) if to_record else None
 
 
 # ---- verifying ---------------------------------------------------------------------------
