@@ -135,7 +135,7 @@ def test_torn_line_is_an_interrupted_write_and_its_report_is_kept(
     if torn == -2:
         with (directory / CHAIN_FILE).open("ab") as handle:
             handle.write(entry.to_line()[:-2])
-    code, out, err = _run(["report", "history", "verify", "--dir", str(directory)])
+    code, out, _err = _run(["report", "history", "verify", "--dir", str(directory)])
     assert code == 3 and "interrupted" in out and "TAMPERED" not in out
     code, out, _ = _run(["report", "history", "repair", "--dir", str(directory)])
     assert code == 0 and f"completed the interrupted append of entry {entry.seq}" in out
