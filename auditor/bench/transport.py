@@ -137,7 +137,7 @@ def _consume(
         for arrived, line in timed_lines(response.raw, deadline):
             try:
                 event = parse_line(line)
-            except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+            except (TypeError, AttributeError, LookupError, ValueError, ArithmeticError) as exc:
                 # a JSON line of the wrong shape (`{"choices": 5}`): the server broke protocol
                 raise StreamProtocolError(f"unexpected line {line[:60]!r}: {exc}") from None
             if event is not None:

@@ -15,7 +15,7 @@ from auditor.exitcodes import ExitCode
 from auditor.report import history, sshsig
 from auditor.report.diff import DEFAULT_THRESHOLD_PCT, diff_reports, format_json, format_text
 from auditor.report.history import DEFAULT_HISTORY_DIR, Problem
-from auditor.report.load import load_report
+from auditor.report.load import load_report, shape_guard
 from auditor.report.model import Report
 
 
@@ -137,7 +137,8 @@ def _diff(args: argparse.Namespace, console: Console) -> int:
         raise UsageError(f"--threshold must be a non-negative percentage, not {threshold}")
     old, old_label = _resolve(args.old, args.dir)
     new, new_label = _resolve(args.new, args.dir)
-    result = diff_reports(old, new, old_label, new_label, threshold)
+    with shape_guard(f"{old_label} / {new_label}"):
+        result = diff_reports(old, new, old_label, new_label, threshold)
     console.out(format_json(result) if args.format == "json" else format_text(result))
     return ExitCode.FAILED if result.regressions else ExitCode.OK
 

@@ -20,7 +20,7 @@ from auditor.fsutil import atomic_write_text, preflight
 from auditor.report.fleet import DEFAULT_MAX_AGE_HOURS, MAX_AGE_LIMIT_HOURS, aggregate
 from auditor.report.fleet_format import FORMATS as FLEET_FORMATS
 from auditor.report.fleet_format import render as render_fleet
-from auditor.report.load import load_report, read_json
+from auditor.report.load import load_report, read_json, shape_guard
 from auditor.report.render import available_formats, render
 from auditor.report.validate import validate
 from auditor.report.write import write_report
@@ -35,8 +35,10 @@ def _render(args: argparse.Namespace, console: Console) -> int:
     if args.output is not None:
         preflight(args.output)
     report = load_report(args.report)
+    with shape_guard(str(args.report)):
+        text = render(report, args.format)
     if args.output is None:
-        console.out(render(report, args.format))
+        console.out(text)
     else:
         write_report(report, args.format, args.output)
         console.info(f"wrote {args.output}")

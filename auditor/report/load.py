@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,18 @@ MAX_REPORT_BYTES = 64 * 1024 * 1024
 def read_json(path: Path) -> Any:
     """The parsed JSON in `path`; any reason it cannot be read is an InputError."""
     return safeio.load_json(path, MAX_REPORT_BYTES)
+
+
+@contextmanager
+def shape_guard(source: str) -> Iterator[None]:
+    """Around code that reads a loaded report: a part of the wrong shape that the schema lets
+    through (sections are open-ended) is bad input, exit 2, not a crash."""
+    try:
+        yield
+    except (TypeError, AttributeError, LookupError, ValueError, ArithmeticError) as exc:
+        raise InputError(
+            f"{source}: not a usable offgrid report: a section has an unexpected shape ({exc})"
+        ) from None
 
 
 def _control(data: Mapping[str, Any]) -> ControlResult:
