@@ -77,6 +77,10 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
     except KeyboardInterrupt:
         console.error("interrupted")
         return 130
+    except OSError as exc:  # a file or directory the user named cannot be used: bad input
+        where = f"{exc.filename}: " if exc.filename else ""
+        console.error(f"{where}{exc.strerror or exc}")
+        return ExitCode.USAGE
     except Exception as exc:  # a bug: its own exit code, never mistaken for a verdict
         return _crashed(exc, console)
 

@@ -115,6 +115,17 @@ def read_bytes(
         os.close(fd)
 
 
+def present(path: Path) -> bool:
+    """Whether anything (even a dangling symlink) is at `path`; cannot tell: InputError."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise describe_oserror(path, exc) from None
+    return True
+
+
 def decode(data: bytes, source: str) -> str:
     """Strict UTF-8 (a leading byte-order mark is dropped)."""
     try:

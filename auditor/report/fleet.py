@@ -26,7 +26,7 @@ from auditor.report.view import effective_status, verdict
 
 FLEET_SCHEMA = "offgrid-fleet/1"
 DEFAULT_MAX_AGE_HOURS = 36.0
-MAX_AGE_LIMIT_HOURS = 24.0 * 366 * 10
+MAX_AGE_LIMIT_HOURS = 1e6
 # Written by playbooks/audit.yml when the auditor itself failed on a host (exit not 0, 1, 3);
 # removed by the next run that gives a verdict.
 RUN_FAILED_FILE = "offgrid-run.failed"
@@ -101,8 +101,11 @@ def _load(path: Path) -> Report | str:
 def _run_failure(host_dir: Path) -> str | None:
     """The first line of the host's run-failure marker, if audit.yml left one."""
     marker = host_dir / RUN_FAILED_FILE
-    if not marker.exists() and not marker.is_symlink():
-        return None
+    try:
+        if not safeio.present(marker):
+            return None
+    except InputError:
+        return None  # the directory cannot be searched: listed as unreadable already
     try:
         text = safeio.read_text(marker, 64 * 1024, follow=False)
     except InputError as exc:

@@ -151,7 +151,7 @@ def _read_chain(directory: Path) -> bytes:
     try:
         return safeio.read_bytes(path, safeio.REPORT_LIMIT, follow=False)
     except InputError:
-        if not path.exists() and not path.is_symlink():
+        if not safeio.present(path):
             if not directory.is_dir():
                 raise InputError(f"{directory}: no such history directory") from None
             return b""
@@ -204,7 +204,7 @@ def _read_report(directory: Path, entry: Entry) -> bytes | None:
     try:
         return safeio.read_bytes(path, safeio.REPORT_LIMIT, follow=False)
     except InputError:
-        if not path.exists() and not path.is_symlink():
+        if not safeio.present(path):
             return None
         raise
 
@@ -223,7 +223,7 @@ class Pending:
 
 def _read_pending(directory: Path) -> Pending | None:
     path = directory / PENDING_FILE
-    if not path.exists() and not path.is_symlink():
+    if not safeio.present(path):
         return None
     raw = safeio.load_json(path, follow=False)
     try:
