@@ -68,6 +68,10 @@ def exit_code(run: IntegrityRun) -> ExitCode:
 
 
 def _verify(args: argparse.Namespace, console: Console) -> int:
+    if not 0 <= args.max_age_days <= 36600:  # NaN fails this too
+        raise UsageError(
+            f"--max-age-days must be a number of days from 0 to 36600, not {args.max_age_days}"
+        )
     if not args.store.is_dir():
         raise InputError(f"model store not found: {args.store} (give --store DIR)")
     with byte_progress(console, "verify models", None) as progress:
