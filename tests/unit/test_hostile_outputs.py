@@ -138,8 +138,17 @@ def test_outputs_onto_device_node_fifo_directory_and_read_only_mount(
             [*bench, "--output", target],
         )
     ]
+    zero = str(mnt / "zero")  # a character device as input: endless bytes, no size
+    argvs += [
+        ["report", "render", zero, "-f", "html"],
+        ["report", "validate", zero],
+        ["bench", "compare", zero, zero],
+        ["audit", "--config", zero],
+        [*bench, "--prices", zero],
+    ]
     script = textwrap.dedent(f"""
         mknod $MNT/null c 1 3
+        mknod $MNT/zero c 1 5
         mkfifo $MNT/fifo
         mkdir $MNT/dir $MNT/ro
         mount -t tmpfs -o size=64k,ro offgrid-ro $MNT/ro
@@ -151,7 +160,7 @@ def test_outputs_onto_device_node_fifo_directory_and_read_only_mount(
     done = _in_namespace(tmp_path, script)
     assert done.returncode == 0, done.stderr
     results = _results(done.stdout)
-    assert len(results) == len(argvs) == 12
+    assert len(results) == len(argvs) == 17
     for argv, result in zip(argvs, results, strict=True):  # refused: exit 2, one line
         assert result["rc"] == 2 and _one_line_error(result["err"]), (argv, result)
     lines = done.stdout.splitlines()
