@@ -1,17 +1,24 @@
 """IDE settings of the users the audit was told to inspect (VS Code family, Continue).
 
-These files belong to the users, and the audit runs as root: each is opened without
-following any symlink below the home directory, must be a regular file the user owns, and
-is read through the bounded reader. A file that fails any of that is recorded with the
+These files belong to the users, and the audit runs as root: they are read by a forked child
+that has dropped to the user's uid and gid, each is opened without following any symlink
+below the home directory, must be a regular file the user owns, and is read through the
+bounded reader. A file that fails any of that is recorded with the
 reason (the user's controls become `error`), never followed and never fatal to the audit.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import os
 import pwd
 import re
+import select
+import signal
 import stat
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +29,8 @@ from auditor.inventory.interface import IdeFacts, IdeSettingsFile
 # A settings file is a few KiB; a larger one is refused rather than read (it could be
 # a sparse file or a hostile one: the audit runs as root and reads files users control).
 MAX_SETTINGS_BYTES = 1024 * 1024
+CHILD_TIMEOUT_S = 20.0
+CHILD_REPLY_LIMIT = 16 * 1024 * 1024
 
 # (product, settings.json relative to the home directory, the directory that says it is used)
 VSCODE_SETTINGS: tuple[tuple[str, str, str], ...] = (
@@ -113,6 +122,81 @@ def user_files(user: str, home: Path, uid: int | None = None) -> list[IdeSetting
     return files
 
 
+def _failed(user: str, home: str, why: str) -> list[IdeSettingsFile]:
+    return [
+        IdeSettingsFile(user, kind, "(all)", home, True, None, f"unreadable: {why}")
+        for kind in ("vscode", "continue")
+    ]
+
+
+def _child(entry: pwd.struct_passwd, write_fd: int) -> None:  # pragma: no cover - forked
+    """In a forked child: become the user, read their files, send them back, exit."""
+    code = 1
+    try:
+        os.setgroups([])
+        os.setresgid(entry.pw_gid, entry.pw_gid, entry.pw_gid)
+        os.setresuid(entry.pw_uid, entry.pw_uid, entry.pw_uid)
+        files = user_files(entry.pw_name, Path(entry.pw_dir), entry.pw_uid)
+        view = memoryview(json.dumps([dataclasses.asdict(f) for f in files]).encode())
+        while view:
+            view = view[os.write(write_fd, view) :]
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _receive(read_fd: int, pid: int) -> bytes:
+    """The child's answer: bounded in size and time; the child is gone afterwards."""
+    deadline = time.monotonic() + CHILD_TIMEOUT_S
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        while total <= CHILD_REPLY_LIMIT:
+            ready, _, _ = select.select([read_fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise InputError(f"no answer within {CHILD_TIMEOUT_S:g}s")
+            chunk = os.read(read_fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        else:
+            raise InputError("answer too large")
+    finally:
+        os.close(read_fd)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) not in (0, -signal.SIGKILL) or not chunks:
+        raise InputError("the reader running as the user failed")
+    return b"".join(chunks)
+
+
+def _as_user(entry: pwd.struct_passwd) -> list[IdeSettingsFile]:
+    """The user's files read by a child with the user's uid, gid and no other groups.
+
+    Root then never opens a file on a user's behalf: what the user cannot read, the audit
+    does not read either. Run as that user already (or as a non-root auditor): read here.
+    """
+    if os.geteuid() != 0 or entry.pw_uid == 0:
+        return user_files(entry.pw_name, Path(entry.pw_dir), entry.pw_uid)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read_fd)
+        _child(entry, write_fd)
+    os.close(write_fd)
+    try:
+        raw = json.loads(_receive(read_fd, pid), parse_constant=_not_finite)
+        return [IdeSettingsFile(**item) for item in raw]
+    except (InputError, ValueError, TypeError) as exc:
+        return _failed(entry.pw_name, entry.pw_dir, f"could not read as {entry.pw_name}: {exc}")
+
+
+def _not_finite(name: str) -> object:
+    raise ValueError(f"{name} in the reader's answer")
+
+
 def collect(users: Sequence[str]) -> IdeFacts:
     files: list[IdeSettingsFile] = []
     unknown: list[str] = []
@@ -122,5 +206,5 @@ def collect(users: Sequence[str]) -> IdeFacts:
         except KeyError:
             unknown.append(user)
             continue
-        files += user_files(user, Path(entry.pw_dir), entry.pw_uid)
+        files += _as_user(entry)
     return IdeFacts(tuple(files), tuple(unknown))

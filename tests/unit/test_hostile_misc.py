@@ -8,6 +8,7 @@ import dataclasses
 import io
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -258,3 +259,21 @@ def test_an_unhandled_error_exits_70_with_one_line_and_the_traceback(
     assert first.startswith("offgrid: error: internal error (exit 70, no verdict): ")
     assert first.endswith("RuntimeError: a bug over two lines")
     assert rest[0].startswith("Traceback") and "RuntimeError: a bug" in "\n".join(rest)
+
+
+@pytest.mark.root
+def test_settings_are_read_with_the_users_privileges_not_roots(shared_tmp: Path) -> None:
+    home = shared_tmp / "home"
+    (home / ".config/Code/User").mkdir(parents=True)
+    (home / ".continue").mkdir()
+    settings = home / ".config/Code/User/settings.json"
+    settings.write_text('{"telemetry.telemetryLevel": "off"}')
+    unreadable = home / ".continue/config.json"
+    unreadable.write_text("{}")
+    unreadable.chmod(0o000)  # root could read it; the user cannot, so the audit must not
+    for path in (home, *home.rglob("*")):
+        os.chown(path, 65534, 65534, follow_symlinks=False)
+    entry = pwd.struct_passwd(("nobody", "x", 65534, 65534, "", str(home), "/bin/sh"))
+    files = {Path(f.path).name: f for f in ide._as_user(entry)}
+    assert files["settings.json"].settings == {"telemetry.telemetryLevel": "off"}
+    assert "permission denied" in str(files["config.json"].error)
