@@ -252,8 +252,12 @@ def test_reports_of_the_wrong_shape_through_the_cli(
     tmp_path: Path, path: tuple[Any, ...], value: Any, fmt: str
 ) -> None:
     report = _file(tmp_path, "r.json", json.dumps(_replaced(REPORT, path, value)).encode())
+    fleet = tmp_path / "fleet"
+    (fleet / "ws-07").mkdir(parents=True, exist_ok=True)
+    (fleet / "ws-07" / "r.json").write_bytes(report.read_bytes())
     for argv, allowed in (
         (["report", "render", str(report), "-f", fmt], {0, 2}),
+        (["report", "fleet", str(fleet), "-f", "json"], {0, 1}),
         (["report", "history", "diff", str(report), str(report)], {0, 1, 2}),
         (["report", "validate", str(report)], {0, 1, 2}),
         (["bench", "compare", str(report), str(report)], {0, 1, 2}),
