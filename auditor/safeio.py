@@ -257,14 +257,6 @@ def load_toml(path: Path, limit: int = DEFAULT_LIMIT, *, what: str = "") -> dict
     return parse_toml(read_bytes(path, limit, what=what), label(path, what))
 
 
-def iter_lines(data: bytes, source: str, max_line: int = 1024 * 1024) -> Iterator[tuple[int, str]]:
-    """(line number, text) of NDJSON/chain-style data; a too-long line is an InputError."""
-    for number, line in enumerate(data.splitlines(), start=1):
-        if len(line) > max_line:
-            raise InputError(f"{source}: line {number} longer than {_size(max_line)}")
-        yield number, decode(line, f"{source}: line {number}")
-
-
 # ---- shapes ------------------------------------------------------------------------------
 
 
