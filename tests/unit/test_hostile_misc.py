@@ -277,3 +277,12 @@ def test_settings_are_read_with_the_users_privileges_not_roots(shared_tmp: Path)
     files = {Path(f.path).name: f for f in ide._as_user(entry)}
     assert files["settings.json"].settings == {"telemetry.telemetryLevel": "off"}
     assert "permission denied" in str(files["config.json"].error)
+
+
+def test_the_nightly_unit_and_the_playbook_treat_a_crash_as_a_failure() -> None:
+    unit = (REPO / "roles/offgrid_auditor/templates/offgrid-audit.service.j2").read_text()
+    success = [line for line in unit.splitlines() if line.startswith("SuccessExitStatus=")]
+    assert success == ["SuccessExitStatus=1 3"]  # 70 (and 2) leave the unit failed
+    play = (REPO / "playbooks/audit.yml").read_text()
+    assert "offgrid-run.failed" in play  # the fleet summary's "Auditor run" column
+    assert "when: offgrid_audit_run.rc not in [0, 1, 3]" in play
