@@ -8,13 +8,13 @@ threshold. Benchmark figures are compared by auditor.bench.compare, the same rul
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from auditor.bench.compare import Change, compare
 from auditor.bench.results import BenchmarkSection
 from auditor.errors import InputError
+from auditor.fsutil import dumps_json
 from auditor.report.bench_json import benchmark_to_json
 from auditor.report.model import Report
 from auditor.report.view import effective_status
@@ -136,4 +136,4 @@ def to_dict(diff: ReportDiff) -> dict[str, Any]:
 
 
 def format_json(diff: ReportDiff) -> str:
-    return json.dumps(to_dict(diff), indent=2) + "\n"
+    return dumps_json(to_dict(diff)) + "\n"
