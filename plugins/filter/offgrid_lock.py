@@ -20,7 +20,9 @@ _FLAGS = re.compile(r"^flags\s*:(.*)$", re.MULTILINE)
 _CUDA = re.compile(r"CUDA Version:\s*([0-9]+(?:\.[0-9]+)*)")
 
 
-def offgrid_lock(text: str | dict[str, Any] | None, source: str = "offgrid.lock.json") -> dict[str, Any]:
+def offgrid_lock(
+    text: str | dict[str, Any] | None, source: str = "offgrid.lock.json"
+) -> dict[str, Any]:
     """The parsed lock, or {} when there is none (empty text); any other version is refused."""
     if isinstance(text, dict):
         lock = text
@@ -119,7 +121,9 @@ def offgrid_deb_not_installed(pins: list[dict[str, Any]], dpkg_query: str) -> li
         for fields in (line.split() for line in dpkg_query.splitlines())
         if len(fields) >= 3 and fields[2].startswith("ii")
     }
-    return [f"{p['name']} {p['version']}" for p in pins if (p["name"], p["version"]) not in installed]
+    return [
+        f"{p['name']} {p['version']}" for p in pins if (p["name"], p["version"]) not in installed
+    ]
 
 
 def offgrid_missing_cpu_flags(cpuinfo: str, baseline: list[str]) -> list[str]:
