@@ -29,9 +29,10 @@ def run_role(
     env: dict[str, str],
     *,
     check: bool = False,
+    diff: bool = False,
 ) -> str:
-    """Apply role to every host of the inventory (in check mode when asked); returns
-    ansible-playbook's output."""
+    """Apply role to every host of the inventory (in check mode, showing the diffs of what
+    would change, when asked); returns ansible-playbook's output."""
     (tmp / "inventory.json").write_text(json.dumps(inventory))
     (tmp / "play.yml").write_text(
         f"- name: {role} under test\n  hosts: {hosts}\n  gather_facts: false\n"
@@ -49,7 +50,7 @@ def run_role(
     result = subprocess.run(
         [
             str(ANSIBLE_PLAYBOOK), "-i", str(tmp / "inventory.json"), str(tmp / "play.yml"),
-            *(["--check"] if check else []),
+            *(["--check"] if check else []), *(["--diff"] if diff else []),
         ],
         capture_output=True, text=True, env=full_env, timeout=300, check=False,
     )  # fmt: skip
