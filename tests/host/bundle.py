@@ -16,6 +16,7 @@ runs Debian's Python 3.11 (glibc 2.36): the controller's 3.11 wheels fit it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 import subprocess
@@ -78,6 +79,19 @@ def build_test_bundle(dest: Path, engine: str = "llamacpp") -> TestBundle:
         bundle, lock = _add_ollama_standin(bundle, lock)
     lockfile.save(lock, bundle.lock_path)
     return bundle
+
+
+def with_cpu_baseline(bundle: TestBundle, dest: Path, extra_flags: tuple[str, ...]) -> TestBundle:
+    """A copy of bundle whose llama.cpp build record also demands extra_flags: the same files,
+    a lock that says the build needs instruction sets the target may lack."""
+    shutil.copytree(bundle.path, dest)
+    lock = lockfile.load(bundle.lock_path)
+    pin = lock.engine("llamacpp")
+    assert pin is not None and pin.build is not None, "the test bundle pins a recipe build"
+    baseline = tuple(sorted({*pin.build.cpu_baseline, *extra_flags}))
+    hostile = dataclasses.replace(pin, build=dataclasses.replace(pin.build, cpu_baseline=baseline))
+    lockfile.save(lock.with_engine(hostile), dest / lockfile.LOCK_FILE)
+    return dataclasses.replace(bundle, path=dest)
 
 
 def site_vars(bundle: TestBundle, engine: str = "llamacpp") -> dict[str, object]:
