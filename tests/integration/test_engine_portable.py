@@ -11,16 +11,18 @@ fail.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from auditor.enginebuild import isa
 from auditor.enginebuild.cache import default_cache_root, scan_wheel
-from auditor.enginebuild.install import installed_build
+from auditor.enginebuild.install import installed_build, installed_matches
 from auditor.enginebuild.smoke import run_smoke
 from auditor.engines.llamacpp import bundled_model_path
 
@@ -69,3 +71,21 @@ def test_engine_generates_on_an_emulated_cpu_without_avx512(tmp_path: Path) -> N
     result = run_smoke(_emulated_python(tmp_path), bundled_model_path(), timeout_s=600)
     assert result.ok, result.detail
     assert result.detail.startswith("generated ")
+
+
+def test_an_engine_from_another_build_is_not_taken_for_ours(tmp_path: Path) -> None:
+    """pip calls any llama-cpp-python 0.3.36 'already satisfied'; the recipe compares the
+    native libraries' hashes, so a build with other flags is replaced, never kept."""
+    built = installed_build(default_cache_root())
+    assert built is not None
+    assert installed_matches(built.wheel)
+    other = tmp_path / built.wheel.name
+    with zipfile.ZipFile(built.wheel) as src, zipfile.ZipFile(other, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith(".dist-info/RECORD"):
+                data = re.sub(
+                    rb"(llama_cpp/lib/libggml-cpu[^,]*,sha256=)[\w-]+", rb"\1" + b"0" * 43, data
+                )
+            dst.writestr(info, data)
+    assert not installed_matches(other)
