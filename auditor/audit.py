@@ -6,8 +6,6 @@ progress lines through the Console.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import platform
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -21,9 +19,8 @@ from auditor.checks.waivers import WaiverSet, load_waivers
 from auditor.console import Console
 from auditor.inventory.collect import collect
 from auditor.inventory.interface import AuditOptions, EngineFacts, Facts
+from auditor.models.integrity import section_dict
 from auditor.report.model import HostInfo, Report
-
-_INTEGRITY_MODULE = "auditor.models.section"
 
 
 def _now() -> str:
@@ -73,14 +70,8 @@ def engine_section(engine: EngineFacts | None) -> dict[str, Any] | None:
     }
 
 
-def _integrity(facts: Facts) -> Mapping[str, Any] | None:
-    # The models package provides the integrity section; an installation without it
-    # (or before it lands) simply has no section, and the OG-INT controls say why.
-    if importlib.util.find_spec(_INTEGRITY_MODULE) is None:
-        return None
-    module = importlib.import_module(_INTEGRITY_MODULE)
-    section: Mapping[str, Any] | None = module.integrity_section(facts)
-    return section
+def integrity_section(facts: Facts) -> Mapping[str, Any] | None:
+    return None if facts.integrity is None else section_dict(facts.integrity)
 
 
 def _extra(facts: Facts, waivers: WaiverSet | None) -> dict[str, Any]:
@@ -118,6 +109,6 @@ def run_audit(options: AuditOptions, waivers: Path | None, console: Console) -> 
         engine=engine_section(facts.engine),
         controls=controls,
         incomplete=facts.incomplete,
-        integrity=_integrity(facts),
+        integrity=integrity_section(facts),
         extra=_extra(facts, waiver_set),
     )

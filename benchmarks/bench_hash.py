@@ -29,8 +29,8 @@ from pathlib import Path
 
 from auditor.models import lockfile
 from auditor.models.hashing import default_workers, hash_files, sha256_file
+from auditor.models.integrity import Target, run_integrity
 from auditor.models.lockfile import FilePin, LayerPin, ModelPin
-from auditor.models.section import Target, run_integrity
 
 MIB = 1024 * 1024
 

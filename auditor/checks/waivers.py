@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import InputError
-from auditor.report.model import Waiver
+from auditor.verdicts import Waiver
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from pathlib import Path
 from auditor.console import Console
 from auditor.errors import InputError, UsageError
 from auditor.exitcodes import ExitCode
-from auditor.models import engine as engines
 from auditor.models import lockfile, modelfile
+from auditor.models import pins as engines
 from auditor.models.build import add_gguf
 from auditor.models.copying import copy_hashed
 from auditor.models.digests import open_source

@@ -13,10 +13,11 @@ import json
 from pathlib import Path
 
 from auditor.console import Console
+from auditor.engine_kind import EngineKind
 from auditor.errors import InputError, UsageError
 from auditor.exitcodes import ExitCode
 from auditor.models.cache import DEFAULT_MAX_AGE_DAYS, DEFAULT_STATE_DIR
-from auditor.models.section import (
+from auditor.models.integrity import (
     OLLAMA_DEFAULT_STORE,
     IntegrityRun,
     Target,
@@ -34,7 +35,8 @@ HELP = "Verify installed models (and the engine) against an offgrid lock file."
 def _target(args: argparse.Namespace) -> Target:
     if args.engine_binary and args.engine_pid:
         raise UsageError("give --engine-binary (ollama) or --engine-pid (llamacpp), not both")
-    kind = "ollama" if args.engine_binary else "llamacpp" if args.engine_pid else None
+    kind = EngineKind.OLLAMA if args.engine_binary else None
+    kind = EngineKind.LLAMACPP if args.engine_pid else kind
     return Target(args.store, args.layout, kind, args.engine_binary, args.engine_pid)
 
 

@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 
 import psutil
 
-from auditor.inventory import egress_probe, engines, hardening, ide, nft, processes, sockets
+from auditor.inventory import egress_probe, hardening, ide, integrity, nft, processes, sockets
+from auditor.inventory.discovery import locate
+from auditor.inventory.engine_facts import engine_facts
 from auditor.inventory.interface import (
     AuditOptions,
     EgressFacts,
@@ -102,8 +104,8 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
     socks = sockets.snapshot()
     incomplete = [*table.incomplete, *_socket_incomplete(privilege.is_root, socks)]
     progress("locating the engine")
-    located = engines.locate(options, table.processes, socks, running)
-    engine = engines.engine_facts(located, table.processes, socks) if located else None
+    located = locate(options, table.processes, socks, running)
+    engine = engine_facts(located, table.processes, socks) if located else None
     watched: tuple[SocketFact, ...] = ()
     samples = 0
     all_processes = list(table.processes)
@@ -120,6 +122,13 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
     if engine is not None:
         incomplete += _engine_incomplete(engine)
     progress("reading egress enforcement, hardening and IDE settings")
+    egress, hardened, ide_facts = (
+        _egress(engine, options),
+        hardening.collect(engine, options, running) if engine else None,
+        ide.collect(options.ide_users),
+    )
+    if options.lock_path is not None:
+        progress(f"verifying the engine and the model store against {options.lock_path}")
     return Facts(
         hostname=socket.gethostname(),
         collected_at=_now(),
@@ -132,9 +141,10 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
         systemd_running=running,
         incomplete=tuple(incomplete),
         extra={"watch_samples": samples},
-        egress=_egress(engine, options),
-        hardening=hardening.collect(engine, options, running) if engine else None,
-        ide=ide.collect(options.ide_users),
+        egress=egress,
+        hardening=hardened,
+        ide=ide_facts,
+        integrity=integrity.collect(options, engine),
     )
 
 

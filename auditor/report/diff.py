@@ -16,7 +16,7 @@ from typing import Any
 from auditor.bench.compare import Change, compare
 from auditor.errors import InputError
 from auditor.report.model import Report
-from auditor.report.view import effective_status
+from auditor.verdicts import effective_status
 
 BAD = frozenset({"fail", "error"})
 DEFAULT_THRESHOLD_PCT = 10.0

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from auditor.checks.interface import Evidence, Status
 from auditor.errors import InputError
-from auditor.report.model import ControlResult, HostInfo, Report, Waiver
+from auditor.report.model import HostInfo, Report
 from auditor.report.validate import validate
+from auditor.verdicts import ControlResult, Evidence, Status, Waiver
 
 # A saved report larger than this is not something offgrid wrote.
 MAX_REPORT_BYTES = 64 * 1024 * 1024

@@ -10,34 +10,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from auditor.checks.interface import Evidence, Status
+from auditor.verdicts import ControlResult, summarize
+
+__all__ = ["SCHEMA_VERSION", "HostInfo", "Report", "summarize", "to_dict"]
 
 SCHEMA_VERSION = "1.0"
-
-
-@dataclass(frozen=True)
-class Waiver:
-    control_id: str
-    justification: str
-    expires: str  # ISO date
-    approved_by: str | None = None
-
-
-@dataclass(frozen=True)
-class ControlResult:
-    """A catalog control joined with its verdict, ready for any renderer."""
-
-    id: str
-    family: str
-    title: str
-    severity: str
-    status: Status
-    summary: str
-    evidence: tuple[Evidence, ...]
-    rationale: str
-    remediation: str
-    references: Mapping[str, tuple[str, ...]]
-    waiver: Waiver | None = None  # a valid waiver turns a fail into "waived" in the summary
 
 
 @dataclass(frozen=True)
@@ -62,18 +39,6 @@ class Report:
     integrity: Mapping[str, Any] | None = None  # filled by the OG-INT controls (auditor.models)
     schema_version: str = SCHEMA_VERSION
     extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-def summarize(controls: tuple[ControlResult, ...]) -> dict[str, int]:
-    counts = {status.value: 0 for status in Status}
-    counts["waived"] = 0
-    for result in controls:
-        if result.status is Status.FAIL and result.waiver is not None:
-            counts["waived"] += 1
-        else:
-            counts[result.status.value] += 1
-    counts["total"] = len(controls)
-    return counts
 
 
 def to_dict(report: Report) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from auditor.report.escape import prometheus_label
-from auditor.report.model import Report, summarize
-from auditor.report.view import effective_status
+from auditor.report.model import Report
+from auditor.verdicts import effective_status, summarize
 
 QUANTILES = (("0.5", "median"), ("0.95", "p95"), ("0.99", "p99"))
 # benchmark category key -> metric name suffix

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from auditor.checks.interface import Status
-from auditor.report.model import ControlResult, Report, summarize
+from auditor.report.model import Report
 from auditor.report.sections import (
     MISSING,
     BenchmarkView,
@@ -24,6 +23,9 @@ from auditor.report.sections import (
     integrity_view,
     key_values,
 )
+from auditor.verdicts import ControlResult, effective_status, summarize
+
+__all__ = ["ReportView", "Verdict", "build", "effective_status", "verdict"]
 
 STATUS_LABELS = {
     "pass": "PASS",
@@ -75,12 +77,6 @@ class ReportView:
     engine: KeyValues
     integrity: IntegrityView | None
     benchmark: BenchmarkView | None
-
-
-def effective_status(control: ControlResult) -> str:
-    if control.status is Status.FAIL and control.waiver is not None:
-        return "waived"
-    return control.status.value
 
 
 def verdict(report: Report) -> Verdict:

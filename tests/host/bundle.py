@@ -24,8 +24,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from auditor.engines.llamacpp import bundled_model_path
-from auditor.models import engine, lockfile
+from auditor.embedded.llamacpp import bundled_model_path
+from auditor.models import lockfile, pins
 from tests.host import log
 from tests.host.rootfs import CACHE_DIR
 
@@ -99,7 +99,7 @@ def _add_ollama_standin(
         version=release.version,
         kind="tarball",
         artifacts=(_file_pin(bundle.path, release.path),),
-        binaries=engine.tarball_binaries(release.path),
+        binaries=pins.tarball_binaries(release.path),
     )
     updated = TestBundle(
         bundle.path,
@@ -119,7 +119,7 @@ def _llamacpp_pin(bundle: Path, wheels: list[Path]) -> lockfile.EnginePin:
         version=LLAMACPP_VERSION,
         kind="wheelhouse",
         artifacts=tuple(_file_pin(bundle, wheel) for wheel in sorted(wheels)),
-        binaries=engine.wheel_binaries(engine_wheel),
+        binaries=pins.wheel_binaries(engine_wheel),
     )
 
 

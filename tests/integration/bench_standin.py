@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from auditor.engines.llamacpp import free_loopback_port
+from auditor.embedded.llamacpp import free_loopback_port
 
 STANDIN = Path(__file__).resolve().parents[1] / "standins" / "ollama_standin.py"
 MODEL = "smollm2:135m"

@@ -20,8 +20,8 @@ from auditor.bench.openai import OpenAIClient
 from auditor.bench.suite import load_suite
 from auditor.cli import main
 from auditor.console import Console
-from auditor.engines import llamacpp
-from auditor.engines.llamacpp import EngineConfig, RunningEngine, bundled_model_path
+from auditor.embedded import llamacpp
+from auditor.embedded.llamacpp import EngineConfig, RunningEngine, bundled_model_path
 
 pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[2] / "auditor" / "data" / "examples"

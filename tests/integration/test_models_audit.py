@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from auditor.checks.interface import Status
+from auditor.audit import integrity_section
 from auditor.checks.runner import run_controls
-from auditor.engines.llamacpp import RunningEngine
+from auditor.embedded.llamacpp import RunningEngine
 from auditor.inventory.collect import collect
 from auditor.inventory.interface import AuditOptions
-from auditor.models import engine, section
+from auditor.models import pins
+from auditor.verdicts import Status
 from tests.integration.models_helpers import build_bundle, offgrid
 
 pytestmark = pytest.mark.integration
@@ -50,8 +51,8 @@ def _engine_wheel() -> Path:
     installed = _installed_libraries()
     for cache in _pip_wheel_caches():
         for wheel in sorted(cache.rglob("llama_cpp_python-0.3.36-*.whl")):
-            pins = engine.wheel_binaries(wheel)
-            if all(installed.get(pin.path) == pin.sha256 for pin in pins):
+            binaries = pins.wheel_binaries(wheel)
+            if all(installed.get(pin.path) == pin.sha256 for pin in binaries):
                 return wheel
     pytest.skip("no cached llama_cpp_python 0.3.36 wheel matches the installed engine")
 
@@ -73,7 +74,7 @@ def _og_int(llama_engine: RunningEngine, lock: Path, state: Path) -> dict[str, o
     )
     facts = collect(options)
     results = {r.id: r for r in run_controls(facts) if r.id.startswith("OG-INT")}
-    return {"results": results, "section": section.integrity_section(facts), "facts": facts}
+    return {"results": results, "section": integrity_section(facts), "facts": facts}
 
 
 def test_audit_passes_against_the_pinned_engine(
@@ -91,8 +92,8 @@ def test_audit_passes_against_the_pinned_engine(
     assert isinstance(integrity, dict)
     assert integrity["layout"] == "gguf" and integrity["engine"]["status"] == "ok"
     assert integrity["models"][0]["status"] == "ok"
-    # memoized: the section and the three checks shared one verification
-    assert section.integrity_for(out["facts"]) is section.integrity_for(out["facts"])  # type: ignore[arg-type]
+    # one verification, collected with the facts, serves the section and the three checks
+    assert out["facts"].integrity is not None  # type: ignore[attr-defined]
 
 
 def test_a_library_that_differs_from_its_pin_fails_og_int_01(
@@ -117,7 +118,7 @@ def test_without_a_lock_the_controls_do_not_apply(llama_engine: RunningEngine) -
     results = [r for r in run_controls(facts) if r.id.startswith("OG-INT")]
     assert {r.status for r in results} == {Status.NOT_APPLICABLE}
     assert "no lock file configured" in results[0].summary
-    assert section.integrity_section(facts) is None
+    assert integrity_section(facts) is None
 
 
 def test_an_invalid_lock_is_an_error_not_a_pass(

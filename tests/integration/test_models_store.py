@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.engines.llamacpp import bundled_model_path
+from auditor.embedded.llamacpp import bundled_model_path
 from tests.integration.models_helpers import (
     TUNED_FULL,
     build_bundle,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from auditor.checks.catalog import load_catalog
-from auditor.checks.interface import Evidence, Status
-from auditor.report.model import ControlResult, HostInfo, Report, Waiver
+from auditor.report.model import HostInfo, Report
+from auditor.verdicts import ControlResult, Evidence, Status, Waiver
 
 HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)> | `tick` *star*'
 

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from auditor.checks.interface import Status
 from auditor.report.model import to_dict
+from auditor.verdicts import Status
 from tests.unit.report_sample import sample_report
 
 

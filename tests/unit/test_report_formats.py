@@ -11,10 +11,10 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from auditor.checks.interface import Evidence
 from auditor.report import html, junit, markdown, oscal, prometheus
 from auditor.report.model import Report
 from auditor.report.render import available_formats, render
+from auditor.verdicts import Evidence
 from tests.unit.report_sample import HOSTILE, sample_report
 
 

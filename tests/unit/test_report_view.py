@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from auditor.checks.interface import Status
 from auditor.report.sections import benchmark_view, format_value, key_values
 from auditor.report.view import build, privilege_note, ran_as_root, verdict
+from auditor.verdicts import Status
 from tests.unit.report_sample import sample_report
 
 

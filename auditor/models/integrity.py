@@ -1,7 +1,8 @@
-"""The integrity verification behind OG-INT-01..03 and the report's `integrity` section.
+"""Verify a model store, and optionally a running engine, against an offgrid lock file.
 
-One run per Facts: the three checks and the section all call `integrity_for(facts)`, which
-verifies once and memoizes the outcome for that Facts object.
+`offgrid models verify` runs it on the paths it is given; an audit runs it once while it
+collects facts (auditor.inventory.integrity), and OG-INT-01..03 and the report's
+`integrity` section read that one outcome.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from auditor.engine_kind import EngineKind
 from auditor.errors import OffgridError
-from auditor.inventory.engines import model_paths
-from auditor.inventory.interface import EngineFacts, Facts
 from auditor.models import lockfile
 from auditor.models.cache import DEFAULT_MAX_AGE_DAYS, DEFAULT_STATE_DIR
 from auditor.models.digests import DigestStats, open_source
-from auditor.models.engine import EngineCheck, check_llamacpp, check_ollama
 from auditor.models.hashing import Progress
+from auditor.models.pins import EngineCheck, check_engine
 from auditor.models.store import is_ollama_store
 from auditor.models.verify import StoreReport, verify_gguf_dir, verify_ollama_store
 
@@ -43,7 +43,7 @@ class Target:
 
     store: Path | None
     layout: str | None  # "ollama" | "gguf"; None: decide from the directory
-    engine_kind: str | None = None
+    engine_kind: EngineKind | None = None
     exe_path: str | None = None
     pid: int | None = None
 
@@ -61,9 +61,7 @@ def _engine_check(lock: lockfile.Lock, target: Target) -> tuple[EngineCheck | No
     pin = lock.engine(target.engine_kind)
     if pin is None:
         return None, f"the lock pins no {target.engine_kind} engine"
-    if target.engine_kind == "ollama":
-        return check_ollama(pin, target.exe_path), ""
-    return check_llamacpp(pin, target.pid), ""
+    return check_engine(target.engine_kind, pin, target.exe_path, target.pid), ""
 
 
 def run_integrity(
@@ -96,54 +94,6 @@ def run_integrity(
     else:
         store = verify_gguf_dir(lock.gguf, target.store, source)
     return replace(run, store=store, engine=engine, engine_note=note, stats=source.finish())
-
-
-def _store_from_engine(engine: EngineFacts) -> Path | None:
-    """The Ollama store, or the directory of the llama.cpp server's --model file."""
-    paths = model_paths(engine)
-    if not paths:
-        return None
-    return paths[0] if engine.kind == "ollama" else paths[0].parent
-
-
-def target_for(facts: Facts) -> Target:
-    engine = facts.engine
-    store = facts.options.store_dir
-    if store is None and engine is not None:
-        store = _store_from_engine(engine)
-    layout = None
-    if facts.options.store_dir is None and engine is not None:
-        layout = "ollama" if engine.kind == "ollama" else "gguf"
-    return Target(
-        store=store,
-        layout=layout,
-        engine_kind=engine.kind if engine else facts.options.engine,
-        exe_path=engine.exe_path if engine else None,
-        pid=engine.main.pid if engine and engine.main else None,
-    )
-
-
-_MEMO: dict[int, tuple[Facts, IntegrityRun]] = {}
-
-
-def integrity_for(facts: Facts) -> IntegrityRun | None:
-    """The verification for these facts, done once; None when no lock is configured."""
-    lock_path = facts.options.lock_path
-    if lock_path is None:
-        return None
-    memo = _MEMO.get(id(facts))
-    if memo is not None and memo[0] is facts:
-        return memo[1]
-    run = run_integrity(
-        lock_path,
-        target_for(facts),
-        full=facts.options.full_hash,
-        cache_dir=facts.options.hash_cache_dir or DEFAULT_STATE_DIR,
-    )
-    if len(_MEMO) >= 8:  # keep the last few audits only; ids are reused after collection
-        _MEMO.clear()
-    _MEMO[id(facts)] = (facts, run)
-    return run
 
 
 def _engine_dict(run: IntegrityRun) -> dict[str, Any] | None:
@@ -196,9 +146,3 @@ def section_dict(run: IntegrityRun) -> dict[str, Any]:
             "duration_s": run.stats.duration_s,
         }
     return out
-
-
-def integrity_section(facts: Facts) -> dict[str, Any] | None:
-    """The report's `integrity` section when a lock is configured, else None."""
-    run = integrity_for(facts)
-    return None if run is None else section_dict(run)
