@@ -18,7 +18,7 @@ from auditor.console import Console
 from auditor.errors import UsageError
 from auditor.exitcodes import ExitCode
 from auditor.fsutil import atomic_write_text
-from auditor.report.model import Report
+from auditor.report.model import PrivilegeSection, Report
 from auditor.report.render import render, renderer_for
 from auditor.report.validate import ensure_valid
 
@@ -152,11 +152,9 @@ def _benchmark_report(section: dict[str, Any]) -> Report:
         host=host_info(socket.gethostname()),
         started_at=section.get("started_at", ""),
         finished_at=section.get("finished_at", ""),
-        privilege={
-            "euid": os.geteuid(),
-            "is_root": os.geteuid() == 0,
-            "note": "benchmark only: no controls were evaluated",
-        },
+        privilege=PrivilegeSection(
+            os.geteuid(), os.geteuid() == 0, "benchmark only: no controls were evaluated"
+        ),
         engine=None,
         controls=(),
         benchmark=section,

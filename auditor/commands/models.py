@@ -22,9 +22,10 @@ from auditor.models.integrity import (
     IntegrityRun,
     Target,
     run_integrity,
-    section_dict,
 )
 from auditor.models.summary import engine_lines, stats_line, store_lines
+from auditor.report.from_facts import integrity_section
+from auditor.report.model import integrity_json
 
 from ._progress import byte_progress
 
@@ -84,7 +85,7 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
     if run.error:
         raise InputError(run.error)
     if args.format == "json":
-        console.out(json.dumps(section_dict(run), indent=2))
+        console.out(json.dumps(integrity_json(integrity_section(run)), indent=2))
     else:
         console.out(_text(run))
     return exit_code(run)

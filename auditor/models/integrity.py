@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from auditor.engine_kind import EngineKind
 from auditor.errors import OffgridError
@@ -94,55 +93,3 @@ def run_integrity(
     else:
         store = verify_gguf_dir(lock.gguf, target.store, source)
     return replace(run, store=store, engine=engine, engine_note=note, stats=source.finish())
-
-
-def _engine_dict(run: IntegrityRun) -> dict[str, Any] | None:
-    if run.engine is None:
-        return {"status": "not_checked", "note": run.engine_note} if run.engine_note else None
-    check = run.engine
-    return {
-        "name": check.name,
-        "pinned_version": check.version,
-        "status": check.status,
-        "error": check.error,
-        "files": [
-            {
-                "path": f.path,
-                "pinned_path": f.pinned_path,
-                "sha256": f.sha256,
-                "pinned_sha256": f.pinned_sha256,
-                "ok": f.ok,
-                "error": f.error,
-            }
-            for f in check.files
-        ],
-    }
-
-
-def section_dict(run: IntegrityRun) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "lock_path": run.lock_path,
-        "lock_sha256": run.lock_sha256,
-        "error": run.error or run.store_error,
-        "engine": _engine_dict(run),
-    }
-    if run.stats is not None:
-        out |= {"mode": run.stats.mode, "mode_reason": run.stats.mode_reason}
-    if run.store is not None:
-        out |= {
-            "store": run.store.root,
-            "layout": run.store.layout,
-            "models": [
-                {"name": i.name, "status": i.status, "problems": [str(p) for p in i.problems]}
-                for i in run.store.items
-            ],
-            "unpinned": [str(p) for p in run.store.unpinned],
-        }
-    if run.stats is not None:
-        out |= {
-            "blobs_hashed": run.stats.blobs_hashed,
-            "blobs_from_cache": run.stats.blobs_from_cache,
-            "bytes_hashed": run.stats.bytes_hashed,
-            "duration_s": run.stats.duration_s,
-        }
-    return out

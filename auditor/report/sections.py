@@ -1,8 +1,8 @@
-"""Display rows for the free-form report sections: engine, integrity, benchmark.
+"""Display rows for the benchmark section, and the value formatting every section uses.
 
-Those sections belong to other parts of offgrid (auditor.models, auditor.bench) and
-may gain fields; everything here reads them defensively, so a missing optional
-part is simply not shown and an unknown one still appears as key/value rows.
+The benchmark belongs to auditor.bench and may gain fields; everything here reads it
+defensively, so a missing optional part is simply not shown and an unknown one still
+appears as key/value rows.
 """
 
 from __future__ import annotations
@@ -35,20 +35,6 @@ _BENCH_PARTS = ("settings", "categories", "cold_start", "concurrency", "crossove
 class Table:
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
-
-
-@dataclass(frozen=True)
-class ModelFinding:
-    name: str
-    status: str
-    problems: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class IntegrityView:
-    facts: KeyValues
-    models: tuple[ModelFinding, ...]
-    tables: tuple[tuple[str, Table], ...]  # other lists of records, e.g. engine files
 
 
 @dataclass(frozen=True)
@@ -159,21 +145,6 @@ def _mappings(value: Any) -> list[Mapping[str, Any]]:
     if not isinstance(value, Sequence) or isinstance(value, str):
         return []
     return [item for item in value if isinstance(item, Mapping)]
-
-
-def integrity_view(integrity: Mapping[str, Any] | None) -> IntegrityView | None:
-    if not isinstance(integrity, Mapping):
-        return None
-    models = tuple(
-        ModelFinding(
-            name=format_value(model.get("name")),
-            status=format_value(model.get("status")),
-            problems=tuple(format_value(p) for p in model.get("problems") or ()),
-        )
-        for model in _mappings(integrity.get("models"))
-    )
-    facts, tables = split_records({k: v for k, v in integrity.items() if k != "models"})
-    return IntegrityView(facts=facts, models=models, tables=tables)
 
 
 def _stat(stats: Any, column: str) -> str:
