@@ -38,7 +38,8 @@ def _blob(store: Path, data: bytes) -> dict[str, object]:
 
 
 def make_store(store: Path) -> Path:
-    """A model store with one manifest, laid out as Ollama's (FACTS §4)."""
+    """A model store with one manifest, laid out as Ollama's: manifests/<host>/<namespace>/
+    <model>/<tag> and blobs/sha256-<hex>."""
     config = _blob(
         store,
         json.dumps(
