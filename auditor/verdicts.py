@@ -74,14 +74,6 @@ class Result:
 
 
 @dataclass(frozen=True)
-class Waiver:
-    control_id: str
-    justification: str
-    expires: str  # ISO date
-    approved_by: str | None = None
-
-
-@dataclass(frozen=True)
 class ControlResult:
     """A catalog control joined with its verdict, ready for any renderer."""
 
@@ -96,6 +88,14 @@ class ControlResult:
     remediation: str
     references: Mapping[str, tuple[str, ...]]
     waiver: Waiver | None = None  # a valid waiver turns a fail into "waived"
+
+
+@dataclass(frozen=True)
+class Waiver:
+    control_id: str
+    justification: str
+    expires: str  # ISO date
+    approved_by: str | None = None
 
 
 def effective_status(control: ControlResult) -> str:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
+from auditor.engine_kind import EngineKind
 from auditor.inventory.interface import EngineFacts, Facts, SocketFact
 from auditor.verdicts import CannotEvaluate
 
-NO_ENGINE = "no ollama or llamacpp engine was found (by unit, process, port or --engine-pid)"
+NO_ENGINE = (
+    f"no {' or '.join(EngineKind)} engine was found (by unit, process, port or --engine-pid)"
+)
 
 
 def require_engine(facts: Facts, *, running: bool) -> EngineFacts:

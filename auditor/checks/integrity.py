@@ -12,7 +12,7 @@ from auditor.checks.interface import check
 from auditor.inventory.interface import Facts
 from auditor.models.integrity import IntegrityRun
 from auditor.models.pins import BinaryCheck
-from auditor.models.verify import Problem
+from auditor.models.verify import Problem, StoreReport
 from auditor.verdicts import CannotEvaluate, DoesNotApply, Finding, Status, finding
 
 NO_LOCK = "no lock file configured (--lock): nothing to compare the engine and models with"
@@ -88,49 +88,41 @@ def engine_binary_pinned(facts: Facts) -> Finding:
     )
 
 
-@check("OG-INT-02")
-def models_match_lock(facts: Facts) -> Finding:
+def _store(facts: Facts) -> tuple[StoreReport, list[tuple[str, str]]]:
+    """The verified store and the evidence every store control starts with."""
     run = _integrity(facts)
     evidence = _base_evidence(run)
     if run.store is None:
-        return finding(Status.ERROR, run.store_error or "no model store", evidence)
-    items = run.store.items
+        raise CannotEvaluate(run.store_error or "no model store", evidence)
     evidence.append(("store", f"{run.store.root} ({run.store.layout} layout)"))
+    return run.store, evidence
+
+
+@check("OG-INT-02")
+def models_match_lock(facts: Facts) -> Finding:
+    store, evidence = _store(facts)
+    items = store.items
     failed = [i for i in items if i.status == "failed"]
     unreadable = [i for i in items if i.status == "unreadable"]
     evidence += _problem_evidence(p for i in items for p in i.problems)
     if failed:
         names = ", ".join(i.name for i in failed)
-        return finding(
-            Status.FAIL,
-            f"{len(failed)} pinned model(s) differ from the lock: {names}",
-            evidence,
-        )
+        summary = f"{len(failed)} pinned model(s) differ from the lock: {names}"
+        return finding(Status.FAIL, summary, evidence)
     if unreadable:
         names = ", ".join(i.name for i in unreadable)
         return finding(Status.ERROR, f"could not read every blob of: {names}", evidence)
     if not items:
         return finding(Status.PASS, "the lock pins no model for this store", evidence)
-    return finding(
-        Status.PASS,
-        f"{len(items)} pinned model(s) match the lock by size and sha256",
-        evidence,
-    )
+    summary = f"{len(items)} pinned model(s) match the lock by size and sha256"
+    return finding(Status.PASS, summary, evidence)
 
 
 @check("OG-INT-03")
 def no_unpinned_models(facts: Facts) -> Finding:
-    run = _integrity(facts)
-    evidence = _base_evidence(run)
-    if run.store is None:
-        return finding(Status.ERROR, run.store_error or "no model store", evidence)
-    evidence.append(("store", f"{run.store.root} ({run.store.layout} layout)"))
-    unpinned = run.store.unpinned
-    if unpinned:
-        evidence += _problem_evidence(unpinned)
-        return finding(
-            Status.FAIL,
-            f"{len(unpinned)} model(s) or blob(s) in the store are not in the lock",
-            evidence,
-        )
+    store, evidence = _store(facts)
+    if store.unpinned:
+        evidence += _problem_evidence(store.unpinned)
+        summary = f"{len(store.unpinned)} model(s) or blob(s) in the store are not in the lock"
+        return finding(Status.FAIL, summary, evidence)
     return finding(Status.PASS, "every model and blob in the store is pinned", evidence)

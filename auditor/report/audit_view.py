@@ -9,22 +9,16 @@ from auditor.report.model import (
     EngineSection,
     FileCheck,
     IntegritySection,
+    ModelCheck,
     PrivilegeSection,
 )
 from auditor.report.sections import KeyValues, Table, format_value
 
 
 @dataclass(frozen=True)
-class ModelFinding:
-    name: str
-    status: str
-    problems: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class IntegrityView:
     facts: KeyValues
-    models: tuple[ModelFinding, ...]
+    models: tuple[ModelCheck, ...]  # what the templates list per model
     tables: tuple[tuple[str, Table], ...]  # lists of records, e.g. the engine's files
 
 
@@ -98,11 +92,11 @@ def integrity_view(integrity: IntegritySection | None) -> IntegrityView | None:
     hashing, store = integrity.hashing, integrity.store
     if hashing is not None:
         facts += _rows(("mode", hashing.mode), ("mode_reason", hashing.mode_reason))
-    models: tuple[ModelFinding, ...] = ()
+    models: tuple[ModelCheck, ...]  # what the templates list per model = ()
     if store is not None:
         facts += _rows(("store", store.store), ("layout", store.layout))
         facts += _rows(("unpinned", store.unpinned))
-        models = tuple(ModelFinding(m.name, m.status, m.problems) for m in store.models)
+        models = store.models
     if hashing is not None:
         facts += _rows(
             ("blobs_hashed", hashing.blobs_hashed), ("blobs_from_cache", hashing.blobs_from_cache),

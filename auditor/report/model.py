@@ -153,13 +153,6 @@ class IntegritySection:
 
 
 @dataclass(frozen=True)
-class ExpiredWaiver:
-    control_id: str
-    expires: str
-    justification: str
-
-
-@dataclass(frozen=True)
 class ExtraSection:
     """What the audit observed beyond the controls; a field a saved report leaves out is None."""
 
@@ -169,6 +162,13 @@ class ExtraSection:
     processes_observed: int | None = None
     systemd_running: bool | None = None
     expired_waivers: tuple[ExpiredWaiver, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ExpiredWaiver:
+    control_id: str
+    expires: str
+    justification: str
 
 
 @dataclass(frozen=True)
