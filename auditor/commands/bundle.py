@@ -1,4 +1,4 @@
-"""`offgrid bundle export|add-gguf|add-engine|add-auditor|verify`: the offline bundle.
+"""`offgrid bundle export|add-gguf|build-engine|add-engine|add-debs|add-auditor|verify`.
 
 Run on a connected staging box (or any box that has the models). Layout:
 
@@ -6,6 +6,7 @@ Run on a connected staging box (or any box that has the models). Layout:
     <bundle>/engines/ollama/<version>/ollama-linux-amd64.tar.zst   (or .tgz)
     <bundle>/engines/llamacpp/wheelhouse/*.whl
     <bundle>/auditor/wheelhouse/*.whl
+    <bundle>/debs/*.deb                                          Debian packages for the target
     <bundle>/models/ollama/{manifests,blobs}/…   an Ollama store
     <bundle>/models/gguf/<file>.gguf             plain GGUF files for the llamacpp engine
 
@@ -16,19 +17,23 @@ in the lock file, which is rewritten atomically after the files are in place.
 from __future__ import annotations
 
 import argparse
+import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from auditor.console import Console
+from auditor.enginebuild import cache, install, recipe
 from auditor.errors import InputError, UsageError
 from auditor.exitcodes import ExitCode
 from auditor.models import lockfile, modelfile
 from auditor.models import pins as engines
 from auditor.models.build import add_gguf
 from auditor.models.copying import copy_hashed
+from auditor.models.debs import add_debs
 from auditor.models.digests import open_source
 from auditor.models.export import export_model, installed_models
-from auditor.models.lockfile import GGUFPin, Lock
+from auditor.models.lockfile import CudaBuild, EngineBuild, EnginePin, GGUFPin, Lock
 from auditor.models.store import parse_name, prune_unreferenced
 from auditor.models.summary import bundle_text
 from auditor.models.verify import BUNDLE_GGUF_DIR, BUNDLE_OLLAMA_STORE, verify_bundle
@@ -127,6 +132,57 @@ def _add_engine(args: argparse.Namespace, console: Console) -> int:
     return ExitCode.OK
 
 
+def _build_engine(args: argparse.Namespace, console: Console) -> int:
+    spec = recipe.spec_for(args.variant, tuple(args.cuda_arch.split(",")))
+    lock = _open_bundle(args.bundle)
+    built = cache.ensure_built(spec, args.cache or cache.default_cache_root(), console.info)
+    with tempfile.TemporaryDirectory(prefix="offgrid-wheelhouse-") as scratch:
+        install.build_wheelhouse(built, sys.executable, Path(scratch))
+        pin = engines.add_llamacpp_wheelhouse(args.bundle, Path(scratch), _build_record(built))
+    previous = lock.engine("llamacpp")
+    if previous is not None:
+        _drop_unpinned(args.bundle, previous, pin)
+    lockfile.save(lock.with_engine(pin), _lock_path(args.bundle))
+    console.out(
+        f"llamacpp {pin.version} ({spec.variant.name}): {len(pin.artifacts)} wheel(s); "
+        f"needs CPU flags {', '.join(built.cpu_baseline)}"
+    )
+    return ExitCode.OK
+
+
+def _build_record(built: cache.BuiltEngine) -> EngineBuild:
+    spec = built.spec
+    cuda = None if spec.cuda is None else CudaBuild(spec.cuda.version, spec.cuda.architectures)
+    return EngineBuild(
+        spec.variant.name, built.cpu_baseline, spec.cmake_args, spec.compiler, spec.python_tag, cuda
+    )
+
+
+def _drop_unpinned(bundle: Path, previous: EnginePin, pin: EnginePin) -> None:
+    """Wheels of the previous build that the new pin no longer lists leave the bundle."""
+    keep = {a.path for a in pin.artifacts}
+    for artifact in previous.artifacts:
+        if artifact.path not in keep:
+            (bundle / artifact.path).unlink(missing_ok=True)
+
+
+def _add_debs(args: argparse.Namespace, console: Console) -> int:
+    lock = _open_bundle(args.bundle)
+    debs = add_debs(args.bundle, args.packages, console.info)
+    if lock.debs is not None:
+        keep = {p.path for p in debs.packages}
+        for old in lock.debs.packages:
+            if old.path not in keep:
+                (args.bundle / old.path).unlink(missing_ok=True)
+    lockfile.save(lock.with_debs(debs), _lock_path(args.bundle))
+    size = sum(p.size for p in debs.packages)
+    console.out(
+        f"pinned {len(debs.packages)} Debian package(s) for {debs.release}/{debs.architecture} "
+        f"({size / 1e6:.1f} MB): {' '.join(sorted(p.name for p in debs.packages))}"
+    )
+    return ExitCode.OK
+
+
 def _add_auditor(args: argparse.Namespace, console: Console) -> int:
     lock = _open_bundle(args.bundle)
     wheels = engines.add_wheels(args.bundle, args.wheelhouse, "auditor/wheelhouse")
@@ -198,6 +254,35 @@ def register(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--llamacpp-wheelhouse", type=Path, help="directory of wheels")
     engine.add_argument("--version", help="Ollama version of the tarball")
     engine.set_defaults(bundle_handler=_add_engine)
+
+    build = actions.add_parser(
+        "build-engine",
+        help="build llama-cpp-python[server] portably and pin it with its wheelhouse",
+        description="Build the llama.cpp engine with the project's recipe (no native CPU "
+        "tuning: it runs on every CPU that has the variant's instruction sets), collect its "
+        "dependencies as wheels for this Python, and pin them with the build record.",
+    )
+    _bundle_arg(build)
+    build.add_argument(
+        "--variant",
+        choices=sorted(recipe.VARIANTS),
+        default=recipe.DEFAULT_VARIANT,
+        help=f"CPU baseline or CUDA (default: {recipe.DEFAULT_VARIANT})",
+    )
+    build.add_argument(
+        "--cuda-arch",
+        default=",".join(recipe.DEFAULT_CUDA_ARCHITECTURES),
+        help="cuda variant: comma-separated compute capabilities (default: %(default)s)",
+    )
+    build.add_argument("--cache", type=Path, help="build cache root (default: /var/cache/offgrid)")
+    build.set_defaults(bundle_handler=_build_engine)
+
+    debs = actions.add_parser(
+        "add-debs", help="pin Debian packages (with their dependency closure) for the target"
+    )
+    _bundle_arg(debs)
+    debs.add_argument("packages", nargs="+", metavar="PACKAGE", help="e.g. zstd nginx")
+    debs.set_defaults(bundle_handler=_add_debs)
 
     auditor = actions.add_parser("add-auditor", help="pin the auditor's wheelhouse")
     _bundle_arg(auditor)

@@ -6,7 +6,12 @@ Format version 1, JSON Schema in auditor/data/lock.schema.json. Sections:
 - `models`: Ollama models: manifest path and sha256, config and every layer (media type,
   digest, size) and, when built from a GGUF, that file's sha256 and the Modelfile parameters;
 - `gguf`: plain GGUF files for the llamacpp engine;
-- `auditor`: the auditor's wheels.
+- `auditor`: the auditor's wheels;
+- `debs` (optional): Debian packages the roles install on the target offline, with the
+  release and architecture they were resolved for.
+An engine pin built by the recipe (`offgrid bundle build-engine`) carries a `build` record:
+variant, CMake flags, the CPU flags the build needs (declared and found in its libraries) and,
+for CUDA builds, the toolkit version and architectures.
 Loading validates against the schema and refuses unknown versions with an InputError.
 """
 
@@ -44,12 +49,51 @@ class FilePin:
 
 
 @dataclass(frozen=True)
+class CudaBuild:
+    version: str  # CUDA toolkit that compiled it; the driver must support at least this
+    architectures: tuple[str, ...]  # compute capabilities compiled for, e.g. ("80", "86")
+
+
+@dataclass(frozen=True)
+class EngineBuild:
+    """How an engine build was made and what it needs from the machine that runs it."""
+
+    variant: str  # the recipe's variant, e.g. cpu-x86-64-v3
+    cpu_baseline: tuple[str, ...]  # /proc/cpuinfo flags a CPU must advertise to run it
+    cmake_args: tuple[str, ...]
+    compiler: str
+    python_tag: str  # cp311: the interpreter the wheels are for
+    cuda: CudaBuild | None = None
+
+
+@dataclass(frozen=True)
 class EnginePin:
     name: str  # "ollama" | "llamacpp"
     version: str
     kind: str  # "tarball" | "wheelhouse"
     artifacts: tuple[FilePin, ...]
     binaries: tuple[FilePin, ...]
+    build: EngineBuild | None = None  # None: not built by the recipe (a release tarball)
+
+
+@dataclass(frozen=True)
+class DebPin:
+    name: str
+    version: str
+    architecture: str
+    path: str  # relative to the bundle root: debs/<file>.deb
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class DebSet:
+    """Debian packages a role installs on the target offline: a dependency closure."""
+
+    release: str  # VERSION_CODENAME they were resolved for, e.g. bookworm
+    architecture: str  # dpkg architecture, e.g. amd64
+    requested: tuple[str, ...]
+    packages: tuple[DebPin, ...]
 
 
 @dataclass(frozen=True)
@@ -98,6 +142,7 @@ class Lock:
     models: tuple[ModelPin, ...] = ()
     gguf: tuple[GGUFPin, ...] = ()
     auditor: tuple[FilePin, ...] = ()
+    debs: DebSet | None = None
     generator: str = f"offgrid {__version__}"
     updated_at: str = field(default_factory=_now)
 
@@ -123,6 +168,9 @@ class Lock:
 
     def with_auditor(self, wheels: tuple[FilePin, ...]) -> Lock:
         return dataclasses.replace(self, auditor=wheels, updated_at=_now())
+
+    def with_debs(self, debs: DebSet) -> Lock:
+        return dataclasses.replace(self, debs=debs, updated_at=_now())
 
 
 @cache
@@ -153,6 +201,41 @@ def _model(raw: Mapping[str, Any]) -> ModelPin:
     )
 
 
+def _build(raw: Mapping[str, Any] | None) -> EngineBuild | None:
+    if raw is None:
+        return None
+    cuda = raw.get("cuda")
+    return EngineBuild(
+        variant=raw["variant"],
+        cpu_baseline=tuple(raw["cpu_baseline"]),
+        cmake_args=tuple(raw["cmake_args"]),
+        compiler=raw["compiler"],
+        python_tag=raw["python_tag"],
+        cuda=CudaBuild(cuda["version"], tuple(cuda["architectures"])) if cuda else None,
+    )
+
+
+def _engine(raw: Mapping[str, Any]) -> EnginePin:
+    return EnginePin(
+        raw["name"],
+        raw["version"],
+        raw["kind"],
+        tuple(_file(a) for a in raw["artifacts"]),
+        tuple(_file(b) for b in raw["binaries"]),
+        _build(raw.get("build")),
+    )
+
+
+def _debs(raw: Mapping[str, Any] | None) -> DebSet | None:
+    if raw is None:
+        return None
+    packages = tuple(
+        DebPin(p["name"], p["version"], p["architecture"], p["path"], p["sha256"], p["size"])
+        for p in raw["packages"]
+    )
+    return DebSet(raw["release"], raw["architecture"], tuple(raw["requested"]), packages)
+
+
 def from_dict(raw: object, origin: str = "lock file") -> Lock:
     """Validate against the schema and build the Lock; InputError names the first problem."""
     if isinstance(raw, dict) and raw.get("lock_version") not in (LOCK_VERSION, None):
@@ -168,19 +251,11 @@ def from_dict(raw: object, origin: str = "lock file") -> Lock:
         raise InputError(f"{origin}: invalid lock file at {where}: {error.message}")
     assert isinstance(raw, dict)
     return Lock(
-        engines=tuple(
-            EnginePin(
-                e["name"],
-                e["version"],
-                e["kind"],
-                tuple(_file(a) for a in e["artifacts"]),
-                tuple(_file(b) for b in e["binaries"]),
-            )
-            for e in raw["engines"]
-        ),
+        engines=tuple(_engine(e) for e in raw["engines"]),
         models=tuple(_model(m) for m in raw["models"]),
         gguf=tuple(GGUFPin(g["name"], g["path"], g["sha256"], g["size"]) for g in raw["gguf"]),
         auditor=tuple(_file(a) for a in raw["auditor"]),
+        debs=_debs(raw.get("debs")),
         generator=raw["generator"],
         updated_at=raw["updated_at"],
     )
@@ -212,13 +287,49 @@ def _file_dict(pin: FilePin) -> dict[str, object]:
     return {"path": pin.path, "sha256": pin.sha256, "size": pin.size}
 
 
-def _engine_dict(engine: EnginePin) -> dict[str, object]:
+def _build_dict(build: EngineBuild) -> dict[str, object]:
+    cuda = build.cuda
     return {
+        "variant": build.variant,
+        "cpu_baseline": list(build.cpu_baseline),
+        "cmake_args": list(build.cmake_args),
+        "compiler": build.compiler,
+        "python_tag": build.python_tag,
+        "cuda": None
+        if cuda is None
+        else {"version": cuda.version, "architectures": list(cuda.architectures)},
+    }
+
+
+def _engine_dict(engine: EnginePin) -> dict[str, object]:
+    out: dict[str, object] = {
         "name": engine.name,
         "version": engine.version,
         "kind": engine.kind,
         "artifacts": [_file_dict(a) for a in engine.artifacts],
         "binaries": [_file_dict(b) for b in engine.binaries],
+    }
+    if engine.build is not None:
+        out["build"] = _build_dict(engine.build)
+    return out
+
+
+def _debs_dict(debs: DebSet) -> dict[str, object]:
+    return {
+        "release": debs.release,
+        "architecture": debs.architecture,
+        "requested": list(debs.requested),
+        "packages": [
+            {
+                "name": p.name,
+                "version": p.version,
+                "architecture": p.architecture,
+                "path": p.path,
+                "sha256": p.sha256,
+                "size": p.size,
+            }
+            for p in debs.packages
+        ],
     }
 
 
@@ -242,7 +353,7 @@ def _model_dict(model: ModelPin) -> dict[str, object]:
 
 def to_dict(lock: Lock) -> dict[str, object]:
     """Plain JSON types only (lists, dicts), ready for json.dumps or schema validation."""
-    return {
+    out: dict[str, object] = {
         "lock_version": LOCK_VERSION,
         "generator": lock.generator,
         "updated_at": lock.updated_at,
@@ -253,6 +364,9 @@ def to_dict(lock: Lock) -> dict[str, object]:
         ],
         "auditor": [_file_dict(a) for a in lock.auditor],
     }
+    if lock.debs is not None:
+        out["debs"] = _debs_dict(lock.debs)
+    return out
 
 
 def dumps(lock: Lock) -> str:

@@ -27,7 +27,7 @@ from auditor.engine_kind import EngineKind
 from auditor.errors import InputError
 from auditor.models.copying import copy_hashed
 from auditor.models.hashing import CHUNK, sha256_file
-from auditor.models.lockfile import EnginePin, FilePin
+from auditor.models.lockfile import EngineBuild, EnginePin, FilePin
 
 OLLAMA_BINARY = "bin/ollama"
 LLAMACPP_WHEEL = re.compile(r"^llama_cpp_python-([^-]+)-.*\.whl$")
@@ -102,7 +102,9 @@ def add_ollama_tarball(bundle: Path, tarball: Path, version: str) -> EnginePin:
     return EnginePin("ollama", version, "tarball", (artifact,), binaries)
 
 
-def add_llamacpp_wheelhouse(bundle: Path, wheelhouse: Path) -> EnginePin:
+def add_llamacpp_wheelhouse(
+    bundle: Path, wheelhouse: Path, build: EngineBuild | None = None
+) -> EnginePin:
     wheels = sorted(wheelhouse.glob("*.whl"))
     engine_wheels = [w for w in wheels if LLAMACPP_WHEEL.match(w.name)]
     if len(engine_wheels) != 1:
@@ -117,7 +119,7 @@ def add_llamacpp_wheelhouse(bundle: Path, wheelhouse: Path) -> EnginePin:
         rel = Path("engines", "llamacpp", "wheelhouse", wheel.name)
         sha, size = _place(wheel, bundle / rel)
         artifacts.append(FilePin(rel.as_posix(), sha, size))
-    return EnginePin("llamacpp", match.group(1), "wheelhouse", tuple(artifacts), binaries)
+    return EnginePin("llamacpp", match.group(1), "wheelhouse", tuple(artifacts), binaries, build)
 
 
 def add_wheels(bundle: Path, wheelhouse: Path, subdir: str) -> tuple[FilePin, ...]:

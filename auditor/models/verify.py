@@ -52,7 +52,7 @@ class Problem:
 @dataclass(frozen=True)
 class ItemStatus:
     name: str
-    kind: str  # "model" | "gguf" | "engine" | "auditor"
+    kind: str  # "model" | "gguf" | "engine" | "auditor" | "debs"
     problems: tuple[Problem, ...]
 
     @property
@@ -233,7 +233,8 @@ def verify_files(
 
 BUNDLE_OLLAMA_STORE = "models/ollama"
 BUNDLE_GGUF_DIR = "models/gguf"
-_BUNDLE_ARTIFACT_DIRS = ("engines", "auditor/wheelhouse")
+BUNDLE_DEBS_DIR = "debs"
+_BUNDLE_ARTIFACT_DIRS = ("engines", "auditor/wheelhouse", BUNDLE_DEBS_DIR)
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,12 @@ class BundleReport:
         )
 
 
+def _deb_files(lock: Lock) -> tuple[FilePin, ...]:
+    if lock.debs is None:
+        return ()
+    return tuple(FilePin(p.path, p.sha256, p.size) for p in lock.debs.packages)
+
+
 def verify_bundle(lock: Lock, root: Path, source: DigestSource) -> BundleReport:
     items = [
         verify_files(e.artifacts, root, source, f"{e.name} {e.version}", "engine")
@@ -259,11 +266,15 @@ def verify_bundle(lock: Lock, root: Path, source: DigestSource) -> BundleReport:
     ]
     if lock.auditor:
         items.append(verify_files(lock.auditor, root, source, "offgrid auditor wheels", "auditor"))
+    deb_files = _deb_files(lock)
+    if deb_files:
+        items.append(verify_files(deb_files, root, source, "Debian packages", "debs"))
     stores = (
         verify_ollama_store(lock.models, root / BUNDLE_OLLAMA_STORE, source, BUNDLE_OLLAMA_STORE),
         verify_gguf_dir(lock.gguf, root / BUNDLE_GGUF_DIR, source, BUNDLE_GGUF_DIR),
     )
     pinned = {a.path for e in lock.engines for a in e.artifacts} | {a.path for a in lock.auditor}
+    pinned |= {d.path for d in deb_files}
     unpinned = tuple(
         Problem(Kind.EXTRA_FILE, rel, "not pinned in the lock file")
         for top in _BUNDLE_ARTIFACT_DIRS

