@@ -42,27 +42,6 @@ def finding(status: Status, summary: str, evidence: Iterable[tuple[str, str]] = 
     return Finding(status, summary, tuple(Evidence(k, v) for k, v in evidence))
 
 
-class Unanswered(Exception):
-    """Raised by a check that cannot reach a verdict; the runner records `status`."""
-
-    status = Status.ERROR
-
-    def __init__(self, summary: str, evidence: Iterable[tuple[str, str]] = ()) -> None:
-        super().__init__(summary)
-        self.summary = summary
-        self.evidence = tuple(Evidence(k, v) for k, v in evidence)
-
-
-class CannotEvaluate(Unanswered):
-    """A fact the check needs is missing or unreadable: the control is an `error`."""
-
-
-class DoesNotApply(Unanswered):
-    """The control has nothing to judge on this machine (no lock file, no IDE user)."""
-
-    status = Status.NOT_APPLICABLE
-
-
 @dataclass(frozen=True)
 class Result:
     """A check's finding for one control."""
@@ -114,3 +93,24 @@ def summarize(controls: Iterable[ControlResult]) -> dict[str, int]:
         total += 1
     counts["total"] = total
     return counts
+
+
+class Unanswered(Exception):
+    """Raised by a check that cannot reach a verdict; the runner records `status`."""
+
+    status = Status.ERROR
+
+    def __init__(self, summary: str, evidence: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__(summary)
+        self.summary = summary
+        self.evidence = tuple(Evidence(k, v) for k, v in evidence)
+
+
+class CannotEvaluate(Unanswered):
+    """A fact the check needs is missing or unreadable: the control is an `error`."""
+
+
+class DoesNotApply(Unanswered):
+    """The control has nothing to judge on this machine (no lock file, no IDE user)."""
+
+    status = Status.NOT_APPLICABLE
