@@ -26,7 +26,7 @@ import requests
 from auditor.bench.interface import GenerationRequest, TokenSource
 from auditor.bench.openai import OpenAIClient
 from auditor.bench.suite import load_suite
-from auditor.engines.llamacpp import EngineConfig, RunningEngine, bundled_model_path, running
+from auditor.embedded.llamacpp import EngineConfig, RunningEngine, bundled_model_path, running
 
 SEED = 7
 

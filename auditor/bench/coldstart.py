@@ -3,7 +3,7 @@
 Ollama: unload the model with `keep_alive: 0`, confirm with `/api/ps`, then time the
 first request and read the server's own `load_duration`. OpenAI-compatible engines
 (llama.cpp) have no unload call, so the engine itself is restarted — only when offgrid
-manages it: the embedded engine (auditor.engines.llamacpp) or a systemd unit named with
+manages it: the embedded engine (auditor.embedded.llamacpp) or a systemd unit named with
 `--restart-unit`. Otherwise the section says why nothing was measured.
 """
 
@@ -22,7 +22,7 @@ from auditor.bench.ollama import OllamaClient
 from auditor.bench.results import ColdStart, RequestFigures
 from auditor.bench.runner import build_request
 from auditor.bench.suite import Category
-from auditor.engines import llamacpp
+from auditor.embedded import llamacpp
 from auditor.errors import IncompleteError
 
 READY_POLL_S = 0.05
@@ -54,7 +54,7 @@ class SystemdRestarter:
 class ManagedEngineRestarter:
     """Restarts the embedded llama.cpp engine on the same port; `engine` is the live one."""
 
-    description = "restart of the embedded llama.cpp engine (auditor.engines.llamacpp)"
+    description = "restart of the embedded llama.cpp engine (auditor.embedded.llamacpp)"
 
     def __init__(self, engine: llamacpp.RunningEngine) -> None:
         self.engine = engine

@@ -21,7 +21,7 @@ from auditor.errors import UsageError
 from auditor.exitcodes import ExitCode
 from auditor.fsutil import atomic_write_text, dumps_json, preflight
 from auditor.report.bench_json import benchmark_to_json
-from auditor.report.model import Report
+from auditor.report.model import PrivilegeSection, Report
 from auditor.report.render import render, renderer_for
 from auditor.report.validate import ensure_valid
 
@@ -155,11 +155,9 @@ def _benchmark_report(section: BenchmarkSection) -> Report:
         host=host_info(socket.gethostname()),
         started_at=section.started_at or "",
         finished_at=section.finished_at or "",
-        privilege={
-            "euid": os.geteuid(),
-            "is_root": os.geteuid() == 0,
-            "note": "benchmark only: no controls were evaluated",
-        },
+        privilege=PrivilegeSection(
+            os.geteuid(), os.geteuid() == 0, "benchmark only: no controls were evaluated"
+        ),
         engine=None,
         controls=(),
         benchmark=section,

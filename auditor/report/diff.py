@@ -17,7 +17,7 @@ from auditor.errors import InputError
 from auditor.fsutil import dumps_json
 from auditor.report.bench_json import benchmark_to_json
 from auditor.report.model import Report
-from auditor.report.view import effective_status
+from auditor.verdicts import effective_status
 
 BAD = frozenset({"fail", "error"})
 DEFAULT_THRESHOLD_PCT = 10.0

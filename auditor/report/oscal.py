@@ -16,8 +16,8 @@ from typing import Any
 
 from auditor.fsutil import dumps_json
 from auditor.report.escape import escape_markdown
-from auditor.report.model import ControlResult, Report, to_dict
-from auditor.report.view import effective_status
+from auditor.report.model import Report, to_dict
+from auditor.verdicts import ControlResult, effective_status
 
 OSCAL_VERSION = "1.1.2"
 # Namespace for offgrid's own property names (OSCAL reserves names without "ns").

@@ -14,8 +14,8 @@ from datetime import datetime
 
 from auditor.bench.results import BenchmarkSection, CategoryResult, Summary
 from auditor.report.escape import prometheus_label
-from auditor.report.model import Report, summarize
-from auditor.report.view import effective_status
+from auditor.report.model import Report
+from auditor.verdicts import effective_status, summarize
 
 # metric name suffix, help text, the category's summary
 BENCH_METRICS: tuple[tuple[str, str, Callable[[CategoryResult], Summary | None]], ...] = (

@@ -1,10 +1,7 @@
-"""Display rows for the free-form report sections (engine, integrity) and the helpers
-every section view shares (value formatting, key/value rows, record tables).
+"""The helpers every section view shares: value formatting, key/value rows, record tables.
 
-The free-form sections belong to other parts of offgrid (auditor.models) and may gain
-fields; they are read defensively, so a missing optional part is simply not shown and
-an unknown one still appears as key/value rows. The benchmark is typed end to end and
-has its own view (auditor.report.benchmark_view).
+The audit sections have their view in auditor.report.audit_view, the benchmark its own in
+auditor.report.benchmark_view; both read typed fields and use these to lay them out.
 """
 
 from __future__ import annotations
@@ -22,20 +19,6 @@ MISSING = "\N{EN DASH}"  # shown where a value is absent
 class Table:
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
-
-
-@dataclass(frozen=True)
-class ModelFinding:
-    name: str
-    status: str
-    problems: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class IntegrityView:
-    facts: KeyValues
-    models: tuple[ModelFinding, ...]
-    tables: tuple[tuple[str, Table], ...]  # other lists of records, e.g. engine files
 
 
 @dataclass(frozen=True)
@@ -126,18 +109,3 @@ def _mappings(value: Any) -> list[Mapping[str, Any]]:
     if not isinstance(value, Sequence) or isinstance(value, str):
         return []
     return [item for item in value if isinstance(item, Mapping)]
-
-
-def integrity_view(integrity: Mapping[str, Any] | None) -> IntegrityView | None:
-    if not isinstance(integrity, Mapping):
-        return None
-    models = tuple(
-        ModelFinding(
-            name=format_value(model.get("name")),
-            status=format_value(model.get("status")),
-            problems=tuple(format_value(p) for p in model.get("problems") or ()),
-        )
-        for model in _mappings(integrity.get("models"))
-    )
-    facts, tables = split_records({k: v for k, v in integrity.items() if k != "models"})
-    return IntegrityView(facts=facts, models=models, tables=tables)

@@ -27,9 +27,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditor.embedded.llamacpp import bundled_model_path
 from auditor.enginebuild import cache, recipe
-from auditor.engines.llamacpp import bundled_model_path
-from auditor.models import engine, lockfile
+from auditor.models import lockfile, pins
 from tests.host import log
 from tests.host.rootfs import CACHE_DIR
 
@@ -163,7 +163,7 @@ def _add_ollama_standin(
         version=release.version,
         kind="tarball",
         artifacts=(_file_pin(bundle.path, release.path),),
-        binaries=engine.tarball_binaries(release.path),
+        binaries=pins.tarball_binaries(release.path),
     )
     updated = TestBundle(
         bundle.path,
@@ -184,7 +184,7 @@ def _llamacpp_pin(bundle: Path, wheels: list[Path], built: cache.BuiltEngine) ->
         version=LLAMACPP_VERSION,
         kind="wheelhouse",
         artifacts=tuple(_file_pin(bundle, wheel) for wheel in sorted(wheels)),
-        binaries=engine.wheel_binaries(engine_wheel),
+        binaries=pins.wheel_binaries(engine_wheel),
         build=lockfile.EngineBuild(
             spec.variant.name,
             built.cpu_baseline,

@@ -19,8 +19,8 @@ from auditor.bench.openai import OpenAIClient
 from auditor.bench.suite import load_suite
 from auditor.cli import main
 from auditor.console import Console
-from auditor.engines import llamacpp
-from auditor.engines.llamacpp import EngineConfig, RunningEngine, bundled_model_path
+from auditor.embedded import llamacpp
+from auditor.embedded.llamacpp import EngineConfig, RunningEngine, bundled_model_path
 from auditor.report.bench_json import benchmark_to_json
 
 pytestmark = pytest.mark.integration

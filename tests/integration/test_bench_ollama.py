@@ -18,7 +18,7 @@ from auditor.bench.ollama import OllamaClient
 from auditor.bench.suite import load_suite
 from auditor.cli import main
 from auditor.console import Console
-from auditor.engines.llamacpp import RunningEngine, bundled_model_path
+from auditor.embedded.llamacpp import RunningEngine, bundled_model_path
 from tests.integration.bench_standin import MODEL, STANDIN, plain_python, standin
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from auditor.checks.interface import Status
 from auditor.report.bench_json import benchmark_from_json
 from auditor.report.model import to_dict
+from auditor.verdicts import Status
 from tests.unit.report_sample import sample_report
 
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from auditor.checks.interface import Evidence
 from auditor.errors import InputError
 from auditor.report import html, junit, markdown, oscal, prometheus
 from auditor.report.bench_json import benchmark_from_json
 from auditor.report.model import Report, to_dict
 from auditor.report.render import available_formats, render
+from auditor.verdicts import Evidence
 from tests.unit.report_sample import HOSTILE, sample_report
 
 

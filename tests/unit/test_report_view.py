@@ -6,11 +6,12 @@ from dataclasses import replace
 
 import pytest
 
-from auditor.checks.interface import Status
 from auditor.report.bench_json import benchmark_from_json
 from auditor.report.benchmark_view import benchmark_view
+from auditor.report.model import PrivilegeSection
 from auditor.report.sections import format_value, key_values
 from auditor.report.view import build, privilege_note, ran_as_root, verdict
+from auditor.verdicts import Status
 from tests.unit.report_sample import sample_report
 
 
@@ -47,7 +48,8 @@ def test_verdict_pass_mentions_waivers() -> None:
     ],
 )
 def test_privilege_note(privilege: dict[str, object], expected: str) -> None:
-    assert privilege_note(privilege, ran_as_root(privilege)).startswith(expected)
+    section = PrivilegeSection(**privilege)  # type: ignore[arg-type]
+    assert privilege_note(section, ran_as_root(section)).startswith(expected)
 
 
 def test_values_are_formatted_for_a_reader() -> None:
