@@ -48,6 +48,7 @@ _CONFIG_KEYS: Mapping[str, tuple[str, tuple[type, ...]]] = {
     "full": ("full", (bool,)),
     "egress_probe": ("egress_probe", (str,)),
     "max_exposure": ("max_exposure", (int, float)),
+    "max_vuln_age": ("max_vuln_age", (int,)),
     "history": ("history", (str,)),
 }
 
@@ -70,6 +71,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="prove egress enforcement by connecting here as the engine (no default)")  # fmt: skip
     add("--max-exposure", type=float, metavar="SCORE",
         help="highest acceptable systemd-analyze exposure (default 2.5)")  # fmt: skip
+    add("--max-vuln-age", type=int, metavar="DAYS",
+        help="oldest acceptable known-vulnerability table (default 90)")  # fmt: skip
     add("--history", metavar="DIR",
         help="also append the report to this tamper-evident history directory")  # fmt: skip
 
@@ -156,6 +159,7 @@ def build_request(args: argparse.Namespace) -> Request:
         ide_users=tuple(str(u) for u in s.get("ide_users", ())),
         max_exposure=_number(s.get("max_exposure", 2.5), "--max-exposure", 0.0, 10.0),
         egress_probe=probe,
+        max_vuln_age_days=int(_number(s.get("max_vuln_age", 90), "--max-vuln-age", 1, 3650)),
     )
     output = Path(s["output"]) if s.get("output") else None
     if output is not None and not output.parent.is_dir():

@@ -23,6 +23,7 @@ from auditor.inventory.interface import (
     SocketFact,
 )
 from auditor.inventory.systemd import systemd_running
+from auditor.models import vulnbundle
 
 WATCH_INTERVAL_S = 0.15
 
@@ -161,6 +162,7 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
         hardening=hardened,
         ide=ide_facts,
         integrity=integrity.collect(options, engine),
+        vulnerabilities=vulnbundle.select(options.lock_path),
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from auditor.engine_kind import EngineKind
 from auditor.models.integrity import IntegrityRun
+from auditor.models.vulnbundle import VulnSelection
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class AuditOptions:
     max_exposure: float = 2.5  # OG-HRD-01 threshold on systemd-analyze security
     # OG-NET-04 active probe target "HOST:PORT"; no default: without it enforcement is unverified
     egress_probe: str | None = None
+    # OG-VUL-02: the oldest acceptable known-vulnerability table, in days
+    max_vuln_age_days: int = 90
 
 
 @dataclass(frozen=True)
@@ -213,3 +216,5 @@ class Facts:
     ide: IdeFacts | None = None
     # the engine and models verified against --lock; None: no lock file configured
     integrity: IntegrityRun | None = None
+    # the known-vulnerability table in use (the wheel's, or the bundle's when newer)
+    vulnerabilities: VulnSelection | None = None
