@@ -55,6 +55,17 @@ class ProcessFact:
 
 
 @dataclass(frozen=True)
+class RunnerFact:
+    """A process that looks like an engine's inference runner, as its command line says."""
+
+    pid: int
+    kind: str  # "llama-server" (Ollama >= 0.30) | "ollama runner" (older Ollama)
+    host: str | None  # --host; None: not given (the legacy runner binds 127.0.0.1 itself)
+    port: int | None  # --port; None: not given or not a number
+    offline: bool | None  # --offline given; None: this kind of runner has no such flag
+
+
+@dataclass(frozen=True)
 class SocketFact:
     protocol: str  # "tcp" | "udp"
     family: str  # "ipv4" | "ipv6"

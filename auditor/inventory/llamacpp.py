@@ -11,7 +11,7 @@ import psutil
 
 from auditor.inventory import systemd
 from auditor.inventory.cmdline import names_of, option, run_version
-from auditor.inventory.interface import EngineFacts, ProcessFact
+from auditor.inventory.interface import EngineFacts, ProcessFact, RunnerFact
 
 PYTHON_SERVER_MODULES = ("llama_cpp.server", "llama_cpp.server.__main__")
 # llama-server listens on 8080 by default, llama_cpp.server on 8000
@@ -35,6 +35,11 @@ def is_server(fact: ProcessFact) -> bool:
         arg == "-m" and argv[index + 1] in PYTHON_SERVER_MODULES
         for index, arg in enumerate(argv[:-1])
     )
+
+
+def runner(_fact: ProcessFact) -> RunnerFact | None:
+    """Neither llama-server nor llama-cpp-python's server starts runner processes."""
+    return None
 
 
 def configured_bind(main: ProcessFact | None, _env: Mapping[str, str]) -> tuple[str, int]:

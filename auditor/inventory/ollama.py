@@ -11,8 +11,8 @@ from pathlib import Path
 
 import requests
 
-from auditor.inventory.cmdline import VERSION_TIMEOUT_S, names_of, run_version
-from auditor.inventory.interface import EngineFacts, ProcessFact
+from auditor.inventory.cmdline import VERSION_TIMEOUT_S, names_of, option, program, run_version
+from auditor.inventory.interface import EngineFacts, ProcessFact, RunnerFact
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 11434
@@ -24,6 +24,24 @@ ServerConfig = tuple[str | None, Mapping[str, object] | None, str | None]
 def is_server(fact: ProcessFact) -> bool:
     """`ollama serve`; `ollama runner` processes are its children, not servers."""
     return "ollama" in names_of(fact) and "serve" in fact.cmdline[1:]
+
+
+def runner(fact: ProcessFact) -> RunnerFact | None:
+    """An inference runner of Ollama: since v0.30.0 an upstream `llama-server` started from
+    lib/ollama/ with `--host 127.0.0.1 --port <ephemeral> --offline --no-webui`; before, an
+    `ollama runner --port N` child that binds 127.0.0.1 itself."""
+    name, args = program(fact)
+    if name == "llama-server":
+        kind, offline = "llama-server", "--offline" in args
+    elif name == "ollama" and args[:1] == ("runner",):
+        kind, offline = "ollama runner", None
+    else:
+        return None
+    port = option(args, "--port")
+    return RunnerFact(
+        fact.pid, kind, option(args, "--host"), int(port) if port and port.isdigit() else None,
+        offline,
+    )  # fmt: skip
 
 
 def parse_ollama_host(value: str | None) -> tuple[str, int]:

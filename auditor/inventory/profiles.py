@@ -14,7 +14,7 @@ from pathlib import Path
 
 from auditor.engine_kind import EngineKind
 from auditor.inventory import llamacpp, ollama
-from auditor.inventory.interface import EngineFacts, ProcessFact
+from auditor.inventory.interface import EngineFacts, ProcessFact, RunnerFact
 
 Bind = Callable[[ProcessFact | None, Mapping[str, str]], tuple[str, int]]
 VersionProbe = Callable[[ProcessFact, str, int | None], str | None]
@@ -36,7 +36,9 @@ class EngineProfile:
     # whether a drop-in's settings (see UnitFacts.dropin_settings) configure the engine itself
     configures_engine: Callable[[tuple[str, ...]], bool]
     verbose_flags: tuple[str, ...]  # command-line flags that log prompts
-    product: Callable[[str], str]  # its name in cves.toml, from its reported version
+    product: Callable[[str], str]  # its product name in the vulnerability table
+    # a process of its tree that is one of its inference runners (None: not a runner)
+    runner: Callable[[ProcessFact], RunnerFact | None]
     server_config: ServerConfigReader | None = None  # a settings file of its own, if any
 
 
@@ -54,6 +56,7 @@ PROFILES: Mapping[EngineKind, EngineProfile] = {
         configures_engine=ollama.configures_engine,
         verbose_flags=(),
         product=ollama.product,
+        runner=ollama.runner,
         server_config=ollama.server_config,
     ),
     EngineKind.LLAMACPP: EngineProfile(
@@ -69,8 +72,16 @@ PROFILES: Mapping[EngineKind, EngineProfile] = {
         configures_engine=llamacpp.configures_engine,
         verbose_flags=llamacpp.VERBOSE_FLAGS,
         product=llamacpp.product,
+        runner=llamacpp.runner,
     ),
 }
+
+
+def runners(engine: EngineFacts) -> tuple[RunnerFact, ...]:
+    """The engine's runners: the processes of its tree below the main one that are."""
+    find = profile(engine.kind).runner
+    main = engine.main.pid if engine.main else None
+    return tuple(r for p in engine.tree if p.pid != main if (r := find(p)) is not None)
 
 
 def profile(kind: str) -> EngineProfile:

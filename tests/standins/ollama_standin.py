@@ -29,6 +29,16 @@ What it does for real:
   not the stand-in's to stop: `keep_alive: 0` marks the model unloaded in /api/ps, and the
   next "load" is only a readiness probe of that engine (load_duration says so by being
   small). Without either, generation answers HTTP 503 with a JSON error.
+- Runners (stand-in version 0.30.0 or later, the default, and no ..._ENGINE_CMD): as Ollama
+  since v0.30.0, loading a model starts a runner child, the `llama-server` next to this file
+  (lib/ollama/llama-server in the release layout), with Ollama's own argv:
+  `--model <blob> --port <ephemeral> --host 127.0.0.1 --no-webui --offline -c <num_ctx> -np 1`
+  (and `-ngl <num_gpu>` when the model's params set it). The runner is a child of the server in
+  its process group, listens on that loopback port, answers /health, /v1/models and /props
+  (n_ctx, total_slots) and relays every other request to OFFGRID_STANDIN_UPSTREAM; the server
+  talks to the model only through it. Unloading stops the runner. OFFGRID_STANDIN_RUNNER_HOST
+  replaces the runner's --host (a planted fault for tests); OFFGRID_STANDIN_RUNNER_ONLINE=1
+  leaves out --offline.
 - Models never expire on a timer; only `keep_alive: 0` unloads.
 
 Fault injection for tests (env): OFFGRID_STANDIN_FAULT = malformed | http500 | reset |
@@ -58,6 +68,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_VERSION = "0.12.3"
+RUNNERS_SINCE = (0, 30, 0)  # Ollama starts upstream llama-server children from this release
+DEFAULT_NUM_CTX = 4096
 DEFAULT_REGISTRY = ("registry.ollama.ai", "library")
 TRUTHY = ("1", "true", "yes", "on")
 
@@ -180,28 +192,81 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for part in text.lstrip("v").split("-", 1)[0].split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
+
+
+def standin_version() -> str:
+    return os.environ.get("OFFGRID_STANDIN_VERSION", DEFAULT_VERSION)
+
+
+def model_params(name: str) -> dict[str, Any]:
+    entry = read_store().get(name)
+    with contextlib.suppress(ValueError):
+        data = json.loads(layer_text(entry, ".params")) if entry else {}
+        if isinstance(data, dict):
+            return data
+    return {}
+
+
+def runner_argv(name: str, port: int) -> list[str]:
+    """The argv Ollama >= 0.30 gives its llama-server runner (llm/llama_server.go)."""
+    entry = read_store().get(name) or {"manifest": {}}
+    layers = entry["manifest"].get("layers") or []
+    model = next(
+        (str(blob_path(layer["digest"])) for layer in layers
+         if str(layer.get("mediaType", "")).endswith(".model")),
+        name,
+    )  # fmt: skip
+    params = model_params(name)
+    host = os.environ.get("OFFGRID_STANDIN_RUNNER_HOST", "127.0.0.1")
+    argv = [sys.executable, str(Path(__file__).with_name("llama-server")), "--model", model]
+    argv += ["--port", str(port), "--host", host, "--no-webui"]
+    if os.environ.get("OFFGRID_STANDIN_RUNNER_ONLINE", "") not in TRUTHY:
+        argv.append("--offline")
+    argv += ["-c", str(int(params.get("num_ctx", DEFAULT_NUM_CTX))), "-np", "1"]
+    if "num_gpu" in params:
+        argv += ["-ngl", str(int(params["num_gpu"]))]
+    return argv
+
+
 class Engine:
-    """The upstream OpenAI-compatible engine; owned (spawned) when a command is given."""
+    """The upstream OpenAI-compatible engine; owned (spawned) when a command is given, reached
+    through a runner child when the stand-in plays Ollama 0.30 or later."""
 
     def __init__(self) -> None:
         self.command = os.environ.get("OFFGRID_STANDIN_ENGINE_CMD", "")
         self.url = os.environ.get("OFFGRID_STANDIN_UPSTREAM", "").rstrip("/")
+        self.upstream = self.url  # where a runner relays to
+        self.runners = not self.command and version_tuple(standin_version()) >= RUNNERS_SINCE
         self.upstream_model = os.environ.get("OFFGRID_STANDIN_UPSTREAM_MODEL", "")
         self.process: subprocess.Popen[bytes] | None = None
+        self.runner_model: str | None = None
         self.loaded: dict[str, float] = {}  # model -> time loaded
         self.lock = threading.Lock()
 
     @property
     def configured(self) -> bool:
-        return bool(self.command or self.url)
+        return bool(self.command or self.url or self.runners)
 
     def load(self, model: str) -> int:
         """Make the engine ready for model; returns the nanoseconds it took (0 if loaded)."""
         with self.lock:
-            if model in self.loaded and (not self.command or self._alive()):
-                return 0
+            owned = self.command or self.runners
+            if model in self.loaded and (not owned or self._alive()):
+                if not self.runners or self.runner_model == model:
+                    return 0
             started = time.perf_counter_ns()
-            if self.command and not self._alive():
+            if self.runners and (not self._alive() or self.runner_model != model):
+                self.stop()
+                self.loaded.clear()
+                self._spawn_runner(model)
+            elif self.command and not self._alive():
                 self._spawn()
             self._wait_ready(120.0)
             self.loaded[model] = time.time()
@@ -210,8 +275,21 @@ class Engine:
     def unload(self, model: str) -> None:
         with self.lock:
             self.loaded.pop(model, None)
-            if self.command and not self.loaded:
+            if (self.command or self.runners) and not self.loaded:
                 self.stop()
+
+    def _spawn_runner(self, model: str) -> None:
+        port = free_port()
+        env = dict(os.environ, OFFGRID_STANDIN_RUNNER_UPSTREAM=self.upstream)
+        self.process = subprocess.Popen(
+            runner_argv(model, port),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        self.runner_model = model
+        self.url = f"http://127.0.0.1:{port}"
 
     def _alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -231,7 +309,7 @@ class Engine:
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.command and not self._alive():
+            if (self.command or self.runners) and not self._alive():
                 raise RuntimeError("the engine process exited while loading")
             with contextlib.suppress(OSError, http.client.HTTPException):
                 status, _ = upstream_request(self.url, "GET", "/v1/models", None, 2.0)
@@ -241,6 +319,9 @@ class Engine:
         raise RuntimeError(f"the engine at {self.url} did not become ready")
 
     def stop(self) -> None:
+        if self.runners:
+            self._stop_runner()
+            return
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
@@ -250,6 +331,18 @@ class Engine:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=15)
         self.process = None
+
+
+    def _stop_runner(self) -> None:
+        """The runner shares the server's process group: signal it alone."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        self.process, self.runner_model = None, None
 
 
 def upstream_connection(url: str, timeout_s: float) -> http.client.HTTPConnection:
