@@ -49,6 +49,7 @@ every one); a stall sleeps OFFGRID_STANDIN_STALL_S seconds (default 30) mid-stre
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import http.client
 import json
@@ -64,7 +65,7 @@ import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 DEFAULT_VERSION = "0.12.3"
@@ -258,9 +259,9 @@ class Engine:
         """Make the engine ready for model; returns the nanoseconds it took (0 if loaded)."""
         with self.lock:
             owned = self.command or self.runners
-            if model in self.loaded and (not owned or self._alive()):
-                if not self.runners or self.runner_model == model:
-                    return 0
+            ready = model in self.loaded and (not owned or self._alive())
+            if ready and (not self.runners or self.runner_model == model):
+                return 0
             started = time.perf_counter_ns()
             if self.runners and (not self._alive() or self.runner_model != model):
                 self.stop()
@@ -331,7 +332,6 @@ class Engine:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=15)
         self.process = None
-
 
     def _stop_runner(self) -> None:
         """The runner shares the server's process group: signal it alone."""
@@ -478,6 +478,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "ollama-standin"
     engine: Engine
     faults: Faults
+    libraries: ClassVar[list[ctypes.CDLL]] = []  # kept mapped for the server's lifetime
 
     def log_message(self, format: str, *args: Any) -> None:
         sys.stderr.write("[standin] " + (format % args) + "\n")
@@ -760,8 +761,15 @@ class Server(ThreadingHTTPServer):
         super().__init__(address, Handler)
 
 
+def map_libraries() -> list[ctypes.CDLL]:
+    """Map the shared libraries beside this file (lib/ollama/*.so in the release layout), as
+    Ollama maps ggml and its backends from lib/ollama/."""
+    return [ctypes.CDLL(str(path)) for path in sorted(Path(__file__).parent.glob("*.so"))]
+
+
 def serve() -> int:
     host, port = parse_host(os.environ.get("OLLAMA_HOST", ""))
+    Handler.libraries = map_libraries()
     Handler.engine = Engine()
     Handler.faults = Faults()
     server = Server((host, port))
