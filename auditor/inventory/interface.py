@@ -33,6 +33,7 @@ class AuditOptions:
     egress_probe: str | None = None
     # OG-VUL-02: the oldest acceptable known-vulnerability table, in days
     max_vuln_age_days: int = 90
+    cli_users: tuple[str, ...] = ()  # users of the engine's CLI whose environment OG-AGT reads
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,52 @@ class IdeFacts:
 
 
 @dataclass(frozen=True)
+class HttpProbe:
+    """One request to the running engine and what it answered."""
+
+    url: str
+    method: str
+    status: int | None  # None: no answer (see error)
+    headers: Mapping[str, str]  # lower-case names
+    body: object  # parsed JSON, or None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class JournalLine:
+    """The last line of the unit's journal since its last start that matched a pattern."""
+
+    unit: str
+    invocation: str | None  # systemd's InvocationID of the current run
+    line: str | None  # None: not found (or the journal is unreadable: see error)
+    error: str | None
+
+
+@dataclass(frozen=True)
+class LiveFacts:
+    """The running engine's own word: answers to probes and its start-up log."""
+
+    cors_origin: str  # the foreign Origin the CORS probe sent
+    cors: HttpProbe | None  # None: the engine is not running
+    cloud_status: HttpProbe | None  # None: the engine has no status route, or is not running
+    cloud_log: JournalLine | None  # None: no unit, or the engine logs no such line
+
+
+@dataclass(frozen=True)
+class CliUserEnv:
+    """Where the agent-tool switches are set for one user of the engine's CLI."""
+
+    user: str
+    home: str | None  # None: the user does not exist
+    # variable -> (value, where it was set), the last assignment in login order
+    settings: Mapping[str, tuple[str, str]]
+    files_read: tuple[str, ...]
+    # running CLI processes of the user: pid -> the variables' values (None: unset)
+    live: Mapping[int, Mapping[str, str | None]]
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Facts:
     hostname: str
     collected_at: str  # ISO 8601, UTC
@@ -229,3 +276,5 @@ class Facts:
     integrity: IntegrityRun | None = None
     # the known-vulnerability table in use (the wheel's, or the bundle's when newer)
     vulnerabilities: VulnSelection | None = None
+    live: LiveFacts | None = None  # None: no engine found
+    cli_users: tuple[CliUserEnv, ...] = ()  # the configured CLI users (--cli-user)

@@ -21,6 +21,19 @@ SERVICE_HOME = "/usr/share/ollama"  # home of the `ollama` user the installer cr
 ServerConfig = tuple[str | None, Mapping[str, object] | None, str | None]
 
 
+# `slog.Info(fmt.Sprintf("Ollama cloud disabled: %t", …))` in server/routes.go, at start
+CLOUD_LOG_PATTERN = r"Ollama cloud disabled: (true|false)"
+# cmd/agent_tui.go registers Bash unless the first, WebSearch/WebFetch unless the second is
+# set to any non-empty value
+AGENT_SWITCHES = ("OLLAMA_AGENT_DISABLE_SHELL", "OLLAMA_AGENT_DISABLE_WEBSEARCH")
+
+
+def is_cli(fact: ProcessFact) -> bool:
+    """An `ollama` command other than the server and its runners (run, launch, the agent)."""
+    name, args = program(fact)
+    return name == "ollama" and args[:1] not in (("serve",), ("runner",))
+
+
 def is_server(fact: ProcessFact) -> bool:
     """`ollama serve`; `ollama runner` processes are its children, not servers."""
     return "ollama" in names_of(fact) and "serve" in fact.cmdline[1:]

@@ -40,6 +40,13 @@ class EngineProfile:
     # a process of its tree that is one of its inference runners (None: not a runner)
     runner: Callable[[ProcessFact], RunnerFact | None]
     server_config: ServerConfigReader | None = None  # a settings file of its own, if any
+    cors_path: str = "/"  # a route the CORS probe asks about
+    origins_variable: str | None = None  # the setting that adds CORS origins, if any
+    status_path: str | None = None  # a route where the server states its cloud status
+    cloud_log_pattern: str | None = None  # the start-up log line that states it
+    # variables that switch off the tools of its CLI's agent (each: set and non-empty)
+    agent_switches: tuple[str, ...] = ()
+    is_cli: Callable[[ProcessFact], bool] | None = None  # a process of its CLI (not the server)
 
 
 PROFILES: Mapping[EngineKind, EngineProfile] = {
@@ -58,6 +65,12 @@ PROFILES: Mapping[EngineKind, EngineProfile] = {
         product=ollama.product,
         runner=ollama.runner,
         server_config=ollama.server_config,
+        cors_path="/api/tags",
+        origins_variable="OLLAMA_ORIGINS",
+        status_path="/api/status",
+        cloud_log_pattern=ollama.CLOUD_LOG_PATTERN,
+        agent_switches=ollama.AGENT_SWITCHES,
+        is_cli=ollama.is_cli,
     ),
     EngineKind.LLAMACPP: EngineProfile(
         kind=EngineKind.LLAMACPP,
@@ -73,6 +86,7 @@ PROFILES: Mapping[EngineKind, EngineProfile] = {
         verbose_flags=llamacpp.VERBOSE_FLAGS,
         product=llamacpp.product,
         runner=llamacpp.runner,
+        cors_path="/v1/models",
     ),
 }
 

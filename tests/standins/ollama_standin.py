@@ -11,7 +11,10 @@ What it does for real:
   (OFFGRID_STANDIN_VERSION, default 0.12.3), /api/tags and /api/show from the manifests in
   OLLAMA_MODELS (default ~/.ollama/models; `digest` = sha256 of the manifest file), /api/ps,
   and /api/status (cloud disabled by OLLAMA_NO_CLOUD and/or ~/.ollama/server.json
-  `disable_ollama_cloud`).
+  `disable_ollama_cloud`; from version 0.16.2 on, as Ollama: older versions answer 404).
+  A CORS preflight (OPTIONS) is answered as Ollama's: the Origin echoed when it is a built-in
+  one (localhost, 127.0.0.1, 0.0.0.0, app://, file://, tauri://, vscode-webview://) or listed
+  in OLLAMA_ORIGINS ("*" allows all), 403 otherwise.
 - /api/generate and /api/chat relay generation to a real OpenAI-compatible engine so the
   timings are real, and answer in Ollama's NDJSON with a final done object whose durations
   are nanoseconds measured by the stand-in around the relay:
@@ -71,6 +74,17 @@ from urllib.parse import urlsplit
 DEFAULT_VERSION = "0.12.3"
 RUNNERS_SINCE = (0, 30, 0)  # Ollama starts upstream llama-server children from this release
 DEFAULT_NUM_CTX = 4096
+STATUS_SINCE = (0, 16, 2)  # /api/status and OLLAMA_NO_CLOUD arrived in this release
+# origins Ollama allows without OLLAMA_ORIGINS (envconfig.AllowedOrigins), any port
+BUILTIN_ORIGINS = (
+    "http://localhost",
+    "https://localhost",
+    "http://127.0.0.1",
+    "https://127.0.0.1",
+    "http://0.0.0.0",
+    "https://0.0.0.0",
+)
+BUILTIN_SCHEMES = ("app://", "file://", "tauri://", "vscode-webview://")
 DEFAULT_REGISTRY = ("registry.ollama.ai", "library")
 TRUTHY = ("1", "true", "yes", "on")
 
@@ -182,6 +196,14 @@ def cloud_status() -> dict[str, Any]:
         (env, config), "none"
     )
     return {"cloud": {"disabled": env or config, "source": source}}
+
+
+def origin_allowed(origin: str) -> bool:
+    extra = [o.strip() for o in os.environ.get("OLLAMA_ORIGINS", "").split(",") if o.strip()]
+    if "*" in extra or origin in extra or origin.startswith(BUILTIN_SCHEMES):
+        return True
+    base = origin.rsplit(":", 1)[0] if origin.count(":") > 1 else origin
+    return base in BUILTIN_ORIGINS
 
 
 # --- the engine behind the stand-in ------------------------------------------------------
@@ -531,6 +553,19 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
+    def do_OPTIONS(self) -> None:
+        """A CORS preflight answered as Ollama's gin cors middleware does: the origin echoed
+        when allowed, 403 otherwise."""
+        origin = self.headers.get("Origin", "")
+        if not origin_allowed(origin):
+            self.send_json(403, {"error": "origin not allowed"})
+            return
+        self.send_response(204)
+        self.send_header("Access-Control-Allow-Origin", origin)
+        self.send_header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, HEAD")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         if path == "/":
@@ -549,7 +584,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(200, {"models": [tag_entry(n, e) for n, e in store.items()]})
         elif path == "/api/ps":
             self.send_json(200, {"models": self.running_models()})
-        elif path == "/api/status":
+        elif path == "/api/status" and version_tuple(standin_version()) >= STATUS_SINCE:
             self.send_json(200, cloud_status())
         else:
             self.send_json(404, {"error": "404 page not found"})
