@@ -176,6 +176,7 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
         integrity=integrity.collect(options, engine),
         vulnerabilities=vulnbundle.select(options.lock_path),
         live=live.collect(engine) if engine else None,
+        served=live.served(engine, options) if engine else None,
         cli_users=_cli_users(engine, options, seen.processes),
     )
 

@@ -64,6 +64,10 @@ class RunnerFact:
     host: str | None  # --host; None: not given (the legacy runner binds 127.0.0.1 itself)
     port: int | None  # --port; None: not given or not a number
     offline: bool | None  # --offline given; None: this kind of runner has no such flag
+    model: str | None = None  # --model
+    ctx: int | None = None  # -c: context for all slots together
+    slots: int | None = None  # -np
+    gpu_layers: int | None = None  # -ngl
 
 
 @dataclass(frozen=True)
@@ -242,6 +246,27 @@ class LiveFacts:
 
 
 @dataclass(frozen=True)
+class ServedModel:
+    """A model the running engine has loaded, with the parameters it serves it with."""
+
+    name: str  # as the engine names it (model:tag, or the llama.cpp model alias)
+    source: str  # where the values below were read
+    num_ctx: int | None  # context length in tokens per request; None: not stated
+    num_gpu: int | None  # layers asked on the GPU; None: not stated (the engine decides)
+    temperature: float | None  # default sampling temperature; None: not stated
+    size: int | None = None  # bytes the loaded model takes (Ollama's /api/ps)
+    size_vram: int | None = None  # of which on the GPU
+
+
+@dataclass(frozen=True)
+class ServedModels:
+    models: tuple[ServedModel, ...]
+    error: str | None  # the engine could not be asked (models is then empty)
+    # the lock's Modelfile parameters per model name (short form); empty without a lock
+    pinned: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class CliUserEnv:
     """Where the agent-tool switches are set for one user of the engine's CLI."""
 
@@ -277,4 +302,5 @@ class Facts:
     # the known-vulnerability table in use (the wheel's, or the bundle's when newer)
     vulnerabilities: VulnSelection | None = None
     live: LiveFacts | None = None  # None: no engine found
+    served: ServedModels | None = None  # None: no running engine
     cli_users: tuple[CliUserEnv, ...] = ()  # the configured CLI users (--cli-user)

@@ -13,8 +13,18 @@ import subprocess
 
 import requests
 
-from auditor.inventory.interface import EngineFacts, HttpProbe, JournalLine, LiveFacts
-from auditor.inventory.profiles import profile
+from auditor.errors import InputError
+from auditor.inventory.interface import (
+    AuditOptions,
+    EngineFacts,
+    HttpProbe,
+    JournalLine,
+    LiveFacts,
+    ServedModels,
+)
+from auditor.inventory.profiles import profile, runners
+from auditor.models import lockfile
+from auditor.models.store import parse_name
 
 PROBE_ORIGIN = "http://offgrid-cors-probe.invalid"
 TIMEOUT_S = 5.0
@@ -88,3 +98,28 @@ def collect(engine: EngineFacts) -> LiveFacts:
     if own.cloud_log_pattern and engine.unit is not None:
         log = _journal(engine.unit.name, own.cloud_log_pattern)
     return LiveFacts(PROBE_ORIGIN, cors, status, log)
+
+
+def _pinned(options: AuditOptions) -> dict[str, dict[str, object]]:
+    """The lock's Modelfile parameters per model (short name); empty without a lock."""
+    if options.lock_path is None:
+        return {}
+    try:
+        lock = lockfile.load(options.lock_path)
+    except InputError:
+        return {}  # the OG-INT controls report an unusable lock
+    out: dict[str, dict[str, object]] = {}
+    for model in lock.models:
+        if model.source is not None:
+            out[parse_name(model.name).short] = dict(model.source.parameters)
+    return out
+
+
+def served(engine: EngineFacts, options: AuditOptions) -> ServedModels | None:
+    """What the running engine serves, and with which parameters; None when not running."""
+    reader = profile(engine.kind).served
+    if reader is None or engine.main is None or engine.port is None:
+        return None
+    base = f"http://{_loopback(engine.listen_host)}:{engine.port}"
+    found = reader(engine, base, runners(engine))
+    return ServedModels(found.models, found.error, _pinned(options))

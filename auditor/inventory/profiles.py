@@ -14,7 +14,7 @@ from pathlib import Path
 
 from auditor.engine_kind import EngineKind
 from auditor.inventory import llamacpp, ollama
-from auditor.inventory.interface import EngineFacts, ProcessFact, RunnerFact
+from auditor.inventory.interface import EngineFacts, ProcessFact, RunnerFact, ServedModels
 
 Bind = Callable[[ProcessFact | None, Mapping[str, str]], tuple[str, int]]
 VersionProbe = Callable[[ProcessFact, str, int | None], str | None]
@@ -47,6 +47,8 @@ class EngineProfile:
     # variables that switch off the tools of its CLI's agent (each: set and non-empty)
     agent_switches: tuple[str, ...] = ()
     is_cli: Callable[[ProcessFact], bool] | None = None  # a process of its CLI (not the server)
+    # the models it serves and their parameters (engine, base URL, its runners)
+    served: Callable[[EngineFacts, str, tuple[RunnerFact, ...]], ServedModels] | None = None
 
 
 PROFILES: Mapping[EngineKind, EngineProfile] = {
@@ -71,6 +73,7 @@ PROFILES: Mapping[EngineKind, EngineProfile] = {
         cloud_log_pattern=ollama.CLOUD_LOG_PATTERN,
         agent_switches=ollama.AGENT_SWITCHES,
         is_cli=ollama.is_cli,
+        served=ollama.served,
     ),
     EngineKind.LLAMACPP: EngineProfile(
         kind=EngineKind.LLAMACPP,
@@ -87,6 +90,7 @@ PROFILES: Mapping[EngineKind, EngineProfile] = {
         product=llamacpp.product,
         runner=llamacpp.runner,
         cors_path="/v1/models",
+        served=llamacpp.served,
     ),
 }
 

@@ -237,6 +237,23 @@ def model_params(name: str) -> dict[str, Any]:
     return {}
 
 
+def parameters_text(params: dict[str, Any]) -> str:
+    """/api/show "parameters" as Ollama writes it: `name<padding>value` lines, lists one
+    line per value, strings quoted."""
+    lines = []
+    for key, value in params.items():
+        for item in value if isinstance(value, list) else [value]:
+            text = (
+                json.dumps(item)
+                if isinstance(item, str)
+                else str(item).lower()
+                if isinstance(item, bool)
+                else str(item)
+            )
+            lines.append(f"{key:<30} {text}")
+    return "\n".join(lines)
+
+
 def runner_argv(name: str, port: int) -> list[str]:
     """The argv Ollama >= 0.30 gives its llama-server runner (llm/llama_server.go)."""
     entry = read_store().get(name) or {"manifest": {}}
@@ -607,7 +624,8 @@ class Handler(BaseHTTPRequestHandler):
                 continue
             row = tag_entry(name, entry)
             row["expires_at"] = "2318-01-01T00:00:00Z"  # no timer: only keep_alive 0 unloads
-            row["size_vram"] = 0
+            row["size_vram"] = 0  # the stand-in has no GPU
+            row["context_length"] = int(model_params(name).get("num_ctx", DEFAULT_NUM_CTX))
             out.append(row)
         return out
 
@@ -621,7 +639,7 @@ class Handler(BaseHTTPRequestHandler):
             200,
             {
                 "modelfile": f"# Modelfile served by the offgrid Ollama stand-in\nFROM {name}\n",
-                "parameters": layer_text(entry, ".params"),
+                "parameters": parameters_text(model_params(name)),
                 "template": layer_text(entry, ".template"),
                 "system": layer_text(entry, ".system"),
                 "details": details(entry),
