@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 from auditor.checks import agt, cfg
 from auditor.inventory import cli_env
@@ -23,7 +24,7 @@ def probe(
     return HttpProbe("http://127.0.0.1:11434/x", "GET", status, headers or {}, body, None)
 
 
-def live(**changes: object) -> LiveFacts:
+def live(**changes: Any) -> LiveFacts:
     base = LiveFacts(
         ORIGIN,
         probe(403),
@@ -33,7 +34,7 @@ def live(**changes: object) -> LiveFacts:
     return dataclasses.replace(base, **changes)
 
 
-def with_live(**changes: object) -> Facts:
+def with_live(**changes: Any) -> Facts:
     return facts(live=live(**changes))
 
 
