@@ -14,6 +14,7 @@ import psutil
 from auditor.inventory import (
     cli_env,
     egress_probe,
+    gpu,
     hardening,
     ide,
     integrity,
@@ -177,6 +178,7 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
         vulnerabilities=vulnbundle.select(options.lock_path),
         live=live.collect(engine) if engine else None,
         served=live.served(engine, options) if engine else None,
+        gpu=gpu.collect(),
         cli_users=_cli_users(engine, options, seen.processes),
     )
 

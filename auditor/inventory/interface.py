@@ -246,6 +246,21 @@ class LiveFacts:
 
 
 @dataclass(frozen=True)
+class GpuDevice:
+    name: str
+    driver_version: str
+    memory_total_mib: int | None
+
+
+@dataclass(frozen=True)
+class GpuFacts:
+    devices: tuple[GpuDevice, ...]
+    cuda_version: str | None  # the CUDA version the driver supports; None: not stated
+    source: str  # the nvidia-smi that answered
+    error: str | None  # no driver, no device, or nvidia-smi failed
+
+
+@dataclass(frozen=True)
 class ServedModel:
     """A model the running engine has loaded, with the parameters it serves it with."""
 
@@ -303,4 +318,5 @@ class Facts:
     vulnerabilities: VulnSelection | None = None
     live: LiveFacts | None = None  # None: no engine found
     served: ServedModels | None = None  # None: no running engine
+    gpu: GpuFacts | None = None
     cli_users: tuple[CliUserEnv, ...] = ()  # the configured CLI users (--cli-user)
