@@ -6,6 +6,7 @@ writing them into a params layer does not show that the running engine uses them
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from auditor.checks._common import require_engine
@@ -52,7 +53,7 @@ def _compare(
         evidence.append((f"{model.name} {key}", f"lock {pinned[key]}, engine {got}"))
         if got is None:
             unstated.append(f"{model.name} {key}")
-        elif want is None or abs(float(got) - want) > 1e-9:
+        elif want is None or not math.isclose(float(got), want, rel_tol=1e-6):  # float32 in JSON
             mismatched.append(f"{model.name} {key} {got} (lock: {pinned[key]})")
     evidence.append((f"{model.name} offload", _offload(model)))
     evidence.append((f"{model.name} source", model.source))

@@ -10,6 +10,7 @@ import ipaddress
 import json
 import re
 import subprocess
+from pathlib import PurePosixPath
 
 import requests
 
@@ -101,7 +102,9 @@ def collect(engine: EngineFacts) -> LiveFacts:
 
 
 def _pinned(options: AuditOptions) -> dict[str, dict[str, object]]:
-    """The lock's Modelfile parameters per model (short name); empty without a lock."""
+    """The lock's Modelfile parameters per model: under its short name, without a `:latest`
+    tag (a llama.cpp model alias) and under its GGUF file's stem (the name a llama.cpp server
+    gives a model without an alias); empty without a lock."""
     if options.lock_path is None:
         return {}
     try:
@@ -110,8 +113,12 @@ def _pinned(options: AuditOptions) -> dict[str, dict[str, object]]:
         return {}  # the OG-INT controls report an unusable lock
     out: dict[str, dict[str, object]] = {}
     for model in lock.models:
-        if model.source is not None:
-            out[parse_name(model.name).short] = dict(model.source.parameters)
+        if model.source is None:
+            continue
+        short = parse_name(model.name).short
+        params = dict(model.source.parameters)
+        for key in (short, short.removesuffix(":latest"), PurePosixPath(model.source.file).stem):
+            out.setdefault(key, params)
     return out
 
 

@@ -76,7 +76,11 @@ def served(engine: EngineFacts, base: str, _runners: tuple[RunnerFact, ...]) -> 
     try:
         reply = requests.get(base + "/v1/models", timeout=10)
         reply.raise_for_status()
-        ids = [str(m.get("id")) for m in reply.json().get("data") or []]
+        # an id without an alias is the model's path: named by its file's stem
+        ids = [
+            Path(str(m.get("id"))).name.removesuffix(".gguf")
+            for m in reply.json().get("data") or []
+        ]
     except (requests.RequestException, ValueError, AttributeError) as exc:
         return ServedModels((), f"GET {base}/v1/models: {exc}")
     ctx, gpu, where = _served_args(engine.main)

@@ -11,13 +11,14 @@ import pytest
 import requests
 
 from auditor.checks.runner import run_controls
+from auditor.embedded.llamacpp import SMOLLM2_ALIAS, RunningEngine, bundled_model_path
 from auditor.engine_kind import EngineKind
 from auditor.inventory.collect import collect
 from auditor.inventory.interface import AuditOptions
 from auditor.models import lockfile
 from auditor.verdicts import ControlResult, Status
 from tests.integration.bench_standin import standin
-from tests.integration.models_helpers import TUNED, build_bundle
+from tests.integration.models_helpers import TUNED, TUNED_MODELFILE, build_bundle, offgrid
 from tests.integration.test_audit_runners import _pid_listening
 
 pytestmark = pytest.mark.integration
@@ -64,3 +65,27 @@ def test_a_lock_asking_for_other_parameters_fails(bundle: Path, tmp_path: Path) 
     result = _og_prm(bundle, other, tmp_path)
     assert result.status is Status.FAIL
     assert "num_ctx 8192 (lock: 32768)" in result.summary
+
+
+def test_llamacpp_engine_runs_another_context_than_the_lock(
+    llama_engine: RunningEngine, tmp_path: Path
+) -> None:
+    """The engine the tests run (llama-cpp-python, --n_ctx 2048) serves the bundle's GGUF,
+    whose Modelfile asks for num_ctx 8192: the audit says so."""
+    named = offgrid(
+        "bundle", "add-gguf", tmp_path / "b", "--name", SMOLLM2_ALIAS, "--modelfile",
+        TUNED_MODELFILE, "--gguf", bundled_model_path(), "--engine", "llamacpp",
+    )  # fmt: skip
+    assert named.code == 0, named.err
+    again = offgrid(
+        "bundle", "add-gguf", tmp_path / "b", "--name", SMOLLM2_ALIAS, "--modelfile",
+        TUNED_MODELFILE, "--gguf", bundled_model_path(), "--engine", "ollama",
+    )  # fmt: skip
+    assert again.code == 0, again.err
+    options = AuditOptions(
+        engine=EngineKind.LLAMACPP, engine_pid=llama_engine.pid,
+        lock_path=tmp_path / "b" / lockfile.LOCK_FILE, hash_cache_dir=tmp_path / "state",
+    )  # fmt: skip
+    result = next(r for r in run_controls(collect(options)) if r.id == "OG-PRM-01")
+    assert result.status is Status.FAIL, result.evidence
+    assert "num_ctx 2048 (lock: 8192)" in result.summary

@@ -31,6 +31,13 @@ def test_matching_parameters_pass_with_offload_evidence() -> None:
     assert any("100% on the GPU" in e.value for e in result.evidence)
 
 
+def test_float32_temperature_in_the_lock_matches() -> None:
+    float32 = served(
+        model(temperature=0.1), pinned={"smollm2:135m-tuned": {"temperature": 0.100000001}}
+    )
+    assert prm.served_with_pinned_parameters(float32).status is Status.PASS
+
+
 def test_planted_mismatches_fail() -> None:
     short = prm.served_with_pinned_parameters(served(model(num_ctx=2048)))
     assert short.status is Status.FAIL and "num_ctx 2048 (lock: 8192)" in short.summary
