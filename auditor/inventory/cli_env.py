@@ -14,6 +14,8 @@ import shlex
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from auditor import safeio
+from auditor.errors import InputError
 from auditor.inventory.environ import read_environ
 from auditor.inventory.interface import CliUserEnv, ProcessFact
 
@@ -63,23 +65,38 @@ def assignments(text: str, names: Iterable[str]) -> list[tuple[str, str | None]]
     return found
 
 
+Source = tuple[Path, Path | None]  # (file, the home it lies in: None for a system file)
+
+
+def _read(path: Path, home: Path | None, uid: int | None) -> str | None:
+    """A login file's text: system files as regular files, a user's files opened without
+    following symlinks and owned by the user; None when absent."""
+    try:
+        if home is None:
+            if not safeio.present(path):
+                return None
+            return safeio.read_text(path, MAX_FILE)
+        return safeio.read_user_text(home, path.relative_to(home).as_posix(), uid, MAX_FILE)
+    except FileNotFoundError:
+        return None
+
+
 def read_settings(
-    files: Sequence[Path], names: Sequence[str]
+    files: Sequence[Source], names: Sequence[str], uid: int | None = None
 ) -> tuple[dict[str, tuple[str, str]], list[str], list[str]]:
     """The last assignment of each name across files, the files read, and read errors."""
     settings: dict[str, tuple[str, str]] = {}
     read, errors = [], []
-    for path in files:
+    for path, home in files:
         try:
-            with path.open("rb") as handle:
-                data = handle.read(MAX_FILE)
-        except FileNotFoundError:
+            text = _read(path, home, uid)
+        except InputError as exc:
+            errors.append(str(exc))
             continue
-        except OSError as exc:
-            errors.append(f"{path}: {exc.strerror or exc}")
+        if text is None:
             continue
         read.append(str(path))
-        for name, value in assignments(data.decode("utf-8", "replace"), names):
+        for name, value in assignments(text, names):
             if value is None:
                 settings.pop(name, None)
             else:
@@ -93,10 +110,13 @@ def user_env(
     names: Sequence[str],
     system: Sequence[Path],
     live: dict[int, dict[str, str | None]],
+    *,
+    uid: int | None = None,
 ) -> CliUserEnv:
     if home is None:
         return CliUserEnv(user, None, {}, (), live, (f"no such user {user!r}",))
-    settings, read, errors = read_settings([*system, *user_files(home)], names)
+    sources = [*((p, None) for p in system), *((p, home) for p in user_files(home))]
+    settings, read, errors = read_settings(sources, names, uid)
     return CliUserEnv(user, str(home), settings, tuple(read), live, tuple(errors))
 
 
@@ -124,13 +144,14 @@ def collect(
     if not names:
         return ()
     system = system_files()
-    settings, read, errors = read_settings(system, names)
+    settings, read, errors = read_settings([(p, None) for p in system], names)
     out = [CliUserEnv(ALL_USERS, None, settings, tuple(read), {}, tuple(errors))]
     for user in users:
         try:
-            home: Path | None = Path(pwd.getpwnam(user).pw_dir)
+            entry = pwd.getpwnam(user)
         except KeyError:
-            home = None
+            out.append(user_env(user, None, names, system, {}))
+            continue
         live = _live(user, processes, is_cli, names) if is_cli else {}
-        out.append(user_env(user, home, names, system, live))
+        out.append(user_env(user, Path(entry.pw_dir), names, system, live, uid=entry.pw_uid))
     return tuple(out)

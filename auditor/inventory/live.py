@@ -7,13 +7,13 @@ does. Every probe goes to loopback only, to the engine's own port.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 import subprocess
 from pathlib import PurePosixPath
 
 import requests
 
+from auditor import safeio
 from auditor.errors import InputError
 from auditor.inventory.interface import (
     AuditOptions,
@@ -55,8 +55,8 @@ def _probe(url: str, method: str, headers: dict[str, str]) -> HttpProbe:
         return HttpProbe(url, method, None, {}, None, f"{type(exc).__name__}: {exc}")
     body: object = None
     try:
-        body = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError):
+        body = safeio.parse_json(raw, url) if raw else None
+    except InputError:
         body = None
     lowered = {k.lower(): v for k, v in reply.headers.items()}
     return HttpProbe(url, method, reply.status_code, lowered, body, None)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from auditor import safeio
 from auditor.errors import InputError
 from auditor.fsutil import atomic_write_bytes
 from auditor.models import lockfile
@@ -79,12 +80,7 @@ def _pinned_entries(root: Path, pin: VulnsPin) -> tuple[KnownVulnerability, ...]
     """The pinned files, each re-hashed; InputError on the first that differs from its pin."""
     entries = []
     for file in pin.files:
-        path = root / file.path
-        try:
-            with path.open("rb") as handle:
-                data = handle.read(file.size + 1)
-        except OSError as exc:
-            raise InputError(f"{file.path}: {exc.strerror or exc}") from None
+        data = safeio.read_bytes(root / file.path, max(file.size, 1), what="pinned OSV entry")
         if len(data) != file.size or hashlib.sha256(data).hexdigest() != file.sha256:
             raise InputError(f"{file.path} does not match its pin in the lock")
         entries.append(decode_entry(data, file.path))

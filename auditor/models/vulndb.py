@@ -16,7 +16,6 @@ list stays in use (a newer table never silently drops a vulnerability).
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from auditor import safeio
 from auditor.errors import InputError
 
 # (ecosystem, package name) -> the product name an engine profile reports
@@ -194,23 +194,12 @@ def parse_entry(raw: object, where: str) -> KnownVulnerability:
 
 
 def read_entry(path: Path) -> bytes:
-    """An entry file's bytes, refusing one larger than any OSV entry."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_ENTRY_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_ENTRY_BYTES:
-        raise InputError(f"{path}: larger than {MAX_ENTRY_BYTES} bytes, not an OSV entry")
-    return data
+    """An entry file's bytes (a regular file, no larger than any OSV entry)."""
+    return safeio.read_bytes(path, MAX_ENTRY_BYTES, what="OSV entry")
 
 
 def decode_entry(data: bytes, where: str) -> KnownVulnerability:
-    try:
-        raw = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{where}: not valid JSON: {exc}") from None
-    return parse_entry(raw, where)
+    return parse_entry(safeio.parse_json(data, where), where)
 
 
 def entry_files(path: Path) -> tuple[Path, ...]:
@@ -252,7 +241,7 @@ def wheel_table() -> VulnTable:
     root = resources.files("auditor.data").joinpath("osv")
     meta = tomllib.loads(root.joinpath("table.toml").read_text("utf-8"))
     entries = tuple(
-        parse_entry(json.loads(f.read_text("utf-8")), f"auditor/data/osv/{f.name}")
+        decode_entry(f.read_bytes(), f"auditor/data/osv/{f.name}")
         for f in sorted(root.iterdir(), key=lambda f: f.name)
         if f.name.endswith(".json")
     )
