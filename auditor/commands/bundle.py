@@ -1,4 +1,4 @@
-"""`offgrid bundle export|add-gguf|build-engine|add-engine|add-debs|add-auditor|verify`.
+"""`offgrid bundle export|add-gguf|build-engine|add-engine|add-debs|add-auditor|add-vulns|verify`.
 
 Run on a connected staging box (or any box that has the models). Layout:
 
@@ -7,6 +7,7 @@ Run on a connected staging box (or any box that has the models). Layout:
     <bundle>/engines/llamacpp/wheelhouse/*.whl
     <bundle>/auditor/wheelhouse/*.whl
     <bundle>/debs/*.deb                                          Debian packages for the target
+    <bundle>/vulns/<id>.json                     the known-vulnerability table (OSV entries)
     <bundle>/models/ollama/{manifests,blobs}/…   an Ollama store
     <bundle>/models/gguf/<file>.gguf             plain GGUF files for the llamacpp engine
 
@@ -38,6 +39,7 @@ from auditor.models.lockfile import CudaBuild, EngineBuild, EnginePin, GGUFPin, 
 from auditor.models.store import parse_name, prune_unreferenced
 from auditor.models.summary import bundle_text
 from auditor.models.verify import BUNDLE_GGUF_DIR, BUNDLE_OLLAMA_STORE, verify_bundle
+from auditor.models.vulnbundle import add_vulns
 
 from ._progress import byte_progress
 
@@ -195,6 +197,14 @@ def _add_auditor(args: argparse.Namespace, console: Console) -> int:
     return ExitCode.OK
 
 
+def _add_vulns(args: argparse.Namespace, console: Console) -> int:
+    lock = _open_bundle(args.bundle)
+    pin = add_vulns(args.bundle, args.entries, args.source, args.date)
+    lockfile.save(lock.with_vulns(pin), _lock_path(args.bundle))
+    console.out(f"pinned {len(pin.files)} OSV entries, checked {pin.date}, from {pin.source}")
+    return ExitCode.OK
+
+
 def _verify(args: argparse.Namespace, console: Console) -> int:
     if not args.bundle.is_dir():
         raise InputError(f"bundle directory not found: {args.bundle}")
@@ -292,6 +302,21 @@ def register(parser: argparse.ArgumentParser) -> None:
     _bundle_arg(auditor)
     auditor.add_argument("wheelhouse", type=Path, help="directory of wheels")
     auditor.set_defaults(bundle_handler=_add_auditor)
+
+    vulns = actions.add_parser(
+        "add-vulns",
+        help="replace the bundle's known-vulnerability table with OSV JSON entries",
+        description="Validate OSV JSON entries (a file, or a directory of *.json such as an "
+        "unpacked osv.dev export) and pin them in the lock with the day they were checked and "
+        "their source. The audit uses this table when it is newer than the auditor's own.",
+    )
+    _bundle_arg(vulns)
+    vulns.add_argument("entries", type=Path, metavar="FILE|DIR", help="OSV entries")
+    vulns.add_argument("--source", required=True, help="where they came from (a URL)")
+    vulns.add_argument(
+        "--date", help="day they were checked, YYYY-MM-DD (default: the newest 'modified')"
+    )
+    vulns.set_defaults(bundle_handler=_add_vulns)
 
     verify = actions.add_parser(
         "verify", help="check every file of a bundle against its lock (exit 0/1/2/3)"

@@ -11,18 +11,32 @@ from datetime import UTC, datetime
 
 import psutil
 
-from auditor.inventory import egress_probe, hardening, ide, integrity, nft, processes, sockets
+from auditor.inventory import (
+    cli_env,
+    egress_probe,
+    gpu,
+    hardening,
+    ide,
+    integrity,
+    live,
+    nft,
+    processes,
+    sockets,
+)
 from auditor.inventory.discovery import locate
 from auditor.inventory.engine_facts import engine_facts
 from auditor.inventory.interface import (
     AuditOptions,
+    CliUserEnv,
     EgressFacts,
     EngineFacts,
     Facts,
     ProcessFact,
     SocketFact,
 )
+from auditor.inventory.profiles import profile
 from auditor.inventory.systemd import systemd_running
+from auditor.models import vulnbundle
 
 WATCH_INTERVAL_S = 0.15
 
@@ -161,7 +175,21 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
         hardening=hardened,
         ide=ide_facts,
         integrity=integrity.collect(options, engine),
+        vulnerabilities=vulnbundle.select(options.lock_path),
+        live=live.collect(engine) if engine else None,
+        served=live.served(engine, options) if engine else None,
+        gpu=gpu.collect(),
+        cli_users=_cli_users(engine, options, seen.processes),
     )
+
+
+def _cli_users(
+    engine: EngineFacts | None, options: AuditOptions, table: tuple[ProcessFact, ...]
+) -> tuple[CliUserEnv, ...]:
+    if engine is None:
+        return ()
+    own = profile(engine.kind)
+    return cli_env.collect(options.cli_users, own.agent_switches, table, own.is_cli)
 
 
 def _engine_incomplete(engine: EngineFacts) -> list[str]:

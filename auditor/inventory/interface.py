@@ -12,6 +12,7 @@ from pathlib import Path
 
 from auditor.engine_kind import EngineKind
 from auditor.models.integrity import IntegrityRun
+from auditor.models.vulnbundle import VulnSelection
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class AuditOptions:
     max_exposure: float = 2.5  # OG-HRD-01 threshold on systemd-analyze security
     # OG-NET-04 active probe target "HOST:PORT"; no default: without it enforcement is unverified
     egress_probe: str | None = None
+    # OG-VUL-02: the oldest acceptable known-vulnerability table, in days
+    max_vuln_age_days: int = 90
+    cli_users: tuple[str, ...] = ()  # users of the engine's CLI whose environment OG-AGT reads
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,21 @@ class ProcessFact:
     cmdline: tuple[str, ...]
     username: str | None
     uid: int | None
+
+
+@dataclass(frozen=True)
+class RunnerFact:
+    """A process that looks like an engine's inference runner, as its command line says."""
+
+    pid: int
+    kind: str  # "llama-server" (Ollama >= 0.30) | "ollama runner" (older Ollama)
+    host: str | None  # --host; None: not given (the legacy runner binds 127.0.0.1 itself)
+    port: int | None  # --port; None: not given or not a number
+    offline: bool | None  # --offline given; None: this kind of runner has no such flag
+    model: str | None = None  # --model
+    ctx: int | None = None  # -c: context for all slots together
+    slots: int | None = None  # -np
+    gpu_layers: int | None = None  # -ngl
 
 
 @dataclass(frozen=True)
@@ -195,6 +214,88 @@ class IdeFacts:
 
 
 @dataclass(frozen=True)
+class HttpProbe:
+    """One request to the running engine and what it answered."""
+
+    url: str
+    method: str
+    status: int | None  # None: no answer (see error)
+    headers: Mapping[str, str]  # lower-case names
+    body: object  # parsed JSON, or None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class JournalLine:
+    """The last line of the unit's journal since its last start that matched a pattern."""
+
+    unit: str
+    invocation: str | None  # systemd's InvocationID of the current run
+    line: str | None  # None: not found (or the journal is unreadable: see error)
+    error: str | None
+
+
+@dataclass(frozen=True)
+class LiveFacts:
+    """The running engine's own word: answers to probes and its start-up log."""
+
+    cors_origin: str  # the foreign Origin the CORS probe sent
+    cors: HttpProbe | None  # None: the engine is not running
+    cloud_status: HttpProbe | None  # None: the engine has no status route, or is not running
+    cloud_log: JournalLine | None  # None: no unit, or the engine logs no such line
+
+
+@dataclass(frozen=True)
+class GpuDevice:
+    name: str
+    driver_version: str
+    memory_total_mib: int | None
+
+
+@dataclass(frozen=True)
+class GpuFacts:
+    devices: tuple[GpuDevice, ...]
+    cuda_version: str | None  # the CUDA version the driver supports; None: not stated
+    source: str  # the nvidia-smi that answered
+    error: str | None  # no driver, no device, or nvidia-smi failed
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A model the running engine has loaded, with the parameters it serves it with."""
+
+    name: str  # as the engine names it (model:tag, or the llama.cpp model alias)
+    source: str  # where the values below were read
+    num_ctx: int | None  # context length in tokens per request; None: not stated
+    num_gpu: int | None  # layers asked on the GPU; None: not stated (the engine decides)
+    temperature: float | None  # default sampling temperature; None: not stated
+    size: int | None = None  # bytes the loaded model takes (Ollama's /api/ps)
+    size_vram: int | None = None  # of which on the GPU
+
+
+@dataclass(frozen=True)
+class ServedModels:
+    models: tuple[ServedModel, ...]
+    error: str | None  # the engine could not be asked (models is then empty)
+    # the lock's Modelfile parameters per model name (short form); empty without a lock
+    pinned: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CliUserEnv:
+    """Where the agent-tool switches are set for one user of the engine's CLI."""
+
+    user: str
+    home: str | None  # None: the user does not exist
+    # variable -> (value, where it was set), the last assignment in login order
+    settings: Mapping[str, tuple[str, str]]
+    files_read: tuple[str, ...]
+    # running CLI processes of the user: pid -> the variables' values (None: unset)
+    live: Mapping[int, Mapping[str, str | None]]
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Facts:
     hostname: str
     collected_at: str  # ISO 8601, UTC
@@ -213,3 +314,9 @@ class Facts:
     ide: IdeFacts | None = None
     # the engine and models verified against --lock; None: no lock file configured
     integrity: IntegrityRun | None = None
+    # the known-vulnerability table in use (the wheel's, or the bundle's when newer)
+    vulnerabilities: VulnSelection | None = None
+    live: LiveFacts | None = None  # None: no engine found
+    served: ServedModels | None = None  # None: no running engine
+    gpu: GpuFacts | None = None
+    cli_users: tuple[CliUserEnv, ...] = ()  # the configured CLI users (--cli-user)
