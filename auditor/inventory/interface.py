@@ -60,8 +60,10 @@ class SocketFact:
     remote_address: str | None
     remote_port: int | None
     state: str  # "LISTEN", "ESTABLISHED", "SYN_SENT", … ("NONE" for unconnected UDP)
-    pid: int | None  # None: the owner could not be read (not root)
+    # None: no owner resolved (not root: unreadable; root: not a socket any control needs)
+    pid: int | None
     inode: int | None = None
+    uid: int | None = None  # the socket's owning uid, as the kernel records it
 
 
 @dataclass(frozen=True)
