@@ -12,7 +12,16 @@ from datetime import UTC, datetime
 
 import psutil
 
-from auditor.inventory import egress_probe, hardening, ide, integrity, nft, processes, sockets
+from auditor.inventory import (
+    egress_log,
+    egress_probe,
+    hardening,
+    ide,
+    integrity,
+    nft,
+    processes,
+    sockets,
+)
 from auditor.inventory.discovery import Located, locate
 from auditor.inventory.engine_facts import engine_facts
 from auditor.inventory.interface import (
@@ -95,7 +104,11 @@ def _egress(engine: EngineFacts | None, options: AuditOptions) -> EgressFacts:
         probe = egress_probe.probe(options.egress_probe, main.pid, uid, gid)
     # read after the probe, so a rule's counter shows the probe's packet when it matched
     rules, error = nft.read_ruleset()
-    return EgressFacts(nft_rules=rules, nft_error=error, probe=probe)
+    recording = None
+    if options.egress_log is not None:
+        groups = tuple(sorted({r.log_group for r in rules or () if r.log_group is not None}))
+        recording = egress_log.read(options.egress_log, groups)
+    return EgressFacts(nft_rules=rules, nft_error=error, probe=probe, recording=recording)
 
 
 def _gid_of(pid: int) -> int:

@@ -88,11 +88,21 @@ def integrity_section(run: IntegrityRun) -> IntegritySection:
     return IntegritySection(run.lock_path, run.lock_sha256, error, _pin_check(run), hashing, store)
 
 
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _float_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
 def extra_section(facts: Facts, waivers: WaiverSet | None) -> ExtraSection:
     return ExtraSection(
         sockets_observed=len(facts.sockets),
         watched_sockets=len(facts.watched_sockets),
         watch_seconds=facts.options.watch_seconds,
+        watch_samples=_int_or_none(facts.extra.get("watch_samples")),
+        watch_interval_ms=_float_or_none(facts.extra.get("watch_interval_ms")),
         processes_observed=len(facts.processes),
         systemd_running=facts.systemd_running,
         expired_waivers=tuple(
