@@ -6,6 +6,7 @@ import psutil
 
 from auditor.checks._common import describe_socket, is_loopback, require_engine, tree_pids
 from auditor.checks.interface import check
+from auditor.inventory.egress_probe import PROBE_SOURCE_PORT
 from auditor.inventory.interface import (
     EgressAttempt,
     EgressRecording,
@@ -245,14 +246,16 @@ MAX_LISTED = 50
 
 
 def _is_probe(attempt: EgressAttempt, probe: ProbeResult | None) -> bool:
-    """The audit's own probe: its target, from the source port it bound."""
-    if probe is None or probe.source_port is None:
+    """An audit's probe: TCP to the probe target from the probe's fixed source port (any
+    night's), or from the port this night's probe reported."""
+    if probe is None:
         return False
     host, _, port = probe.target.rpartition(":")
     return (
-        attempt.destination == host.strip("[]")
+        attempt.protocol == "tcp"
+        and attempt.destination == host.strip("[]")
         and str(attempt.destination_port) == port
-        and attempt.source_port == probe.source_port
+        and attempt.source_port in {PROBE_SOURCE_PORT, probe.source_port}
     )
 
 
@@ -261,7 +264,10 @@ def describe_attempt(attempt: EgressAttempt) -> str:
     host = (
         f"[{attempt.destination}]" if ":" in attempt.destination and port else attempt.destination
     )
-    return f"{attempt.time} {attempt.protocol} {host}{port} uid {attempt.uid}"
+    packets = ""
+    if attempt.packets > 1:
+        packets = f" ({attempt.packets} packets until {attempt.last_time})"
+    return f"{attempt.time} {attempt.protocol} {host}{port} uid {attempt.uid}{packets}"
 
 
 def _recorder_evidence(recording: EgressRecording, groups: set[int]) -> list[tuple[str, str]]:
@@ -307,7 +313,10 @@ def no_recorded_egress_attempt(facts: Facts) -> Finding:
     probe = facts.egress.probe if facts.egress else None
     probes = [a for a in recording.attempts if _is_probe(a, probe)]
     others = [a for a in recording.attempts if not _is_probe(a, probe)]
-    evidence.append(("the audit's own probe", f"{len(probes)} recorded attempt(s)"))
+    packets = sum(a.packets for a in probes)
+    evidence.append(
+        ("the audit's own probe", f"{len(probes)} recorded attempt(s), {packets} packet(s)")
+    )
     if recording.unparsable_lines:
         evidence.append(("unparsable lines", str(recording.unparsable_lines)))
     if others:

@@ -25,6 +25,9 @@ from auditor.inventory.interface import EgressAttempt, EgressRecording
 
 PREFIX = "offgrid-egress "
 MAX_BYTES = 64 * 1024 * 1024
+# Packets of one flow (protocol, addresses, ports) this close together are one attempt:
+# a rejected SYN is retransmitted after 1, 3, 7 … s while connect() still waits.
+SAME_ATTEMPT_S = 130.0
 _PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp"}
 _FAMILIES = {2: "ipv4", 10: "ipv6"}
 
@@ -63,6 +66,34 @@ def attempt_from_record(record: Mapping[str, object]) -> EgressAttempt | None:
     )
 
 
+def _flow(attempt: EgressAttempt) -> tuple[object, ...]:
+    return (attempt.protocol, attempt.source, attempt.source_port, attempt.destination,
+            attempt.destination_port, attempt.uid)  # fmt: skip
+
+
+def _seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+def collapse(packets: list[EgressAttempt]) -> tuple[EgressAttempt, ...]:
+    """One attempt per flow and burst: later packets of the same flow only count."""
+    attempts: list[EgressAttempt] = []
+    open_flows: dict[tuple[object, ...], int] = {}
+    for packet in packets:
+        index = open_flows.get(_flow(packet))
+        if index is not None:
+            first = attempts[index]
+            latest = first.last_time or first.time
+            if _seconds(packet.time) - _seconds(latest) <= SAME_ATTEMPT_S:
+                attempts[index] = dataclasses.replace(
+                    first, packets=first.packets + 1, last_time=packet.time
+                )
+                continue
+        open_flows[_flow(packet)] = len(attempts)
+        attempts.append(packet)
+    return tuple(attempts)
+
+
 def parse(text: str) -> tuple[tuple[EgressAttempt, ...], int]:
     """(attempts with the offgrid prefix, lines that were not a recorded packet)."""
     attempts: list[EgressAttempt] = []
@@ -80,7 +111,7 @@ def parse(text: str) -> tuple[tuple[EgressAttempt, ...], int]:
             bad += 1
         elif attempt.prefix == PREFIX:
             attempts.append(attempt)
-    return tuple(attempts), bad
+    return collapse(attempts), bad
 
 
 NFLOG_PROC = Path("/proc/net/netfilter/nfnetlink_log")

@@ -25,6 +25,10 @@ from auditor.errors import InputError
 from auditor.inventory.interface import ProbeResult
 
 DEFAULT_TIMEOUT_S = 3.0
+# The probe connects from this source port (outside Linux's default ephemeral range), so
+# the packet the kernel records for it is recognisable as the audit's, night after night.
+# When the port is taken the probe falls back to any port and reports which.
+PROBE_SOURCE_PORT = 64999
 
 # A failed connect with these errors, after the control connection succeeded, means a
 # local policy (BPF cgroup filter, nft drop → EPERM; reject → ECONNREFUSED/unreachable)
@@ -62,13 +66,22 @@ def connect_outcome(host: str, port: int, timeout_s: float) -> tuple[str, str, i
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout_s)
-        try:
-            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))  # noqa: S104  (port 0: a source port, listens nowhere)
-            source_port: int | None = sock.getsockname()[1]
-        except OSError:
-            source_port = None
+        source_port = _bind_source(sock, family)
         outcome, detail = _connect(sock, host, port, timeout_s)
     return outcome, detail, source_port
+
+
+def _bind_source(sock: socket.socket, family: int) -> int | None:
+    """Bind PROBE_SOURCE_PORT, or any port when it is taken; the port bound, if any."""
+    anywhere = "::" if family == socket.AF_INET6 else "0.0.0.0"  # noqa: S104  (a source port)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    for port in (PROBE_SOURCE_PORT, 0):
+        try:
+            sock.bind((anywhere, port))
+        except OSError:
+            continue
+        return int(sock.getsockname()[1])
+    return None
 
 
 def _connect(sock: socket.socket, host: str, port: int, timeout_s: float) -> tuple[str, str]:

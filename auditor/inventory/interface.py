@@ -151,6 +151,8 @@ class EgressAttempt:
     destination_port: int | None
     uid: int | None  # the sending socket's owner (NFLOG cannot tell the process)
     prefix: str
+    packets: int = 1  # packets of this attempt (a TCP SYN and its retransmissions)
+    last_time: str | None = None  # the last packet's time, when there were several
 
 
 @dataclass(frozen=True)
