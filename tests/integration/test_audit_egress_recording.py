@@ -4,8 +4,8 @@ The engine stand-in runs as an unprivileged uid; the namespace's rule hands ever
 that uid sends outside loopback to NFLOG group GROUP, then rejects it, as role
 offgrid_egress does (matched by address here: the probe's peer is an address of the
 namespace itself, which the kernel routes over `lo`). ulogd2 (Debian's, with its JSON
-output) runs inside the namespace and writes the log the audit reads. Every packet goes to an address on the namespace's
-own link.
+output) runs inside the namespace and writes the log the audit reads. Every packet goes
+to an address on the namespace's own link.
 """
 
 from __future__ import annotations
