@@ -146,11 +146,12 @@ def read(path: Path, nflog_groups: tuple[int, ...] = ()) -> EgressRecording:
         return base
     except OSError as exc:
         return _with(base, exists=True, error=f"unreadable: {exc.strerror or exc}")
+    info = os.fstat(fd)
+    found = _with(base, exists=True, size=info.st_size, inode=info.st_ino)
+    if not _is_regular(info.st_mode):
+        os.close(fd)
+        return _with(found, error="not a regular file")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        found = _with(base, exists=True, size=info.st_size, inode=info.st_ino)
-        if not _is_regular(info.st_mode):
-            return _with(found, error="not a regular file")
         if info.st_size > MAX_BYTES:
             return _with(found, error=f"larger than {MAX_BYTES} bytes: rotate it")
         data = handle.read(MAX_BYTES + 1)
