@@ -90,7 +90,8 @@ def watch(
                 known_pids.add(fact.pid)
                 with contextlib.suppress(psutil.Error):
                     result.processes.append(processes.read_process(fact.pid))
-        tick += interval_s
+        # a late sample is followed by the next one at once, not by a burst that catches up
+        tick = max(tick + interval_s, time.monotonic())
         time.sleep(max(0.0, min(tick, deadline) - time.monotonic()))
     return result
 
