@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import pwd
 import re
 from collections.abc import Mapping
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import requests
 
+from auditor import safeio
+from auditor.errors import InputError
 from auditor.inventory.cmdline import VERSION_TIMEOUT_S, names_of, run_version
 from auditor.inventory.interface import EngineFacts, ProcessFact
 
@@ -71,11 +72,14 @@ def server_config(main: ProcessFact | None, environ: Mapping[str, str] | None) -
     if home is None:
         return None, None, "the service user's home directory is unknown"
     path = Path(home) / ".ollama" / "server.json"
-    try:
-        data = json.loads(path.read_text("utf-8"))
+    try:  # a file the service user controls: no symlink followed, theirs, bounded
+        uid = main.uid if main is not None else None
+        data = safeio.parse_json(
+            safeio.read_user_text(Path(home), ".ollama/server.json", uid), str(path)
+        )
     except FileNotFoundError:
         return str(path), None, None
-    except (OSError, ValueError) as exc:
+    except InputError as exc:
         return str(path), None, f"unreadable: {exc}"
     if not isinstance(data, dict):
         return str(path), None, "malformed: top level is not an object"

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from auditor import safeio
 from auditor.engine_kind import EngineKind
 from auditor.errors import OffgridError
 from auditor.models import lockfile
@@ -74,7 +75,7 @@ def run_integrity(
 ) -> IntegrityRun:
     try:
         lock = lockfile.load(lock_path)
-        data = lock_path.read_bytes()
+        data = safeio.read_bytes(lock_path)
     except (OSError, OffgridError) as exc:
         return IntegrityRun(str(lock_path), None, error=str(exc))
     run = IntegrityRun(str(lock_path), hashlib.sha256(data).hexdigest())

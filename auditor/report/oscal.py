@@ -14,6 +14,7 @@ import json
 import uuid
 from typing import Any
 
+from auditor.fsutil import dumps_json
 from auditor.report.escape import escape_markdown
 from auditor.report.model import Report, to_dict
 from auditor.verdicts import ControlResult, effective_status
@@ -172,4 +173,4 @@ def assessment_results(report: Report) -> Json:
 
 
 def render(report: Report) -> str:
-    return json.dumps(assessment_results(report), indent=2) + "\n"
+    return dumps_json(assessment_results(report)) + "\n"
