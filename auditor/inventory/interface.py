@@ -34,6 +34,9 @@ class AuditOptions:
     # OG-VUL-02: the oldest acceptable known-vulnerability table, in days
     max_vuln_age_days: int = 90
     cli_users: tuple[str, ...] = ()  # users of the engine's CLI whose environment OG-AGT reads
+    # JSON lines the kernel-side recorder (ulogd2 on the reject rule's NFLOG group) writes;
+    # None: not configured, OG-NET-05 says so
+    egress_log: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,10 @@ class SocketFact:
     remote_address: str | None
     remote_port: int | None
     state: str  # "LISTEN", "ESTABLISHED", "SYN_SENT", … ("NONE" for unconnected UDP)
-    pid: int | None  # None: the owner could not be read (not root)
+    # None: no owner resolved (not root: unreadable; root: not a socket any control needs)
+    pid: int | None
     inode: int | None = None
+    uid: int | None = None  # the socket's owning uid, as the kernel records it
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,7 @@ class NftRule:
     packets: int | None  # the rule's counter; None when the rule has no counter
     bytes: int | None
     text: str  # a readable rendering of the rule for the evidence
+    log_group: int | None = None  # `log group N`: the rule hands packets to NFLOG group N
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,41 @@ class ProbeResult:
     cgroup: str | None  # the cgroup the probe joined
     uid: int | None
     gid: int | None
+    source_port: int | None = None  # the probe's own port: its recorded attempt is recognisable
+
+
+@dataclass(frozen=True)
+class EgressAttempt:
+    """One packet the egress rule rejected, as the kernel handed it to the recorder."""
+
+    time: str  # ISO 8601 UTC, from the kernel's timestamp of the packet
+    protocol: str  # "tcp" | "udp" | "icmp" | "ipv6-icmp" | the IP protocol number
+    family: str  # "ipv4" | "ipv6"
+    source: str
+    source_port: int | None
+    destination: str
+    destination_port: int | None
+    uid: int | None  # the sending socket's owner (NFLOG cannot tell the process)
+    prefix: str
+    packets: int = 1  # packets of this attempt (a TCP SYN and its retransmissions)
+    last_time: str | None = None  # the last packet's time, when there were several
+
+
+@dataclass(frozen=True)
+class EgressRecording:
+    """What the recorder's log held when the audit read it."""
+
+    path: str
+    exists: bool
+    attempts: tuple[EgressAttempt, ...]
+    size: int | None = None
+    inode: int | None = None
+    unparsable_lines: int = 0
+    error: str | None = None  # unreadable, or too large to read whole
+    # the loaded rules' `log group N` (for any socket owner; the check picks the user's)
+    nflog_groups: tuple[int, ...] = ()
+    # NFLOG groups a listener (the recorder) is bound to here; None: the table is unreadable
+    listening_groups: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +196,7 @@ class EgressFacts:
     nft_rules: tuple[NftRule, ...] | None  # None: the ruleset could not be read (see nft_error)
     nft_error: str | None
     probe: ProbeResult | None  # None: no probe address configured
+    recording: EgressRecording | None = None  # None: no recorder log configured
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,12 @@ def served_refs(served: ServedModels | None) -> tuple[ServedRef, ...] | None:
             )
         refs.append(ServedRef(model.name, model.size, model.size_vram, share, warning))
     return tuple(refs)
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _float_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 def extra_section(facts: Facts, waivers: WaiverSet | None) -> ExtraSection:
@@ -122,6 +128,8 @@ def extra_section(facts: Facts, waivers: WaiverSet | None) -> ExtraSection:
         sockets_observed=len(facts.sockets),
         watched_sockets=len(facts.watched_sockets),
         watch_seconds=facts.options.watch_seconds,
+        watch_samples=_int_or_none(facts.extra.get("watch_samples")),
+        watch_interval_ms=_float_or_none(facts.extra.get("watch_interval_ms")),
         processes_observed=len(facts.processes),
         systemd_running=facts.systemd_running,
         expired_waivers=tuple(

@@ -153,7 +153,8 @@ def _extra(data: Mapping[str, Any]) -> ExtraSection:
 
 
 _EXTRA_COUNTS = (
-    "sockets_observed", "watched_sockets", "watch_seconds", "processes_observed",
+    "sockets_observed", "watched_sockets", "watch_seconds", "watch_samples", "watch_interval_ms",
+    "processes_observed",
     "systemd_running",
 )  # fmt: skip
 

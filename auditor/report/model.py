@@ -185,6 +185,8 @@ class ExtraSection:
     sockets_observed: int | None = None
     watched_sockets: int | None = None
     watch_seconds: float | None = None
+    watch_samples: int | None = None  # samples --watch took
+    watch_interval_ms: float | None = None  # their real median interval
     processes_observed: int | None = None
     systemd_running: bool | None = None
     expired_waivers: tuple[ExpiredWaiver, ...] | None = None
