@@ -115,6 +115,8 @@ def served_refs(served: ServedModels | None) -> tuple[ServedRef, ...] | None:
             )
         refs.append(ServedRef(model.name, model.size, model.size_vram, share, warning))
     return tuple(refs)
+
+
 def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) else None
 
