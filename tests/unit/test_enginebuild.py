@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from auditor.enginebuild import cache, isa, recipe, smoke
+from auditor.models import lockfile
+from auditor.models.pins import build_facts
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -179,9 +181,6 @@ def test_no_variant_offered_to_users_is_native() -> None:
 
 
 def test_build_facts_name_the_flags_this_cpu_lacks() -> None:
-    from auditor.models import lockfile
-    from auditor.models.pins import build_facts
-
     build = lockfile.EngineBuild(
         "cuda", ("avx2", "fma"), (), "gcc", "cp311", lockfile.CudaBuild("12.4", ("90",))
     )
