@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
+
+import psutil
 
 from auditor.engine_kind import EngineKind
 from auditor.inventory.interface import EngineFacts, Facts, SocketFact
@@ -27,19 +28,21 @@ def require_engine(facts: Facts, *, running: bool) -> EngineFacts:
     return engine
 
 
-def is_loopback(address: str | None) -> bool:
-    """127.0.0.0/8, ::1 and IPv4-mapped loopback; "localhost" counts as loopback."""
-    if address is None:
-        return False
-    if address == "localhost":
-        return True
-    try:
-        parsed = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
-        return parsed.ipv4_mapped.is_loopback
-    return parsed.is_loopback
+def is_bound(sock: SocketFact) -> bool:
+    """A listening TCP socket or a bound, unconnected UDP socket."""
+    if sock.protocol == "tcp":
+        return sock.state == psutil.CONN_LISTEN
+    return sock.remote_address is None
+
+
+def engine_in_this_netns(facts: Facts) -> EngineFacts:
+    """The running engine; CannotEvaluate when it is absent or its sockets are out of sight."""
+    engine = require_engine(facts, running=True)
+    if engine.foreign_netns:
+        raise CannotEvaluate(
+            "the engine runs in another network namespace; its sockets are not visible here"
+        )
+    return engine
 
 
 def describe_socket(sock: SocketFact) -> str:

@@ -6,10 +6,11 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from auditor.checks._common import effective_environment, go_bool, is_loopback, require_engine
+from auditor.checks._common import effective_environment, go_bool, require_engine
 from auditor.checks.interface import check
 from auditor.inventory.interface import EngineFacts, Facts
 from auditor.inventory.profiles import profile
+from auditor.inventory.sockets import is_loopback
 from auditor.verdicts import CannotEvaluate, Finding, Status, finding
 
 # Variables whose value changes what the engine does with prompts or the network: a value

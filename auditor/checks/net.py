@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import psutil
 
-from auditor.checks._common import describe_socket, is_loopback, require_engine, tree_pids
+from auditor.checks._common import (
+    describe_socket,
+    engine_in_this_netns,
+    is_bound,
+    require_engine,
+    tree_pids,
+)
 from auditor.checks.interface import check
 from auditor.inventory.egress_probe import PROBE_SOURCE_PORT
 from auditor.inventory.interface import (
@@ -16,31 +22,15 @@ from auditor.inventory.interface import (
     ProbeResult,
     SocketFact,
 )
+from auditor.inventory.sockets import is_loopback
 from auditor.verdicts import CannotEvaluate, DoesNotApply, Finding, Status, finding
-
-
-def _bound(sock: SocketFact) -> bool:
-    """A listening TCP socket or an unconnected bound UDP socket."""
-    if sock.protocol == "tcp":
-        return sock.state == psutil.CONN_LISTEN
-    return sock.remote_address is None
-
-
-def _engine_in_this_netns(facts: Facts) -> EngineFacts:
-    """The running engine; CannotEvaluate when it is absent or its sockets are out of sight."""
-    engine = require_engine(facts, running=True)
-    if engine.foreign_netns:
-        raise CannotEvaluate(
-            "the engine runs in another network namespace; its sockets are not visible here"
-        )
-    return engine
 
 
 @check("OG-NET-01")
 def engine_listens_on_loopback(facts: Facts) -> Finding:
-    engine = _engine_in_this_netns(facts)
+    engine = engine_in_this_netns(facts)
     pids = tree_pids(engine)
-    bound = [s for s in facts.sockets if s.pid in pids and _bound(s)]
+    bound = [s for s in facts.sockets if s.pid in pids and is_bound(s)]
     exposed = [s for s in bound if not is_loopback(s.local_address)]
     evidence = [("listening", describe_socket(s)) for s in bound]
     evidence.append(("configured bind address", str(engine.listen_host)))
@@ -65,7 +55,7 @@ def engine_listens_on_loopback(facts: Facts) -> Finding:
 
 @check("OG-NET-02")
 def nothing_else_on_engine_port(facts: Facts) -> Finding:
-    engine = _engine_in_this_netns(facts)
+    engine = engine_in_this_netns(facts)
     if engine.port is None:
         return finding(Status.ERROR, "the engine's port is unknown")
     pids = tree_pids(engine)
@@ -98,7 +88,7 @@ def _outbound(sock: SocketFact) -> bool:
 
 @check("OG-NET-03")
 def no_remote_connection_from_engine(facts: Facts) -> Finding:
-    engine = _engine_in_this_netns(facts)
+    engine = engine_in_this_netns(facts)
     pids = tree_pids(engine)
     observed = [(s, "snapshot") for s in facts.sockets] + [
         (s, "watch") for s in facts.watched_sockets

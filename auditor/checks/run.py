@@ -7,29 +7,18 @@ expected ones. Anything else that listens or binds in the tree is not.
 
 from __future__ import annotations
 
-import psutil
-
-from auditor.checks._common import describe_socket, is_loopback, require_engine, tree_pids
+from auditor.checks._common import (
+    describe_socket,
+    engine_in_this_netns,
+    is_bound,
+    require_engine,
+    tree_pids,
+)
 from auditor.checks.interface import check
 from auditor.inventory.interface import EngineFacts, Facts, RunnerFact, SocketFact
 from auditor.inventory.profiles import runners
-from auditor.verdicts import CannotEvaluate, DoesNotApply, Finding, Status, finding
-
-
-def _bound(sock: SocketFact) -> bool:
-    """A listening TCP socket or a bound, unconnected UDP socket."""
-    if sock.protocol == "tcp":
-        return sock.state == psutil.CONN_LISTEN
-    return sock.remote_address is None
-
-
-def _running_engine(facts: Facts) -> EngineFacts:
-    engine = require_engine(facts, running=True)
-    if engine.foreign_netns:
-        raise CannotEvaluate(
-            "the engine runs in another network namespace; its sockets are not visible here"
-        )
-    return engine
+from auditor.inventory.sockets import is_loopback
+from auditor.verdicts import DoesNotApply, Finding, Status, finding
 
 
 def _role(sock: SocketFact, engine: EngineFacts, by_pid: dict[int, RunnerFact]) -> str | None:
@@ -47,12 +36,12 @@ def _role(sock: SocketFact, engine: EngineFacts, by_pid: dict[int, RunnerFact]) 
 
 @check("OG-RUN-01")
 def tree_listeners_are_expected(facts: Facts) -> Finding:
-    engine = _running_engine(facts)
+    engine = engine_in_this_netns(facts)
     pids = tree_pids(engine)
     by_pid = {r.pid: r for r in runners(engine)}
     seen = {*facts.sockets, *facts.watched_sockets}
     bound = sorted(
-        (s for s in seen if s.pid in pids and _bound(s)),
+        (s for s in seen if s.pid in pids and is_bound(s)),
         key=lambda s: (s.pid or 0, s.local_port),
     )
     roles = [(s, _role(s, engine, by_pid)) for s in bound]

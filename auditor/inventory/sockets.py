@@ -127,7 +127,12 @@ def unowned(sockets: tuple[SocketFact, ...]) -> tuple[SocketFact, ...]:
     return tuple(s for s in sockets if s.pid is None)
 
 
-def _loopback(address: str) -> bool:
+def is_loopback(address: str | None) -> bool:
+    """127.0.0.0/8, ::1 and IPv4-mapped loopback; "localhost" counts as loopback."""
+    if address is None:
+        return False
+    if address == "localhost":
+        return True
     try:
         parsed = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
@@ -139,7 +144,7 @@ def _loopback(address: str) -> bool:
 
 def leaves_host(fact: SocketFact) -> bool:
     """A socket connected (or connecting) to a peer outside loopback."""
-    return fact.remote_address is not None and not _loopback(fact.remote_address)
+    return fact.remote_address is not None and not is_loopback(fact.remote_address)
 
 
 def listening(fact: SocketFact) -> bool:

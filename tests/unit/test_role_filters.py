@@ -10,7 +10,7 @@ from types import ModuleType
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from auditor.checks._common import is_loopback
+from auditor.inventory.sockets import is_loopback
 
 FILTERS = Path(__file__).resolve().parents[2] / "plugins" / "filter"
 
