@@ -17,14 +17,16 @@ from auditor.report.escape import prometheus_label
 from auditor.report.model import Report, summarize
 from auditor.report.view import effective_status
 
-QUANTILES = (("0.5", "median"), ("0.95", "p95"), ("0.99", "p99"))
-# benchmark category key -> metric name suffix
+# Percentiles of a finished benchmark are gauges, so they carry a `percentile` label: the
+# `quantile` label belongs to summaries (promtool rejects it elsewhere).
+PERCENTILES = (("50", "median"), ("95", "p95"), ("99", "p99"))
+# benchmark category key -> metric name suffix (base units: seconds) and the factor to them
 BENCH_METRICS = (
-    ("ttft_ms", "ttft_ms", "Time to first token"),
-    ("total_ms", "total_ms", "Total request time"),
-    ("tpot_ms", "tpot_ms", "Time per output token after the first"),
-    ("itl_ms", "itl_ms", "Inter-token latency"),
-    ("decode_tps", "decode_tokens_per_second", "Decode rate"),
+    ("ttft_ms", "ttft_seconds", "Time to first token", 1e-3),
+    ("total_ms", "request_duration_seconds", "Total request time", 1e-3),
+    ("tpot_ms", "time_per_output_token_seconds", "Time per output token after the first", 1e-3),
+    ("itl_ms", "inter_token_latency_seconds", "Inter-token latency", 1e-3),
+    ("decode_tps", "decode_tokens_per_second", "Decode rate", 1.0),
 )
 
 
@@ -99,7 +101,7 @@ def audit_families(report: Report) -> list[Family]:
             "not_applicable or waived (a failure with a valid waiver).",
             status,
         ),
-        Family("offgrid_controls_total", "Controls of the last audit by status.", totals),
+        Family("offgrid_controls", "Controls of the last audit by status.", totals),
         Family(
             "offgrid_audit_timestamp_seconds",
             "When the last audit finished (Unix time).",
@@ -113,17 +115,19 @@ def audit_families(report: Report) -> list[Family]:
     ]
 
 
-def _quantile_samples(categories: list[Mapping[str, Any]], key: str) -> tuple[Sample, ...]:
+def _percentile_samples(
+    categories: list[Mapping[str, Any]], key: str, scale: float
+) -> tuple[Sample, ...]:
     samples = []
     for category in categories:
         stats = category.get(key)
         if not isinstance(stats, Mapping):
             continue
-        for quantile, stat in QUANTILES:
+        for percentile, stat in PERCENTILES:
             value = stats.get(stat)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 name = str(category.get("name", "unnamed"))
-                samples.append(Sample({"category": name, "quantile": quantile}, value))
+                samples.append(Sample({"category": name, "percentile": percentile}, value * scale))
     return tuple(samples)
 
 
@@ -143,9 +147,9 @@ def benchmark_families(benchmark: Mapping[str, Any]) -> list[Family]:
     raw = benchmark.get("categories")
     categories = [c for c in raw if isinstance(c, Mapping)] if isinstance(raw, list) else []
     families = [
-        Family(f"offgrid_bench_{suffix}", f"{text} by task category and quantile.", samples)
-        for key, suffix, text in BENCH_METRICS
-        if (samples := _quantile_samples(categories, key))
+        Family(f"offgrid_bench_{suffix}", f"{text} by task category and percentile.", samples)
+        for key, suffix, text, scale in BENCH_METRICS
+        if (samples := _percentile_samples(categories, key, scale))
     ]
     failures = tuple(
         Sample({"category": str(c.get("name", "unnamed"))}, c["failures"])

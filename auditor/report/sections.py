@@ -16,6 +16,7 @@ KeyValues = tuple[tuple[str, str], ...]
 MISSING = "\N{EN DASH}"  # shown where a value is absent
 
 STAT_COLUMNS = ("median", "p95", "p99", "mean", "min", "max", "count")
+STAT_LABELS = {"count": "n (samples)"}
 # (key in a benchmark category, row label), in the order a reader compares them
 CATEGORY_METRICS = (
     ("ttft_ms", "TTFT (ms)"),
@@ -176,8 +177,19 @@ def integrity_view(integrity: Mapping[str, Any] | None) -> IntegrityView | None:
     return IntegrityView(facts=facts, models=models, tables=tables)
 
 
+# a percentile needs at least this many samples before one sample lies beyond it
+PERCENTILE_MIN_SAMPLES = {"p95": 20, "p99": 100}
+
+
 def _stat(stats: Any, column: str) -> str:
-    return format_value(stats.get(column)) if isinstance(stats, Mapping) else MISSING
+    if not isinstance(stats, Mapping):
+        return MISSING
+    text = format_value(stats.get(column))
+    count = stats.get("count")
+    needed = PERCENTILE_MIN_SAMPLES.get(column)
+    if needed and isinstance(count, int) and count < needed and text != MISSING:
+        return f"{text} (n={count}: too few samples for a {column}, near the maximum)"
+    return text
 
 
 def _is_stats(value: Any) -> bool:
@@ -186,7 +198,7 @@ def _is_stats(value: Any) -> bool:
 
 def _stats_table(rows: list[tuple[str, Any]]) -> Table:
     return Table(
-        header=("Metric", *STAT_COLUMNS),
+        header=("Metric", *(STAT_LABELS.get(c, c) for c in STAT_COLUMNS)),
         rows=tuple((label, *(_stat(stats, c) for c in STAT_COLUMNS)) for label, stats in rows),
     )
 
@@ -213,7 +225,7 @@ def _category_view(category: Mapping[str, Any]) -> CategoryView:
 def _concurrency_table(levels: list[Mapping[str, Any]]) -> Table | None:
     if not levels:
         return None
-    header: tuple[str, ...] = ("Users", "Requests", "Failures", "Throughput (tok/s)")
+    header: tuple[str, ...] = ("Users", "Requests", "Failures", "Throughput (tok/s)", "n")
     header += ("TTFT median (ms)", "TTFT p95 (ms)", "Total median (ms)", "Total p95 (ms)")
     rows = tuple(
         (
@@ -221,6 +233,7 @@ def _concurrency_table(levels: list[Mapping[str, Any]]) -> Table | None:
             format_value(level.get("requests")),
             format_value(level.get("failures")),
             format_value(level.get("throughput_tps")),
+            _stat(level.get("ttft_ms"), "count"),
             _stat(level.get("ttft_ms"), "median"),
             _stat(level.get("ttft_ms"), "p95"),
             _stat(level.get("total_ms"), "median"),

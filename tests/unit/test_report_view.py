@@ -6,7 +6,9 @@ from dataclasses import replace
 
 import pytest
 
+from auditor.checks.catalog import load_catalog
 from auditor.checks.interface import Status
+from auditor.report import html
 from auditor.report.sections import benchmark_view, format_value, key_values
 from auditor.report.view import build, privilege_note, ran_as_root, verdict
 from tests.unit.report_sample import sample_report
@@ -77,10 +79,34 @@ def test_benchmark_view_leaves_out_what_is_missing() -> None:
 def test_duration_and_effective_status() -> None:
     view = build(sample_report())
     assert dict(view.run)["Duration"] == "7.5 s"
-    assert [c.status for c in view.controls] == [
-        "pass",
+    assert [c.status for c in view.controls] == [  # failures first
         "fail",
         "error",
-        "not_applicable",
         "waived",
+        "pass",
+        "not_applicable",
     ]
+
+
+def test_labels_name_error_one_way_and_failures_carry_remediation() -> None:
+    text = html.render(sample_report())
+    assert "Not evaluated" not in text
+    assert ">Error</div>" in text and ">ERROR</span>" in text
+    first_row = text.index('<tr class="row-')
+    assert text.startswith('<tr class="row-fail">', first_row)
+    remediation = load_catalog()["OG-NET-03"].remediation
+    assert remediation[-40:] in text[first_row : text.index("</tr>", first_row)]
+
+
+def test_percentiles_from_few_samples_say_so() -> None:
+    view = benchmark_view(
+        {
+            "categories": [
+                {"name": "chat", "ttft_ms": {"median": 10, "p95": 30, "p99": 31, "count": 3}}
+            ]
+        }
+    )
+    assert view is not None
+    (row,) = view.categories[0].stats.rows
+    assert row[2].startswith("30 (n=3:") and row[3].startswith("31 (n=3:") and row[7] == "3"
+    assert "n (samples)" in view.categories[0].stats.header
