@@ -19,6 +19,7 @@ from auditor.models.cache import DEFAULT_MAX_AGE_DAYS, DEFAULT_STATE_DIR
 from auditor.models.digests import DigestStats, open_source
 from auditor.models.engine import EngineCheck, check_llamacpp, check_ollama
 from auditor.models.hashing import Progress
+from auditor.models.signing import LockSignature, inspect_lock_signature
 from auditor.models.store import is_ollama_store
 from auditor.models.verify import StoreReport, verify_gguf_dir, verify_ollama_store
 
@@ -35,6 +36,7 @@ class IntegrityRun:
     engine: EngineCheck | None = None
     engine_note: str = ""  # why the engine was not checked
     stats: DigestStats | None = None
+    signature: LockSignature | None = None  # the lock's signature: which key signed the bundle
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,14 @@ def _engine_check(lock: lockfile.Lock, target: Target) -> tuple[EngineCheck | No
     return check_llamacpp(pin, target.pid), ""
 
 
+def lock_signature(lock_path: Path) -> LockSignature:
+    """The key that signed the lock this workstation runs (its signature sits beside it)."""
+    try:
+        return inspect_lock_signature(lock_path)
+    except OffgridError as exc:
+        return LockSignature("unverifiable", str(exc))
+
+
 def run_integrity(
     lock_path: Path,
     target: Target,
@@ -80,7 +90,9 @@ def run_integrity(
         data = lock_path.read_bytes()
     except (OSError, OffgridError) as exc:
         return IntegrityRun(str(lock_path), None, error=str(exc))
-    run = IntegrityRun(str(lock_path), hashlib.sha256(data).hexdigest())
+    run = IntegrityRun(
+        str(lock_path), hashlib.sha256(data).hexdigest(), signature=lock_signature(lock_path)
+    )
     engine, note = _engine_check(lock, target)
     if target.store is None or not target.store.is_dir():
         where = target.store or "unknown"
@@ -176,6 +188,12 @@ def section_dict(run: IntegrityRun) -> dict[str, Any]:
         "error": run.error or run.store_error,
         "engine": _engine_dict(run),
     }
+    if run.signature is not None:
+        out["lock_signature"] = {
+            "status": run.signature.status,
+            "fingerprint": run.signature.fingerprint,
+            "detail": run.signature.reason,
+        }
     if run.stats is not None:
         out |= {"mode": run.stats.mode, "mode_reason": run.stats.mode_reason}
     if run.store is not None:

@@ -29,7 +29,7 @@ def signature_path(directory: Path, seq: int) -> Path:
     return directory / SIGNATURES_DIR / f"{seq:06d}.sig"
 
 
-def _ssh_keygen(args: list[str], data: bytes) -> subprocess.CompletedProcess[bytes]:
+def ssh_keygen(args: list[str], data: bytes) -> subprocess.CompletedProcess[bytes]:
     binary = shutil.which("ssh-keygen")
     if binary is None:
         raise InputError("ssh-keygen not found: install openssh-client to sign or verify")
@@ -56,7 +56,7 @@ def sign_head(directory: Path, entry: Entry, private_key: Path) -> Path:
     """Sign `entry` (the head) with an SSH private key; the signature goes to signatures/."""
     if not private_key.is_file():
         raise InputError(f"SSH key {private_key}: no such file")
-    done = _ssh_keygen(
+    done = ssh_keygen(
         ["-Y", "sign", "-n", NAMESPACE, "-f", str(private_key)], signed_message(entry)
     )
     if done.returncode != 0 or b"BEGIN SSH SIGNATURE" not in done.stdout:
@@ -67,7 +67,7 @@ def sign_head(directory: Path, entry: Entry, private_key: Path) -> Path:
 
 
 def _signer(signature: Path, allowed_signers: Path) -> str | None:
-    done = _ssh_keygen(
+    done = ssh_keygen(
         ["-Y", "find-principals", "-s", str(signature), "-f", str(allowed_signers)], b""
     )
     principals = done.stdout.decode("utf-8", "replace").split()
@@ -79,7 +79,7 @@ def verify_signature(entry: Entry, signature: Path, allowed_signers: Path) -> st
     signer = _signer(signature, allowed_signers)
     if signer is None:
         return None
-    done = _ssh_keygen(
+    done = ssh_keygen(
         ["-Y", "verify", "-n", NAMESPACE, "-f", str(allowed_signers), "-I", signer,
          "-s", str(signature)],
         signed_message(entry),
