@@ -46,7 +46,7 @@ class _Ids:
         return str(uuid.uuid5(_UUID_NAMESPACE, ":".join((self._seed, *parts))))
 
 
-def _prop(name: str, value: str, cls: str | None = None) -> Json:
+def prop(name: str, value: str, cls: str | None = None) -> Json:
     prop = {"name": name, "ns": PROP_NS, "value": value}
     if cls is not None:
         prop["class"] = cls
@@ -71,7 +71,7 @@ def _observation(control: ControlResult, report: Report, ids: _Ids) -> Json:
         "uuid": ids("observation", control.id),
         "title": f"{control.id}: {control.title}",
         "description": escape_markdown(control.summary or control.title),
-        "props": [_prop("offgrid-status", effective_status(control))],
+        "props": [prop("offgrid-status", effective_status(control))],
         "methods": ["TEST"],
         "subjects": [
             {"subject-uuid": ids("host"), "type": "inventory-item", "title": report.host.hostname}
@@ -106,7 +106,7 @@ def framework_props(control: ControlResult) -> list[Json]:
     """One prop per framework reference: class names the framework (soc2, gdpr, hipaa,
     nist, iso27001), value the requirement, e.g. class nist, value SC-7."""
     return [
-        _prop("framework-reference", ref, cls=framework)
+        prop("framework-reference", ref, cls=framework)
         for framework, refs in sorted(control.references.items())
         for ref in refs
     ]
@@ -120,7 +120,7 @@ def _risk(control: ControlResult, ids: _Ids) -> Json:
         "title": f"{control.id}: {control.title}",
         "description": escape_markdown(control.rationale or control.title),
         "statement": escape_markdown(control.summary or control.title),
-        "props": [_prop("severity", control.severity)],
+        "props": [prop("severity", control.severity)],
         "status": "deviation-approved" if status == "waived" else "open",
         "remediations": [
             {
@@ -142,8 +142,8 @@ def _finding(control: ControlResult, ids: _Ids) -> Json:
         "title": f"{control.id}: {control.title}",
         "description": escape_markdown(control.rationale or control.title),
         "props": [
-            _prop("offgrid-status", status),
-            _prop("severity", control.severity),
+            prop("offgrid-status", status),
+            prop("severity", control.severity),
             *framework_props(control),
         ],
         "target": {
@@ -227,7 +227,7 @@ def plan_resource(resource_uuid: str, tool_version: str) -> Json:
         "description": f"The controls of offgrid {tool_version} ({CATALOG_FILE}): ids, checks' "
         "rationale, remediation and framework references. Every control is tested by "
         "automated inspection of the workstation (method TEST) at each nightly audit.",
-        "props": [_prop("catalog-sha256", hashlib.sha256(catalog).hexdigest())],
+        "props": [prop("catalog-sha256", hashlib.sha256(catalog).hexdigest())],
         "base64": {
             "filename": CATALOG_FILE,
             "media-type": "application/toml",
@@ -248,7 +248,7 @@ def document(
                 "last-modified": last_modified,
                 "version": last_modified,
                 "oscal-version": OSCAL_VERSION,
-                "props": [_prop("tool-version", tool_version)],
+                "props": [prop("tool-version", tool_version)],
             },
             "import-ap": {
                 "href": f"#{plan}",
