@@ -33,7 +33,7 @@ def _evidence(args: argparse.Namespace, console: Console) -> int:
     console.out(f"wrote {written.directory}/ ({written.files} files)")
     console.out(f"wrote {written.tarball}  sha256 {written.tarball_sha256}")
     for finding in evidence.findings:
-        console.info(f"{finding.kind.upper():9} {finding.text}")
+        console.info(f"{finding.kind.upper():9} {finding.host or '-':8} {finding.text}")
     console.out(
         f"period {evidence.since}..{evidence.until}: {len(evidence.hosts)} host(s), "
         f"{len(evidence.reports)} report(s), {len(evidence.findings)} finding(s), "

@@ -39,7 +39,7 @@ class HistoryCheck:
     entries: int
     head_seq: int | None
     head_hash: str | None
-    problems: tuple[str, ...]
+    problems: tuple[Problem, ...]
     notes: tuple[str, ...]
     signatures: tuple[str, ...]  # signature file names (copied into the pack)
     chain: bytes  # chain.jsonl as found
@@ -196,7 +196,7 @@ def check_history(
     sig_problems, sig_notes = _signature_problems(directory, result.entries, allowed_signers)
     problems = [*result.problems, *sig_problems]
     by_seq: dict[int, list[str]] = {}
-    for problem in problems:
+    for problem in result.problems:  # a signature problem is the history's, not the report's
         if problem.seq is not None:
             by_seq.setdefault(problem.seq, []).append(problem.message)
     head = result.head
@@ -208,7 +208,7 @@ def check_history(
         entries=len(result.entries),
         head_seq=head.seq if head else None,
         head_hash=head.entry_hash if head else None,
-        problems=tuple(p.describe() for p in problems),
+        problems=tuple(problems),
         notes=(*result.notes, *sig_notes),
         signatures=tuple(p.name for p in signature_files),
         chain=b"".join(history.read_lines(directory)),
@@ -301,10 +301,9 @@ def _span(nights: Iterable[str]) -> str:
 
 def _host_findings(host: HostPeriod, titles: Mapping[str, str]) -> list[Finding]:
     found: list[Finding] = []
-    for kind, what in (("tampered", "report altered or unreadable"), ("missing", "no report")):
-        dates = tuple(n.night for n in host.nights if n.status == kind)
-        if dates:
-            found.append(Finding(kind, host.host, None, dates, f"{what}: {_span(dates)}"))
+    gaps = tuple(n.night for n in host.nights if n.status == "missing")
+    if gaps:  # (a tampered night is a finding of its report's)
+        found.append(Finding("missing", host.host, None, gaps, f"no report: {_span(gaps)}"))
     by_control: dict[tuple[str, str], list[str]] = {}
     for night in host.nights:
         for cid, status in night.controls.items():
@@ -324,8 +323,13 @@ def _findings(
     titles: Mapping[str, str],
 ) -> tuple[Finding, ...]:
     found: list[Finding] = []
-    for check in histories:
-        found += [Finding("history", None, None, (), f"{check.label}: {p}") for p in check.problems]
+    reported = {(r.history, r.seq) for r in reports if r.problem is not None}
+    for check in histories:  # what a tampered report of the period does not already say
+        found += [
+            Finding("history", None, None, (), f"{check.label}: {p.describe()}")
+            for p in check.problems
+            if (check.label, p.seq) not in reported
+        ]
     for item in reports:
         if item.problem is not None:
             text = f"entry {item.seq} of {item.history} ({item.night}): {item.problem}"

@@ -47,8 +47,8 @@ def control_counts(evidence: Evidence, control_id: str) -> dict[str, int]:
         for night in host.nights:
             if night.status in ("missing", "tampered") and not night.controls:
                 counts[night.status] += 1
-            elif control_id in night.controls:
-                counts[night.controls[control_id]] += 1
+            else:  # a report of that night without this control is no evidence for it
+                counts[night.controls.get(control_id, "missing")] += 1
     return counts
 
 
@@ -155,14 +155,19 @@ def _history_json(check: HistoryCheck) -> Json:
         "entries": check.entries,
         "head": {"seq": check.head_seq, "entry_hash": check.head_hash},
         "intact": check.intact,
-        "problems": list(check.problems),
+        "problems": [p.describe() for p in check.problems],
         "notes": list(check.notes),
         "signatures": list(check.signatures),
     }
 
 
-def _dump(data: Any) -> bytes:
-    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+def _dump(data: Any, *, compact: bool = False) -> bytes:
+    """JSON bytes; compact for the large OSCAL document (the C encoder, one line)."""
+    if compact:
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    else:
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+    return (text + "\n").encode("utf-8")
 
 
 # ---- OSCAL -------------------------------------------------------------------------------
@@ -230,7 +235,9 @@ def pack_files(
         "index.html": index_html.encode("utf-8"),
         "evidence.json": summary,
         "matrix.csv": matrix_csv(matrix_rows(evidence, catalog)),
-        "assessment-results.oscal.json": _dump(oscal_document(evidence, summary, tool_version)),
+        "assessment-results.oscal.json": _dump(
+            oscal_document(evidence, summary, tool_version), compact=True
+        ),
     }
     for item in evidence.reports:
         if item.data:

@@ -103,7 +103,8 @@ def _strip(host_name: str, nights: tuple[tuple[str, str], ...]) -> Strip:
 
 
 def _waiver_row(waiver: WaiverInForce) -> tuple[str, ...]:
-    used = f"{len(waiver.nights)} night(s): {waiver.nights[0]} … {waiver.nights[-1]}"
+    first, last = waiver.nights[0], waiver.nights[-1]
+    used = first if len(waiver.nights) == 1 else f"{len(waiver.nights)} nights, {first} … {last}"
     approver = waiver.approved_by or "not recorded"
     return (waiver.host, waiver.control_id, waiver.justification, approver, waiver.expires, used)
 
@@ -116,7 +117,7 @@ def _histories(evidence: Evidence) -> tuple[tuple[str, ...], ...]:
             ", ".join(h.hosts) or "none",
             str(h.entries),
             f"{h.head_seq} {h.head_hash}" if h.head_hash else "empty",
-            "intact" if h.intact else "TAMPERED: " + "; ".join(h.problems),
+            "intact" if h.intact else "TAMPERED: " + "; ".join(p.describe() for p in h.problems),
             "; ".join(h.notes) or "",
             ", ".join(h.signatures) or "none",
         )

@@ -6,19 +6,24 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import subprocess
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from auditor.checks.catalog import load_catalog
+from auditor.checks.interface import Status
 from auditor.cli import main
 from auditor.console import Console
 from auditor.report import history
 from auditor.report.evidence_pack import fixed_mtime
-from tests.unit.report_variants import all_pass
+from auditor.report.model import to_dict
+from tests.unit.report_sample import _control, sample_report
 from tests.unit.validators import oscal_errors, trestle_load
 
 SINCE, UNTIL = "2026-09-01", "2026-09-30"
@@ -41,8 +46,18 @@ def _run(*argv: str | Path) -> tuple[int, str, str]:
 
 
 def _nightly(host: str, night: str) -> dict[str, Any]:
-    data = all_pass(host, f"{night}T02:00:07+00:00")
-    data["started_at"] = f"{night}T02:00:00+00:00"
+    """A nightly report in which every control of the catalog passed (but one waived)."""
+    report = sample_report(benchmark=False, integrity=False)
+    controls = tuple(_control(cid, Status.PASS, "ok") for cid in load_catalog())
+    report = replace(
+        report,
+        host=replace(report.host, hostname=host),
+        started_at=f"{night}T02:00:00+00:00",
+        finished_at=f"{night}T02:00:07+00:00",
+        controls=controls,
+        incomplete=(),
+    )
+    data: dict[str, Any] = json.loads(json.dumps(to_dict(report)))
     if (host, night) == WAIVED:
         control = next(c for c in data["controls"] if c["id"] == "OG-HRD-01")
         control["status"], control["waiver"] = "fail", WAIVER
@@ -247,3 +262,72 @@ def test_bad_input_is_one_line_exit_2(histories: list[Path], tmp_path: Path) -> 
                         "--out", taken)  # fmt: skip
     assert code == 2 and "not an evidence pack" in err
     assert (taken / "notes.txt").read_text() == "mine"
+
+
+# ---- small histories: one behaviour each ---------------------------------------------------
+
+
+def _small(tmp_path: Path, failing: str | None = None, error: str | None = None) -> Path:
+    directory = tmp_path / "h"
+    for night in NIGHTS[:3]:
+        data = _nightly("ws-09", night)
+        for control in data["controls"]:
+            if night == NIGHTS[1] and control["id"] in (failing, error):
+                control["status"] = "fail" if control["id"] == failing else "error"
+                data["summary"]["pass"] -= 1
+                data["summary"][control["status"]] += 1
+        history.append(directory, data)
+    return directory
+
+
+def _evidence_of(directory: Path, tmp_path: Path, *extra: str | Path) -> tuple[int, dict[str, Any]]:
+    out = tmp_path / "pack"
+    code, _, _ = _run("report", "evidence", directory, "--since", NIGHTS[0], "--until",
+                      NIGHTS[2], "--out", out, *extra)  # fmt: skip
+    return code, _summary(out)
+
+
+def test_an_intact_period_passes(tmp_path: Path) -> None:
+    code, summary = _evidence_of(_small(tmp_path), tmp_path)
+    assert code == 0 and summary["verdict"] == "pass" and summary["findings"] == []
+
+
+def test_an_unwaived_failure_is_a_finding_with_its_remediation(tmp_path: Path) -> None:
+    code, summary = _evidence_of(_small(tmp_path, failing="OG-NET-03"), tmp_path)
+    assert code == 1 and summary["verdict"] == "fail"
+    (finding,) = summary["findings"]
+    assert (finding["kind"], finding["control"], finding["nights"]) == (
+        "fail",
+        "OG-NET-03",
+        [NIGHTS[1]],
+    )
+    assert finding["remediation"] == load_catalog()["OG-NET-03"].remediation
+    html = (tmp_path / "pack" / "index.html").read_text("utf-8")
+    assert "OG-NET-03" in html[html.index('id="findings"') : html.index('id="calendar"')]
+
+
+def test_an_unevaluated_control_leaves_the_period_unproven(tmp_path: Path) -> None:
+    code, summary = _evidence_of(_small(tmp_path, error="OG-CFG-01"), tmp_path)
+    assert code == 3 and summary["verdict"] == "incomplete"
+    assert [f["kind"] for f in summary["findings"]] == ["error"]
+
+
+def test_an_unsigned_head_is_a_finding_when_signatures_are_required(tmp_path: Path) -> None:
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen (openssh-client) is not installed")
+    key = tmp_path / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    kind, blob = key.with_suffix(".pub").read_text().split()[:2]
+    allowed = tmp_path / "allowed"
+    allowed.write_text(f"auditor {kind} {blob}\n")
+    code, summary = _evidence_of(_small(tmp_path), tmp_path, "--allowed-signers", allowed)
+    assert code == 1
+    (finding,) = summary["findings"]
+    assert finding["kind"] == "history" and "the head is not signed" in finding["text"]
+
+
+def test_index_needs_nothing_outside_the_pack(pack: Path) -> None:
+    html = (pack / "index.html").read_text("utf-8")
+    assert "<script" not in html and "http://" not in html and "https://" not in html
+    for link in re.findall(r'href="([^"]+)"', html):
+        assert (pack / link).is_file(), link
