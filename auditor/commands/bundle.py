@@ -221,6 +221,8 @@ def _sign(args: argparse.Namespace, console: Console) -> int:
 
 
 def _verify(args: argparse.Namespace, console: Console) -> int:
+    if args.signature_only and args.allowed_signers is None:
+        raise UsageError("--signature-only needs --allowed-signers FILE")
     if args.allowed_signers is not None:
         if not _lock_path(args.bundle).is_file():
             raise InputError(f"{_lock_path(args.bundle)}: no such file")
@@ -229,6 +231,8 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
         if not signature.ok:
             console.error(f"{args.bundle}: refused: {signature.reason}")
             return ExitCode.FAILED
+        if args.signature_only:
+            return ExitCode.OK
     report = _check_files(args.bundle, console)
     if report.ok:
         return ExitCode.OK
@@ -340,6 +344,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FILE",
         help="also require the lock's signature by a key in this ssh allowed_signers file",
+    )
+    verify.add_argument(
+        "--signature-only",
+        action="store_true",
+        help="check only the lock's signature (the files are checked against it elsewhere)",
     )
     verify.set_defaults(bundle_handler=_verify)
 

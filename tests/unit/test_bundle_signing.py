@@ -189,3 +189,17 @@ def test_the_report_records_which_key_signed_the_lock(
         "fingerprint": fingerprint,
         "detail": f"lock signed by key {fingerprint}",
     }
+
+
+def test_signature_only_checks_the_signature_and_no_file(
+    bundle: Path, keys: dict[str, Path]
+) -> None:
+    assert _run("bundle", "sign", bundle, "--key", keys["staging"])[0] == 0
+    (wheel,) = lockfile.load(_lock(bundle)).auditor
+    (bundle / wheel.path).write_bytes(b"swapped after signing")
+    argv = ("bundle", "verify", bundle, "--allowed-signers", keys["allowed"], "--signature-only")
+    code, out, _ = _run(*argv)
+    assert code == 0 and "signature: lock signed by staging@offgrid" in out
+    assert "bundle matches" not in out and "does NOT match" not in out
+    code, _, err = _run("bundle", "verify", bundle, "--signature-only")
+    assert code == 2 and "needs --allowed-signers" in err
