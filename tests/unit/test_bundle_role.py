@@ -175,6 +175,8 @@ def test_the_workstation_refuses_when_the_controller_check_is_bypassed(
     assert recap_failed(output)[host] == 1
     assert reason in _message(output, host), _message(output, host)
     assert not (tmp / host / "etc-offgrid/offgrid.lock.json.sig").exists()
+    if host != "provisioned-once":  # a refusal leaves a fresh workstation as it was
+        assert not (tmp / host / "etc-offgrid").exists()
 
 
 def test_allowed_signers_are_required_unless_unsigned_is_allowed(
