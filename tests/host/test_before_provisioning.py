@@ -1,7 +1,7 @@
 """Runs of site.yml that must leave a fresh workstation untouched: a corrupted or unauthentic
 (unsigned, re-signed, modified-lock) bundle stops on the controller or, with the controller's
-check skipped, on the target, and a check run only reports. (This module runs before the `provisioned`
-fixture changes the session's workstation.)"""
+check skipped, on the target, and a check run only reports. (This module runs before the
+`provisioned` fixture changes the session's workstation.)"""
 
 from __future__ import annotations
 
