@@ -304,6 +304,14 @@ def _host_findings(host: HostPeriod, titles: Mapping[str, str]) -> list[Finding]
     gaps = tuple(n.night for n in host.nights if n.status == "missing")
     if gaps:  # (a tampered night is a finding of its report's)
         found.append(Finding("missing", host.host, None, gaps, f"no report: {_span(gaps)}"))
+    unread = tuple(
+        n.night
+        for n in host.nights
+        if n.status == "error" and not {"fail", "error"} & set(n.controls.values())
+    )
+    if unread:  # an audit that could not read everything proves no pass
+        text = f"the audit could not read everything (see the report): {_span(unread)}"
+        found.append(Finding("error", host.host, None, unread, text))
     by_control: dict[tuple[str, str], list[str]] = {}
     for night in host.nights:
         for cid, status in night.controls.items():

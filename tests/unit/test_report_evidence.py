@@ -331,3 +331,16 @@ def test_index_needs_nothing_outside_the_pack(pack: Path) -> None:
     assert "<script" not in html and "http://" not in html and "https://" not in html
     for link in re.findall(r'href="([^"]+)"', html):
         assert (pack / link).is_file(), link
+
+
+def test_a_night_whose_audit_could_not_read_everything_is_a_finding(tmp_path: Path) -> None:
+    directory = tmp_path / "h"
+    for night in NIGHTS[:3]:
+        data = _nightly("ws-09", night)
+        if night == NIGHTS[2]:
+            data["incomplete"] = ["/proc/812/environ: permission denied"]
+        history.append(directory, data)
+    code, summary = _evidence_of(directory, tmp_path)
+    assert code == 3
+    (finding,) = summary["findings"]
+    assert finding["kind"] == "error" and finding["nights"] == [NIGHTS[2]]
