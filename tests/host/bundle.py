@@ -66,7 +66,7 @@ def sign_test_bundle(bundle: TestBundle) -> None:
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test-staging", "-f", str(key)],
             check=True,
         )
-    kind, blob = key.with_suffix(".pub").read_text().split()[:2]
+    kind, blob = Path(f"{key}.pub").read_text().split()[:2]
     bundle.allowed_signers.write_text(
         f'staging@offgrid namespaces="offgrid-bundle" {kind} {blob}\n'
     )

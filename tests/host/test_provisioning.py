@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from auditor.models import signing
 from tests.host.bundle import TestBundle
 from tests.host.inhost import (
     DROPIN_DIR,
@@ -163,6 +164,18 @@ def test_nightly_audit_unit_writes_timestamped_reports(provisioned: Workstation)
     assert "Persistent=yes" in timer and "UnitFileState=enabled" in timer
 
 
+def test_the_report_names_the_key_that_signed_the_bundle(
+    provisioned: Workstation, test_bundle: TestBundle
+) -> None:
+    audit(provisioned)
+    report = json.loads(provisioned.run("cat /root/audit.json").stdout)
+    signature = report["integrity"]["lock_signature"]
+    expected = signing.parse_signature(
+        Path(f"{test_bundle.lock_path}.sig").read_bytes()
+    ).fingerprint
+    assert signature["status"] == "ok" and signature["fingerprint"] == expected
+
+
 def test_second_run_changes_nothing(provisioned: Workstation, test_bundle: TestBundle) -> None:
     run = provisioned.playbook(SITE_PLAYBOOK, extra_vars=provisioned_vars(provisioned, test_bundle))
     assert run.stats[provisioned.name].changed == 0, run.changed_tasks()
@@ -184,5 +197,7 @@ def test_audit_playbook_fetches_reports(provisioned: Workstation, tmp_path: Path
             extra_vars={"offgrid_audit_reports_dir": str(tmp_path)},
         )
     assert run.stats[provisioned.name].failed == 0
-    fetched = sorted(p.suffix for p in (tmp_path / provisioned.name).iterdir())
+    fetched = sorted(p.suffix for p in (tmp_path / provisioned.name).iterdir() if p.is_file())
     assert fetched == [".html", ".json"]
+    history = tmp_path / provisioned.name / "history"
+    assert (history / "chain.jsonl").is_file() and not (history / "history.key").exists()
