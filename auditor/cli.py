@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import traceback
 from collections.abc import Sequence
 from typing import cast
 
@@ -64,6 +65,10 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     if not getattr(args, "handler", None):
         console.out(parser.format_help())
         return ExitCode.USAGE
+    return _dispatch(args, console)
+
+
+def _dispatch(args: argparse.Namespace, console: Console) -> int:
     try:
         return int(args.handler(args, console))
     except OffgridError as exc:
@@ -72,3 +77,18 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     except KeyboardInterrupt:
         console.error("interrupted")
         return 130
+    except OSError as exc:  # a file or directory the user named cannot be used: bad input
+        where = f"{exc.filename}: " if exc.filename else ""
+        console.error(f"{where}{exc.strerror or exc}")
+        return ExitCode.USAGE
+    except Exception as exc:  # a bug: its own exit code, never mistaken for a verdict
+        return _crashed(exc, console)
+
+
+def _crashed(exc: BaseException, console: Console) -> int:
+    summary = " ".join(str(exc).split())[:300]
+    console.error(
+        f"internal error (exit {int(ExitCode.CRASH)}, no verdict): {type(exc).__name__}: {summary}"
+    )
+    console.traceback("".join(traceback.format_exception(exc)))
+    return ExitCode.CRASH

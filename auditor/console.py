@@ -38,6 +38,11 @@ class Console:
     def error(self, text: str) -> None:
         self._rich_err.print(f"offgrid: error: {text}", markup=False)
 
+    def traceback(self, text: str) -> None:
+        """A crash's traceback: plain stderr (the journal keeps it), after the one-line error."""
+        self._stderr.write(text if text.endswith("\n") else text + "\n")
+        self._stderr.flush()
+
     @property
     def rich(self) -> RichConsole:
         """For tables and rules rendered by rich on stderr."""

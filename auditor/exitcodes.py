@@ -8,3 +8,4 @@ class ExitCode(IntEnum):
     FAILED = 1  # a control failed, or a benchmark regressed
     USAGE = 2  # bad usage or bad input
     INCOMPLETE = 3  # a control could not be evaluated
+    CRASH = 70  # offgrid itself failed (an unhandled error: a bug); never a verdict (EX_SOFTWARE)

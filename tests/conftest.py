@@ -6,6 +6,20 @@ import os
 import shutil
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests are derandomized (the same generated cases every run, so CI is repeatable)
+# and bounded; HYPOTHESIS_PROFILE=deep runs many more cases locally.
+settings.register_profile(
+    "offgrid",
+    derandomize=True,
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    database=None,
+)
+settings.register_profile("deep", parent=settings.get_profile("offgrid"), max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "offgrid"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

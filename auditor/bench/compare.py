@@ -7,12 +7,12 @@ their prompts differ, so their numbers do not compare.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditor import safeio
 from auditor.errors import InputError
 
 # (metric, statistic, True when higher is better)
@@ -49,19 +49,34 @@ class Change:
 
 
 def load_section(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read benchmark results {path}: {exc}") from exc
+    data = safeio.load_json(path, safeio.REPORT_LIMIT, what="cannot read benchmark results")
     section = data.get("benchmark", data) if isinstance(data, dict) else None
     if not isinstance(section, dict) or not isinstance(section.get("categories"), list):
         raise InputError(f"{path}: not offgrid bench results (no categories)")
+    _check_shape(section, str(path))
     return section
+
+
+def _check_shape(section: Mapping[str, Any], source: str) -> None:
+    """The parts compare() reads, named with their path when they have the wrong shape."""
+    safeio.table(section.get("suite", {}), "suite", source)
+    for index, category in enumerate(section["categories"]):
+        where = f"categories[{index}]"
+        safeio.text(safeio.table(category, where, source), "name", where, source, "")
+    for index, level in enumerate(
+        safeio.array(section.get("concurrency") or [], "concurrency", source)
+    ):
+        where = f"concurrency[{index}]"
+        users = safeio.table(level, where, source).get("users")
+        if isinstance(users, bool) or not isinstance(users, int):
+            raise InputError(f"{source}: {where}.users: expected an integer")
 
 
 def _stat(block: Any, stat: str) -> float | None:
     value = block.get(stat) if isinstance(block, dict) else None
-    return float(value) if isinstance(value, int | float) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if abs(value) < 1e300 else None
 
 
 def _category_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
@@ -78,7 +93,8 @@ def _concurrency_changes(old: list[Any], new: list[Any]) -> list[Change]:
     changes = []
     for level in new:
         old_tps, new_tps = before.get(level["users"]), level.get("throughput_tps")
-        if old_tps and new_tps:
+        numbers = all(isinstance(v, int | float) and 0 < v < 1e300 for v in (old_tps, new_tps))
+        if numbers and old_tps and new_tps:
             changes.append(
                 Change(
                     f"concurrency {level['users']} users",

@@ -14,13 +14,13 @@ from a benchmark section measured with this same suite against a cloud endpoint
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditor import safeio
 from auditor.errors import InputError
 
 REFERENCE_KIND = "offgrid-cloud-reference"
@@ -71,9 +71,16 @@ def _range(values: Sequence[float], what: str) -> tuple[float, float]:
     return min(values), max(values)
 
 
+# Milliseconds and tokens per second outside this range are not measurements (1e-320
+# tokens/s would make every derived time infinite).
+_SANE = (1e-6, 1e9)
+
+
 def _positive(raw: Any, key: str, path: Path) -> float:
-    if not isinstance(raw, int | float) or isinstance(raw, bool) or raw <= 0:
+    if not isinstance(raw, int | float) or isinstance(raw, bool):
         raise InputError(f"{path}: {key} must be a positive number")
+    if not _SANE[0] <= raw <= _SANE[1]:
+        raise InputError(f"{path}: {key} must be a number from {_SANE[0]:g} to {_SANE[1]:g}")
     return float(raw)
 
 
@@ -92,20 +99,28 @@ def _from_reference(data: Mapping[str, Any], path: Path) -> CloudRange:
     return CloudRange(str(data.get("label", path.name)), str(data.get("source", "")), *values)
 
 
+def _medians(categories: Any, metric: str, path: Path) -> list[float]:
+    if not isinstance(categories, list):
+        raise InputError(f"{path}: categories: expected an array")
+    values = []
+    for index, category in enumerate(categories):
+        block = category.get(metric) if isinstance(category, dict) else None
+        if isinstance(block, dict):
+            values.append(_positive(block.get("median"), f"categories[{index}].{metric}", path))
+    return values
+
+
 def _from_section(data: Mapping[str, Any], path: Path) -> CloudRange:
     categories = data.get("categories") or []
-    ttfts = [c["ttft_ms"]["median"] for c in categories if c.get("ttft_ms")]
-    rates = [c["decode_tps"]["median"] for c in categories if c.get("decode_tps")]
+    ttfts = _medians(categories, "ttft_ms", path)
+    rates = _medians(categories, "decode_tps", path)
     (t_lo, t_hi), (r_lo, r_hi) = _range(ttfts, "TTFT"), _range(rates, "decode rate")
     label = f"measured: {data.get('model')} at {data.get('endpoint')}"
     return CloudRange(label, f"offgrid bench results {path.name}", t_lo, t_hi, r_lo, r_hi)
 
 
 def load_cloud(path: Path) -> CloudRange:
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read cloud reference {path}: {exc}") from exc
+    data = safeio.load_json(path, safeio.REPORT_LIMIT, what="cloud reference")
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a JSON object")
     if data.get("kind") == REFERENCE_KIND:

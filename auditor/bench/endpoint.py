@@ -15,13 +15,18 @@ from auditor.errors import InputError
 
 
 def split_endpoint(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise InputError(f"endpoint is not a valid URL ({exc}): {url!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(f"endpoint must be an http(s) URL with a host, got {url!r}")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
         raise InputError(f"endpoint has a bad port: {url!r}") from exc
+    if not 0 < port < 65536:
+        raise InputError(f"endpoint has a bad port: {url!r}")
     return parts.hostname, port
 
 

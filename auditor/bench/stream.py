@@ -13,6 +13,11 @@ from collections.abc import Iterator
 from typing import Protocol
 
 READ_SIZE = 65536
+MAX_LINE = 4 * 1024 * 1024  # no streamed event is this long: a server sending more is broken
+
+
+class OverlongLine(OSError):
+    """A line grew past MAX_LINE without a newline (handled like a broken connection)."""
 
 
 class RawBody(Protocol):
@@ -28,6 +33,8 @@ class LineSplitter:
     def feed(self, data: bytes) -> list[bytes]:
         self._pending += data
         if b"\n" not in self._pending:
+            if len(self._pending) > MAX_LINE:
+                raise OverlongLine(f"a streamed line is longer than {MAX_LINE} bytes")
             return []
         *lines, self._pending = self._pending.split(b"\n")
         return [line.rstrip(b"\r") for line in lines]

@@ -9,12 +9,12 @@ spend of categories the decision matrix sends to Local.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditor import safeio
 from auditor.errors import InputError
 
 
@@ -40,47 +40,51 @@ class Prices:
     workloads: tuple[Workload, ...]
 
 
-def _number(table: Mapping[str, Any], key: str, where: str) -> float:
-    value = table.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise InputError(f"price file: {where}.{key} must be a non-negative number")
-    return float(value)
-
-
-def _workloads(raw: Any) -> tuple[Workload, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise InputError("price file: needs at least one [[workload]] table")
-    return tuple(
-        Workload(
-            str(w.get("category", "")),
-            _number(w, "calls_per_day", "workload"),
-            _number(w, "input_tokens", "workload"),
-            _number(w, "output_tokens", "workload"),
+def _workloads(raw: Any, source: str) -> tuple[Workload, ...]:
+    if raw is None:
+        raise InputError(f"{source}: needs at least one [[workload]] table")
+    items = safeio.array(raw, "workload", source)
+    if not items:
+        raise InputError(f"{source}: needs at least one [[workload]] table")
+    workloads = []
+    for index, item in enumerate(items):
+        where = f"workload[{index}]"
+        table = safeio.table(item, where, source)
+        workloads.append(
+            Workload(
+                safeio.text(table, "category", where, source, ""),
+                safeio.number(table, "calls_per_day", where, source),
+                safeio.number(table, "input_tokens", where, source),
+                safeio.number(table, "output_tokens", where, source),
+            )
         )
-        for w in raw
-    )
+    return tuple(workloads)
+
+
+def _section(raw: Mapping[str, Any], name: str, source: str) -> Mapping[str, Any]:
+    if name not in raw:
+        raise InputError(f"{source}: missing [{name}] table")
+    return safeio.table(raw[name], name, source)
 
 
 def load_prices(path: Path) -> Prices:
-    try:
-        raw = tomllib.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"cannot read price file {path}: {exc}") from exc
-    try:
-        hardware, power, cloud = raw["hardware"], raw["power"], raw["cloud"]
-    except KeyError as exc:
-        raise InputError(f"price file {path}: missing [{exc.args[0]}] table") from exc
+    """The price file; a missing, malformed or wrong-shaped one is an InputError naming the key."""
+    source = f"price file {path}"
+    raw = safeio.load_toml(path, what="price file")
+    hardware, power, cloud = (
+        _section(raw, name, source) for name in ("hardware", "power", "cloud")
+    )
     return Prices(
-        label=str(raw.get("label", path.name)),
-        currency=str(raw.get("currency", "USD")),
-        days_per_month=_number({"days_per_month": 30.0, **raw}, "days_per_month", "top level"),
-        hardware_cost=_number(hardware, "cost", "hardware"),
-        watts=_number(power, "watts", "power"),
-        hours_per_day=_number(power, "hours_per_day", "power"),
-        price_per_kwh=_number(power, "price_per_kwh", "power"),
-        input_per_million=_number(cloud, "input_per_million", "cloud"),
-        output_per_million=_number(cloud, "output_per_million", "cloud"),
-        workloads=_workloads(raw.get("workload")),
+        label=safeio.text(raw, "label", "", source, path.name),
+        currency=safeio.text(raw, "currency", "", source, "USD"),
+        days_per_month=safeio.number(raw, "days_per_month", "", source, default=30.0),
+        hardware_cost=safeio.number(hardware, "cost", "hardware", source),
+        watts=safeio.number(power, "watts", "power", source),
+        hours_per_day=safeio.number(power, "hours_per_day", "power", source),
+        price_per_kwh=safeio.number(power, "price_per_kwh", "power", source),
+        input_per_million=safeio.number(cloud, "input_per_million", "cloud", source),
+        output_per_million=safeio.number(cloud, "output_per_million", "cloud", source),
+        workloads=_workloads(raw.get("workload"), source),
     )
 
 

@@ -6,7 +6,6 @@ timing and about what counts as a failed request lives here, once.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,8 +14,10 @@ from typing import Any
 import requests
 import urllib3.exceptions
 
+from auditor import safeio
 from auditor.bench.interface import RequestResult, ServerTimings, TokenSource
 from auditor.bench.stream import timed_lines
+from auditor.errors import InputError
 
 # Everything a broken connection, a stall or a truncated body can raise while streaming.
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
@@ -69,9 +70,9 @@ class _Accumulator:
 
 def parse_json_line(line: bytes) -> dict[str, Any]:
     try:
-        obj = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise StreamProtocolError(f"malformed line {line[:60]!r}") from exc
+        obj = safeio.parse_json(line, "stream line")
+    except InputError as exc:
+        raise StreamProtocolError(f"malformed line {line[:60]!r}: {exc}") from None
     if not isinstance(obj, dict):
         raise StreamProtocolError(f"expected a JSON object, got {line[:60]!r}")
     if obj.get("error"):
@@ -134,7 +135,11 @@ def _consume(
             raise StreamProtocolError(f"HTTP {response.status_code}: {_error_text(response)}")
         response.raw.decode_content = True
         for arrived, line in timed_lines(response.raw, deadline):
-            event = parse_line(line)
+            try:
+                event = parse_line(line)
+            except (TypeError, AttributeError, LookupError, ValueError, ArithmeticError) as exc:
+                # a JSON line of the wrong shape (`{"choices": 5}`): the server broke protocol
+                raise StreamProtocolError(f"unexpected line {line[:60]!r}: {exc}") from None
             if event is not None:
                 acc.apply(arrived, event)
 

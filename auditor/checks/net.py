@@ -213,6 +213,18 @@ def nft_egress(facts: Facts, engine: EngineFacts) -> tuple[bool, list[tuple[str,
     ]
 
 
+def _no_enforcement(facts: Facts, cid: str, evidence: list[tuple[str, str]]) -> Result:
+    if facts.egress is None or facts.egress.nft_rules is None:
+        # unreadable (usually: not root) is not absent: an nft rule may still be in force
+        return result(
+            cid, Status.ERROR,
+            "no systemd egress restriction, and the nftables ruleset could not be read: "
+            "cannot tell whether egress is enforced (run as root)",
+            evidence,
+        )  # fmt: skip
+    return result(cid, Status.FAIL, "no process-scoped egress enforcement", evidence)
+
+
 @check("OG-NET-04")
 def egress_enforcement_present(facts: Facts) -> Result:
     cid = "OG-NET-04"
@@ -224,7 +236,7 @@ def egress_enforcement_present(facts: Facts) -> Result:
     evidence = unit_evidence + nft_evidence
     mechanisms = [name for name, ok in (("systemd", by_unit), ("nftables", by_nft)) if ok]
     if not mechanisms:
-        return result(cid, Status.FAIL, "no process-scoped egress enforcement", evidence)
+        return _no_enforcement(facts, cid, evidence)
     configured = " and ".join(mechanisms)
     probe = facts.egress.probe if facts.egress else None
     if probe is None:

@@ -13,13 +13,12 @@ A waiver is valid through its expiry date; an expired waiver counts as none.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import tomllib
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditor import safeio
 from auditor.errors import InputError
 from auditor.report.model import Waiver
 
@@ -31,10 +30,9 @@ class WaiverSet:
 
 
 def _parse_text(path: Path, text: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"waivers file {path}: {exc}") from None
+    source = f"waivers file {path}"
+    parse = safeio.parse_json if path.suffix == ".json" else safeio.parse_toml
+    data = parse(text, source)
     if not isinstance(data, dict):
         raise InputError(f"waivers file {path}: expected a table keyed by control id")
     waivers = data.get("waivers", data)
@@ -76,10 +74,7 @@ def _waiver(path: Path, control_id: str, entry: object) -> Waiver:
 
 def load_waivers(path: Path, known_ids: Set[str], today: dt.date | None = None) -> WaiverSet:
     """Read and validate a waivers file; unknown control ids and bad fields are input errors."""
-    try:
-        text = path.read_text("utf-8")
-    except OSError as exc:
-        raise InputError(f"waivers file {path}: {exc.strerror or exc}") from None
+    text = safeio.read_text(path, what="waivers file")
     today = today or dt.date.today()
     active: dict[str, Waiver] = {}
     expired: list[Waiver] = []

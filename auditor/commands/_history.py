@@ -1,23 +1,32 @@
-"""`offgrid report history append|verify|list|diff|sign` (registered by commands/report.py)."""
+"""`offgrid report history append|verify|repair|list|diff|sign` (see commands/report.py)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 
+from auditor import safeio
 from auditor.console import Console
 from auditor.errors import InputError, UsageError
 from auditor.exitcodes import ExitCode
 from auditor.report import history, sshsig
 from auditor.report.diff import DEFAULT_THRESHOLD_PCT, diff_reports, format_json, format_text
 from auditor.report.history import DEFAULT_HISTORY_DIR, Problem
-from auditor.report.load import load_report
+from auditor.report.load import load_report, shape_guard
 from auditor.report.model import Report
 
 
+def _check_ssh_key(path: Path | None) -> None:
+    """Before anything is written: a signing key that cannot be read would fail after the append."""
+    if path is not None:
+        safeio.read_bytes(path, 1024 * 1024)
+
+
 def _append(args: argparse.Namespace, console: Console) -> int:
+    _check_ssh_key(args.ssh_key)
     entry = history.append_file(args.dir, args.report, args.key)
     console.out(f"appended entry {entry.seq} ({entry.report}) head {entry.entry_hash}")
     if args.ssh_key is not None:
@@ -35,8 +44,28 @@ def _sign(args: argparse.Namespace, console: Console) -> int:
     return ExitCode.OK
 
 
+def _head_hash(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", text):
+        raise UsageError(f"--expect-head must be a 64-digit hex entry hash, not {text[:80]!r}")
+    return text.lower()
+
+
+def _repair(args: argparse.Namespace, console: Console) -> int:
+    actions, entry = history.repair(args.dir, args.key)
+    if not actions:
+        console.out(f"{args.dir}: nothing to repair")
+        return ExitCode.OK
+    for action in actions:
+        console.out(f"repaired: {action}")
+    if entry is not None:
+        console.out(f"recorded as entry {entry.seq} ({entry.report}) head {entry.entry_hash}")
+    return ExitCode.OK
+
+
 def _verify(args: argparse.Namespace, console: Console) -> int:
-    result = history.verify(args.dir, args.key, args.expect_head)
+    result = history.verify(args.dir, args.key, _head_hash(args.expect_head))
     problems: list[Problem] = list(result.problems)
     notes = list(result.notes)
     if args.allowed_signers is not None:
@@ -47,15 +76,32 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
                 notes.append(item)
     for note in notes:
         console.info(note)
-    head = result.head
     if problems:
         for problem in problems:
             console.out(f"TAMPERED {problem.describe()}")
         console.error(f"{args.dir}: history has been tampered with ({len(problems)} problem(s))")
         return ExitCode.FAILED
-    if head is None:
+    return _unproven(args, result, console)
+
+
+def _unproven(args: argparse.Namespace, result: history.Verification, console: Console) -> int:
+    """No problem found: intact, or what could not be checked (exit 3)."""
+    head = result.head
+    if head is None and result.pending is None:
         console.out(f"{args.dir}: empty history")
         return ExitCode.OK
+    if result.key_problem is not None:
+        console.out(
+            f"UNVERIFIED {args.dir}: cannot check the HMAC ({result.key_problem}); "
+            f"{len(result.entries)} entries are consistent, but whoever can write the directory "
+            "could have rewritten all of them"
+        )
+        console.error(f"{args.dir}: cannot check the HMAC: the history is not proven intact")
+        return ExitCode.INCOMPLETE
+    if head is None or result.pending is not None:
+        console.out(f"INCOMPLETE {args.dir}: {result.pending}")
+        console.error(f"{args.dir}: an interrupted append awaits `offgrid report history repair`")
+        return ExitCode.INCOMPLETE
     console.out(f"intact: {len(result.entries)} entries, head seq {head.seq} {head.entry_hash}")
     console.info(
         "a cut-off tail leaves a consistent shorter chain: record the head hash elsewhere "
@@ -91,7 +137,8 @@ def _diff(args: argparse.Namespace, console: Console) -> int:
         raise UsageError(f"--threshold must be a non-negative percentage, not {threshold}")
     old, old_label = _resolve(args.old, args.dir)
     new, new_label = _resolve(args.new, args.dir)
-    result = diff_reports(old, new, old_label, new_label, threshold)
+    with shape_guard(f"{old_label} / {new_label}"):
+        result = diff_reports(old, new, old_label, new_label, threshold)
     console.out(format_json(result) if args.format == "json" else format_text(result))
     return ExitCode.FAILED if result.regressions else ExitCode.OK
 
@@ -120,7 +167,9 @@ def register(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     append.set_defaults(report_handler=_append)
 
     verify = sub.add_parser(
-        "verify", help="check the chain, HMACs and reports (exit 0 intact, 1 tampered)"
+        "verify",
+        help="check the chain, HMACs and reports "
+        "(exit 0 intact, 1 tampered, 3 not provable: no usable key or an interrupted append)",
     )
     _add_dir(verify)
     _add_key(verify)
@@ -129,6 +178,14 @@ def register(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--allowed-signers", type=Path, metavar="FILE", help="verify SSH signatures (head required)"
     )
     verify.set_defaults(report_handler=_verify)
+
+    repair = sub.add_parser(
+        "repair",
+        help="finish or undo an interrupted append, recorded as a chain entry of its own",
+    )
+    _add_dir(repair)
+    _add_key(repair)
+    repair.set_defaults(report_handler=_repair)
 
     sign = sub.add_parser("sign", help="SSH-sign the current head (ssh-keygen -Y sign)")
     _add_dir(sign)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,14 +12,17 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from auditor import safeio
 from auditor.audit import run_audit
 from auditor.checks.interface import Status
 from auditor.checks.runner import exit_code
 from auditor.console import Console
 from auditor.errors import InputError, UsageError
+from auditor.fsutil import preflight
 from auditor.inventory.egress_probe import parse_target
 from auditor.inventory.interface import AuditOptions
 from auditor.report.history import append as append_history
+from auditor.report.history import preflight as history_preflight
 from auditor.report.model import Report, summarize, to_dict
 from auditor.report.render import render, renderer_for
 from auditor.report.validate import ensure_valid
@@ -75,12 +77,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def load_config(path: Path) -> dict[str, Any]:
     """Settings from TOML: top-level keys and/or an [audit] table (other tables are ignored)."""
-    try:
-        raw = tomllib.loads(path.read_text("utf-8"))
-    except OSError as exc:
-        raise InputError(f"config {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"config {path}: {exc}") from None
+    raw = safeio.load_toml(path, what="config")
     section = raw.get("audit", {})
     if not isinstance(section, dict):
         raise InputError(f"config {path}: [audit] must be a table")
@@ -189,6 +186,11 @@ def summary_table(report: Report) -> Table:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     request = build_request(args)
+    # where the report goes is checked before the audit runs, not after
+    if request.output is not None:
+        preflight(request.output)
+    if request.history is not None:
+        history_preflight(request.history)
     report = run_audit(request.options, request.waivers, console)
     if request.output is not None:
         write_report(report, request.fmt, request.output)

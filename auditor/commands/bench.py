@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import os
 import socket
 from pathlib import Path
@@ -14,10 +14,12 @@ from auditor.audit import host_info
 from auditor.bench.benchmark import run_benchmark
 from auditor.bench.compare import compare, load_section, regressions
 from auditor.bench.config import APIS, BenchConfig
+from auditor.bench.endpoint import split_endpoint
+from auditor.bench.suite import load_suite
 from auditor.console import Console
 from auditor.errors import UsageError
 from auditor.exitcodes import ExitCode
-from auditor.fsutil import atomic_write_text
+from auditor.fsutil import atomic_write_text, dumps_json, preflight
 from auditor.report.model import Report
 from auditor.report.render import render, renderer_for
 from auditor.report.validate import ensure_valid
@@ -165,7 +167,7 @@ def _benchmark_report(section: dict[str, Any]) -> Report:
 
 def _write(section: dict[str, Any], fmt: str, output: Path | None, console: Console) -> None:
     if fmt == "section":
-        text = json.dumps(section, indent=2) + "\n"
+        text = dumps_json(section) + "\n"
     else:
         report = _benchmark_report(section)
         ensure_valid(report)
@@ -177,7 +179,35 @@ def _write(section: dict[str, Any], fmt: str, output: Path | None, console: Cons
     console.info(f"benchmark results written to {output}")
 
 
+def _in_range(value: float, flag: str, low: float, high: float) -> float:
+    if not math.isfinite(value) or not low <= value <= high:
+        raise UsageError(f"{flag} must be a number from {low:g} to {high:g}, not {value}")
+    return value
+
+
+def check_run_args(args: argparse.Namespace) -> None:
+    """Every flag of a run checked before the first request, so no run ends in a usage error."""
+    _in_range(args.timeout, "--timeout", 0.001, 86400.0)
+    _in_range(args.temperature, "--temperature", 0.0, 10.0)
+    _in_range(args.runs, "--runs", 1, 100000)
+    _in_range(args.warmup, "--warmup", 0, 100000)
+    for users in args.concurrency:
+        _in_range(users, "--concurrency", 1, 4096)
+    if args.endpoint:
+        split_endpoint(args.endpoint)
+    suite = load_suite().names
+    for name in (*args.categories, args.concurrency_category):
+        if name not in suite:
+            flag = "--categories" if name in args.categories else "--concurrency-category"
+            raise UsageError(f"{flag}: unknown category {name!r} (known: {', '.join(suite)})")
+    if args.format != "section":
+        renderer_for(args.format)  # an unknown format fails before the run, not after it
+    if args.output is not None:
+        preflight(args.output)
+
+
 def run_compare(args: argparse.Namespace, console: Console) -> int:
+    _in_range(args.threshold, "--threshold", 0.0, 1e6)
     changes = compare(load_section(args.old), load_section(args.new))
     worse = regressions(changes, args.threshold)
     for change in worse:
@@ -192,8 +222,7 @@ def run_compare(args: argparse.Namespace, console: Console) -> int:
 def run(args: argparse.Namespace, console: Console) -> int:
     if getattr(args, "bench_command", None) == "compare":
         return run_compare(args, console)
-    if args.format != "section":
-        renderer_for(args.format)  # an unknown format fails before the run, not after it
+    check_run_args(args)
     section = run_benchmark(config_from_args(args), console)
     _write(section, args.format, args.output, console)
     return ExitCode.OK

@@ -24,6 +24,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from auditor import fsutil
 from auditor.console import Console
 from auditor.enginebuild import cache, install, recipe
 from auditor.errors import InputError, UsageError
@@ -58,7 +59,10 @@ def _lock_path(bundle: Path) -> Path:
 
 
 def _open_bundle(bundle: Path) -> Lock:
+    """The bundle's lock, after checking it can be rewritten: a lock that is a symlink or sits
+    in an unwritable directory is refused before anything is copied into the bundle."""
     bundle.mkdir(parents=True, exist_ok=True)
+    fsutil.preflight(_lock_path(bundle))
     return lockfile.load_or_new(_lock_path(bundle))
 
 

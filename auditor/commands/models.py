@@ -9,12 +9,12 @@ auditor/models/cache.py) and the output says which mode ran.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from auditor.console import Console
 from auditor.errors import InputError, UsageError
 from auditor.exitcodes import ExitCode
+from auditor.fsutil import dumps_json
 from auditor.models.cache import DEFAULT_MAX_AGE_DAYS, DEFAULT_STATE_DIR
 from auditor.models.section import (
     OLLAMA_DEFAULT_STORE,
@@ -68,6 +68,10 @@ def exit_code(run: IntegrityRun) -> ExitCode:
 
 
 def _verify(args: argparse.Namespace, console: Console) -> int:
+    if not 0 <= args.max_age_days <= 36600:  # NaN fails this too
+        raise UsageError(
+            f"--max-age-days must be a number of days from 0 to 36600, not {args.max_age_days}"
+        )
     if not args.store.is_dir():
         raise InputError(f"model store not found: {args.store} (give --store DIR)")
     with byte_progress(console, "verify models", None) as progress:
@@ -82,7 +86,7 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
     if run.error:
         raise InputError(run.error)
     if args.format == "json":
-        console.out(json.dumps(section_dict(run), indent=2))
+        console.out(dumps_json(section_dict(run)))
     else:
         console.out(_text(run))
     return exit_code(run)

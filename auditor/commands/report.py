@@ -18,11 +18,11 @@ from auditor.commands import _evidence, _history
 from auditor.console import Console
 from auditor.errors import UsageError
 from auditor.exitcodes import ExitCode
-from auditor.fsutil import atomic_write_text
-from auditor.report.fleet import DEFAULT_MAX_AGE_HOURS, aggregate
+from auditor.fsutil import atomic_write_text, preflight
+from auditor.report.fleet import DEFAULT_MAX_AGE_HOURS, MAX_AGE_LIMIT_HOURS, aggregate
 from auditor.report.fleet_format import FORMATS as FLEET_FORMATS
 from auditor.report.fleet_format import render as render_fleet
-from auditor.report.load import load_report, read_json
+from auditor.report.load import load_report, read_json, shape_guard
 from auditor.report.render import available_formats, render
 from auditor.report.validate import validate
 from auditor.report.write import write_report
@@ -34,9 +34,13 @@ Handler = Callable[[argparse.Namespace, Console], int]
 
 
 def _render(args: argparse.Namespace, console: Console) -> int:
+    if args.output is not None:
+        preflight(args.output)
     report = load_report(args.report)
+    with shape_guard(str(args.report)):
+        text = render(report, args.format)
     if args.output is None:
-        console.out(render(report, args.format))
+        console.out(text)
     else:
         write_report(report, args.format, args.output)
         console.info(f"wrote {args.output}")
@@ -55,8 +59,13 @@ def _validate(args: argparse.Namespace, console: Console) -> int:
 
 
 def _fleet(args: argparse.Namespace, console: Console) -> int:
-    if not args.max_age > 0:
-        raise UsageError(f"--max-age must be a positive number of hours, not {args.max_age}")
+    if not 0 < args.max_age <= MAX_AGE_LIMIT_HOURS:
+        raise UsageError(
+            f"--max-age must be a positive number of hours up to {MAX_AGE_LIMIT_HOURS:g}, "
+            f"not {args.max_age}"
+        )
+    if args.output is not None:
+        preflight(args.output)
     fleet = aggregate(args.directory, max_age_hours=args.max_age)
     text = render_fleet(fleet, args.format)
     if args.output is None:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditor import safeio
 from auditor.enginebuild import isa
 from auditor.enginebuild.recipe import PACKAGE, BuildSpec
 from auditor.errors import InputError, OffgridError
@@ -69,12 +70,12 @@ def entry_dir(spec: BuildSpec, cache_root: Path) -> Path:
 def cached(spec: BuildSpec, cache_root: Path) -> BuiltEngine | None:
     entry = entry_dir(spec, cache_root)
     try:
-        record = json.loads((entry / BUILD_RECORD).read_text(encoding="utf-8"))
+        record = safeio.load_json(entry / BUILD_RECORD, 1 << 20, what="engine build record")
         wheel = entry / str(record["wheel"])
         found = tuple(str(f) for f in record["found_isa"])
         seconds = float(record["build_seconds"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    except (InputError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # no finished build here: an absent, partial or foreign record
     if record.get("key") != spec.cache_key() or not wheel.is_file():
         return None
     return BuiltEngine(spec, wheel, found, seconds)

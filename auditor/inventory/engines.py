@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import os
 import pwd
 import re
@@ -20,6 +19,7 @@ from pathlib import Path
 import psutil
 import requests
 
+from auditor import safeio
 from auditor.errors import InputError
 from auditor.inventory import systemd
 from auditor.inventory.environ import read_environ
@@ -371,11 +371,14 @@ def _ollama_server_config(
     if home is None:
         return None, None, "the service user's home directory is unknown"
     path = Path(home) / ".ollama" / "server.json"
-    try:
-        data = json.loads(path.read_text("utf-8"))
+    try:  # a file the service user controls: no symlink followed, theirs, bounded
+        uid = main.uid if main is not None else None
+        data = safeio.parse_json(
+            safeio.read_user_text(Path(home), ".ollama/server.json", uid), str(path)
+        )
     except FileNotFoundError:
         return str(path), None, None
-    except (OSError, ValueError) as exc:
+    except InputError as exc:
         return str(path), None, f"unreadable: {exc}"
     if not isinstance(data, dict):
         return str(path), None, "malformed: top level is not an object"

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from auditor import safeio
 from auditor.errors import InputError
 from auditor.fsutil import atomic_write_text
 from auditor.keyfile import load_key
@@ -89,8 +90,8 @@ class HashCache:
 
     def _read(self) -> None:
         try:
-            raw = json.loads(self.path.read_text("utf-8"))
-        except (OSError, ValueError):
+            raw = safeio.load_json(self.path, safeio.REPORT_LIMIT, follow=False)
+        except InputError:
             return  # no cache yet, or unreadable: everything is hashed and it is rewritten
         if not isinstance(raw, dict) or raw.get("version") != CACHE_VERSION:
             return

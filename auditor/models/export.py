@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from auditor import safeio
 from auditor.errors import InputError
 from auditor.fsutil import atomic_write_bytes
 from auditor.models.copying import copy_hashed
 from auditor.models.hashing import Progress
 from auditor.models.lockfile import ModelPin
-from auditor.models.manifest import parse_manifest
+from auditor.models.manifest import MANIFEST_LIMIT, parse_manifest
 from auditor.models.store import ModelName, blob_relpath, iter_manifests, name_from_manifest_path
 
 
@@ -27,12 +28,9 @@ def export_model(
     source: Path, dest: Path, name: ModelName, progress: Progress | None = None
 ) -> ModelPin:
     relpath = name.manifest_relpath.as_posix()
-    try:
-        data = (source / relpath).read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"model {name.short} is not in the store {source}") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {source / relpath}: {exc.strerror}") from None
+    if not (source / relpath).exists():
+        raise InputError(f"model {name.short} is not in the store {source}")
+    data = safeio.read_bytes(source / relpath, MANIFEST_LIMIT, what="cannot read")
     manifest = parse_manifest(data, relpath)
     for blob in (manifest.config, *manifest.layers):
         target = dest / blob_relpath(blob.digest)

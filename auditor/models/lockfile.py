@@ -29,7 +29,7 @@ from typing import Any
 
 import jsonschema
 
-from auditor import __version__
+from auditor import __version__, safeio
 from auditor.errors import InputError
 from auditor.fsutil import atomic_write_text
 
@@ -262,16 +262,14 @@ def from_dict(raw: object, origin: str = "lock file") -> Lock:
 
 
 def load(path: Path) -> Lock:
+    if not safeio.present(path):
+        raise InputError(f"lock file not found: {path}")
+    data = safeio.read_bytes(path, what="cannot read lock file")
     try:
-        text = path.read_text("utf-8")
-    except FileNotFoundError:
-        raise InputError(f"lock file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read lock file {path}: {exc}") from None
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        raw = safeio.parse_json(data, str(path))
+    except InputError as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+        raise InputError(f"{path}: not valid JSON ({reason})") from None
     return from_dict(raw, str(path))
 
 

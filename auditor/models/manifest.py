@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditor import safeio
 from auditor.errors import InputError
 from auditor.models.lockfile import FilePin, LayerPin
 from auditor.models.store import check_digest
+
+MANIFEST_LIMIT = 4 * 1024 * 1024  # an OCI manifest is a few KiB
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,9 @@ def _descriptor(raw: object, where: str) -> LayerPin:
 
 def parse_manifest(data: bytes, relpath: str) -> Manifest:
     try:
-        raw = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InputError(f"{relpath}: manifest is not valid JSON") from None
+        raw = safeio.parse_json(data, relpath)
+    except InputError as exc:
+        raise InputError(f"{relpath}: manifest is not valid JSON ({exc})") from None
     if not isinstance(raw, dict) or raw.get("schemaVersion") != 2:
         raise InputError(f"{relpath}: not a schemaVersion 2 manifest")
     layers = raw.get("layers")
@@ -48,8 +50,5 @@ def parse_manifest(data: bytes, relpath: str) -> Manifest:
 
 
 def read_manifest(store: Path, relpath: str) -> Manifest:
-    try:
-        data = (store / relpath).read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read manifest {store / relpath}: {exc.strerror}") from None
+    data = safeio.read_bytes(store / relpath, MANIFEST_LIMIT, what="cannot read manifest")
     return parse_manifest(data, relpath)

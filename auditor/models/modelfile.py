@@ -10,10 +10,12 @@ params layer stores those JSON types and its digest depends on them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auditor import safeio
 from auditor.errors import InputError
 from auditor.models.gojson import Float32
 
@@ -196,6 +198,28 @@ _TRUE = frozenset(["1", "t", "T", "TRUE", "true", "True"])
 _FALSE = frozenset(["0", "f", "F", "FALSE", "false", "False"])
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _int64(raw: str) -> int:
+    if len(raw) > 24:
+        raise ValueError("too long")
+    value = int(raw, 10)
+    if not -(2**63) <= value < 2**63:
+        raise ValueError("out of range")
+    return value
+
+
+def _finite_float32(raw: str) -> Float32:
+    """A float32 that JSON can hold: NaN, Inf and values beyond float32's range are refused."""
+    if len(raw) > 400:
+        raise ValueError("too long")
+    number = float(raw)
+    if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
+        raise ValueError("not a finite float32")
+    return Float32(number)
+
+
 def typed_parameter(name: str, raw: str, line: int = 0) -> ParamValue:
     """One PARAMETER value converted to its Go type (strconv rules), or InputError."""
     kind = PARAMETER_TYPES.get(name)
@@ -203,11 +227,11 @@ def typed_parameter(name: str, raw: str, line: int = 0) -> ParamValue:
         raise _error(line, f"unknown parameter {name!r}")
     try:
         if kind == "int":
-            return int(raw, 10)
+            return _int64(raw)
         if kind == "float":
-            return Float32(float(raw))
+            return _finite_float32(raw)
     except ValueError:
-        raise _error(line, f"invalid {kind} value {raw!r} for {name}") from None
+        raise _error(line, f"invalid {kind} value {raw[:40]!r} for {name}") from None
     if kind == "bool":
         if raw not in _TRUE | _FALSE:
             raise _error(line, f"invalid bool value {raw!r} for {name}")
@@ -263,11 +287,7 @@ def _message(args: str) -> tuple[str, str]:
 
 
 def load(path: Path) -> Modelfile:
-    try:
-        text = path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read Modelfile {path}: {exc}") from None
-    return parse(text)
+    return parse(safeio.read_text(path, what="cannot read Modelfile"))
 
 
 def parameters_as_json(parameters: Mapping[str, ParamValue]) -> dict[str, object]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from auditor import safeio
 from auditor.errors import OffgridError
 from auditor.inventory.engines import model_paths
 from auditor.inventory.interface import EngineFacts, Facts
@@ -87,7 +88,7 @@ def run_integrity(
 ) -> IntegrityRun:
     try:
         lock = lockfile.load(lock_path)
-        data = lock_path.read_bytes()
+        data = safeio.read_bytes(lock_path)
     except (OSError, OffgridError) as exc:
         return IntegrityRun(str(lock_path), None, error=str(exc))
     run = IntegrityRun(

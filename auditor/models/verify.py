@@ -9,15 +9,19 @@ pinned model references, GGUF files nobody pinned. Every finding names its file.
 from __future__ import annotations
 
 import hashlib
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from auditor import safeio
+from auditor.errors import InputError
 from auditor.models.digests import DigestSource
 from auditor.models.gguf import is_gguf
 from auditor.models.hashing import FileHash
 from auditor.models.lockfile import FilePin, GGUFPin, LayerPin, Lock, ModelPin
+from auditor.models.manifest import MANIFEST_LIMIT
 from auditor.models.store import (
     blob_relpath,
     digest_from_blob_name,
@@ -102,10 +106,23 @@ def _file_problems(
 
 
 def _stat_size(path: Path) -> int | None:
+    """The size of a regular file (None for anything else: only regular files are hashed)."""
     try:
-        return path.stat().st_size
+        st = path.stat()
     except OSError:
         return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def _unhashed(path: Path) -> FileHash:
+    """What a pinned path that is not hashed is: missing, not a regular file, or mis-sized."""
+    try:
+        st = path.stat()
+    except OSError:
+        return FileHash(path, None, 0, "No such file or directory")
+    if not stat.S_ISREG(st.st_mode):
+        return FileHash(path, None, 0, f"is {safeio.kind_of(st.st_mode)}, not a regular file")
+    return FileHash(path, "", st.st_size)
 
 
 def hash_pinned(
@@ -117,12 +134,7 @@ def hash_pinned(
     out = {rel: by_path[root / rel] for rel in wanted}
     for rel, _size in pins:
         if rel not in out:
-            size = _stat_size(root / rel)
-            out[rel] = (
-                FileHash(root / rel, "", size)
-                if size is not None
-                else FileHash(root / rel, None, 0, "No such file or directory")
-            )
+            out[rel] = _unhashed(root / rel)
     return out
 
 
@@ -132,12 +144,12 @@ def _blob_rel(layer: LayerPin) -> str:
 
 def _manifest_problems(store: Path, model: ModelPin, by_sha: dict[str, str]) -> list[Problem]:
     path = store / model.manifest.path
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    if not path.exists():
         return [Problem(Kind.MISSING_MANIFEST, model.manifest.path, f"{model.name} not installed")]
-    except OSError as exc:
-        return [Problem(Kind.UNREADABLE, model.manifest.path, exc.strerror or "cannot be read")]
+    try:
+        data = safeio.read_bytes(path, MANIFEST_LIMIT)
+    except InputError as exc:
+        return [Problem(Kind.UNREADABLE, model.manifest.path, str(exc))]
     actual = hashlib.sha256(data).hexdigest()
     if actual == model.manifest.sha256:
         return []

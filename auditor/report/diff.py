@@ -8,13 +8,13 @@ threshold. Benchmark figures are compared by auditor.bench.compare, the same rul
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from auditor.bench.compare import Change, compare
 from auditor.errors import InputError
+from auditor.fsutil import dumps_json
 from auditor.report.model import Report
 from auditor.report.view import effective_status
 
@@ -135,4 +135,4 @@ def to_dict(diff: ReportDiff) -> dict[str, Any]:
 
 
 def format_json(diff: ReportDiff) -> str:
-    return json.dumps(to_dict(diff), indent=2) + "\n"
+    return dumps_json(to_dict(diff)) + "\n"

@@ -2,18 +2,22 @@
 
 Per host the newest valid report (by finished_at) gives the verdict; a report older than
 max_age_hours makes the host stale (a nightly timer that stopped is a finding, not a pass).
-Every JSON file that cannot be read or is not a valid report is listed, never skipped: a
-compliance summary that silently drops a host is worse than none.
+Every JSON file that cannot be read or is not a valid report is listed, never skipped, and
+so is every host directory that cannot be listed: a compliance summary that silently drops a
+host is worse than none. A host whose last audit run crashed (audit.yml leaves
+reports/<host>/offgrid-run.failed, see RUN_FAILED_FILE) is `crashed`, whatever its reports say.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from auditor import safeio
 from auditor.errors import InputError
 from auditor.report.load import from_dict, read_json
 from auditor.report.model import Report, summarize
@@ -22,6 +26,10 @@ from auditor.report.view import effective_status, verdict
 
 FLEET_SCHEMA = "offgrid-fleet/1"
 DEFAULT_MAX_AGE_HOURS = 36.0
+MAX_AGE_LIMIT_HOURS = 1e6
+# Written by playbooks/audit.yml when the auditor itself failed on a host (exit not 0, 1, 3);
+# removed by the next run that gives a verdict.
+RUN_FAILED_FILE = "offgrid-run.failed"
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,7 @@ class BadFile:
 @dataclass(frozen=True)
 class HostSummary:
     name: str
-    verdict: str  # pass | fail | incomplete | none | stale | invalid
+    verdict: str  # pass | fail | incomplete | none | stale | invalid | crashed
     report_verdict: str | None  # the newest report's own verdict (None: no valid report)
     file: str | None
     finished_at: str | None
@@ -43,6 +51,7 @@ class HostSummary:
     counts: Mapping[str, int]
     failing: tuple[str, ...]
     errors: tuple[str, ...]
+    auditor_run: str | None = None  # why the last audit run on the host failed (None: it did not)
 
 
 @dataclass(frozen=True)
@@ -81,7 +90,46 @@ def _load(path: Path) -> Report | str:
     errors = validate(data)
     if errors:
         return f"not a valid offgrid report: {errors[0]}"
+    try:
+        if _parse_time(data["finished_at"]).tzinfo is None:
+            return "finished_at has no time zone"
+    except ValueError:
+        return f"finished_at {str(data['finished_at'])[:40]!r} is not a timestamp"
     return from_dict(data)
+
+
+def _run_failure(host_dir: Path) -> str | None:
+    """The first line of the host's run-failure marker, if audit.yml left one."""
+    marker = host_dir / RUN_FAILED_FILE
+    try:
+        if not safeio.present(marker):
+            return None
+    except InputError:
+        return None  # the directory cannot be searched: listed as unreadable already
+    try:
+        text = safeio.read_text(marker, 64 * 1024, follow=False)
+    except InputError as exc:
+        return f"the auditor failed (marker unreadable: {exc})"
+    first = text.strip().splitlines()[0] if text.strip() else "no detail"
+    return f"the auditor failed: {first[:200]}"
+
+
+def _scan_host(host_dir: Path) -> tuple[list[tuple[Path, Report]], list[BadFile]]:
+    """The host's valid reports and every file (or the directory itself) that is not one."""
+    loaded: list[tuple[Path, Report]] = []
+    bad: list[BadFile] = []
+    try:
+        names = sorted(e.name for e in os.scandir(host_dir) if e.name.endswith(".json"))
+    except OSError as exc:
+        reason = f"cannot list the host's reports: {exc.strerror or exc}"
+        return [], [BadFile(host_dir.name, "(directory)", reason)]
+    for name in names:
+        result = _load(host_dir / name)
+        if isinstance(result, str):
+            bad.append(BadFile(host_dir.name, name, result))
+        else:
+            loaded.append((host_dir / name, result))
+    return loaded, bad
 
 
 def _host_summary(
@@ -126,6 +174,14 @@ def _control_summaries(
     return tuple(summaries)
 
 
+def _host_dirs(directory: Path) -> list[Path]:
+    try:
+        entries = list(os.scandir(directory))
+    except OSError as exc:
+        raise InputError(f"{directory}: cannot list: {exc.strerror or exc}") from None
+    return sorted(Path(e.path) for e in entries if e.is_dir())
+
+
 def aggregate(
     directory: Path, now: datetime | None = None, max_age_hours: float = DEFAULT_MAX_AGE_HOURS
 ) -> Fleet:
@@ -136,17 +192,15 @@ def aggregate(
     hosts: list[HostSummary] = []
     newest: dict[str, Report] = {}
     bad: list[BadFile] = []
-    for host_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
-        loaded: list[tuple[Path, Report]] = []
-        for path in sorted(host_dir.glob("*.json")):
-            result = _load(path)
-            if isinstance(result, str):
-                bad.append(BadFile(host_dir.name, path.name, result))
-            else:
-                loaded.append((path, result))
+    for host_dir in _host_dirs(directory):
+        loaded, host_bad = _scan_host(host_dir)
+        bad += host_bad
+        crashed = _run_failure(host_dir)
         summary = _host_summary(host_dir.name, loaded, now, max_age_hours)
-        if summary.file is None and not any(b.host == host_dir.name for b in bad):
+        if summary.file is None and not host_bad and crashed is None:
             continue  # a directory without any JSON is not a host audit.yml fetched to
+        if crashed is not None:
+            summary = replace(summary, verdict="crashed", auditor_run=crashed)
         hosts.append(summary)
         if loaded:
             newest[host_dir.name] = max(loaded, key=lambda i: _parse_time(i[1].finished_at))[1]
@@ -181,6 +235,7 @@ def to_dict(fleet: Fleet) -> dict[str, Any]:
                 "counts": dict(h.counts),
                 "failing": list(h.failing),
                 "errors": list(h.errors),
+                "auditor_run": h.auditor_run,
             }
             for h in fleet.hosts
         ],

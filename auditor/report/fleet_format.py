@@ -28,6 +28,7 @@ _LABELS = {
     "none": ("NO CONTROLS", "not_applicable"),
     "stale": ("STALE", "error"),
     "invalid": ("NO VALID REPORT", "fail"),
+    "crashed": ("AUDITOR FAILED", "fail"),
 }
 
 
@@ -43,6 +44,7 @@ class HostRow:
     finished_at: str
     age: str
     failing: str
+    auditor: str  # "ok", or why the last audit run failed
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ def _detail(fleet: Fleet) -> str:
         ("incomplete", "incomplete"),
         ("stale", "stale"),
         ("invalid", "without a valid report"),
+        ("crashed", "where the auditor itself failed"),
     ):
         count = sum(1 for h in fleet.hosts if h.verdict == verdict)
         if count:
@@ -103,6 +106,7 @@ def _row(host: HostSummary) -> HostRow:
         finished_at=host.finished_at or "",
         age=_age(host.age_hours),
         failing=", ".join(host.failing) or "-",
+        auditor=host.auditor_run or "ok",
     )
 
 
@@ -157,7 +161,7 @@ def render_json(fleet: Fleet) -> str:
         raise InvalidReportError(
             "fleet summary does not match its schema: " + "; ".join(errors[:5])
         )
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def render(fleet: Fleet, fmt: str) -> str:

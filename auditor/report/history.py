@@ -7,6 +7,14 @@ Layout of a history directory (mode 0700):
     signatures/NNNNNN.sig    optional SSH signature (ssh-keygen -Y sign) of the head at entry N
     history.key              the HMAC key (0600, created on first append; see --key)
     .lock                    flock()ed while appending, so two runs cannot interleave
+    pending.json             the entry an append is about to add (exists only mid-append)
+
+An append writes pending.json (the complete entry line, HMAC'd), then the report, then the
+line, then removes pending.json. A run killed at any point leaves either nothing, or a
+pending.json that the next append or `offgrid report history repair` uses to finish the
+append (the report is in place: the line is completed) or roll it back (the report was never
+written), and records what it did as a repair entry of its own. A torn last line is thus an
+interrupted write only when it is a prefix of the pending entry: anything else is tampering.
 
 Each entry carries the sha256 of its report's bytes, the hash of the previous entry (64 zeros
 for the first) and its own hash over all of that, plus an HMAC of its own hash made with a key
@@ -24,15 +32,17 @@ import hmac
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from auditor import safeio
 from auditor.errors import InputError
-from auditor.fsutil import atomic_write_bytes
+from auditor.fsutil import atomic_write_bytes, fsync_directory, remove_stale_in
 from auditor.keyfile import load_key
 from auditor.report.load import read_json
 from auditor.report.validate import validate
@@ -43,6 +53,9 @@ REPORTS_DIR = "reports"
 SIGNATURES_DIR = "signatures"
 KEY_FILE = "history.key"
 LOCK_FILE = ".lock"
+PENDING_FILE = "pending.json"
+REPAIR_SCHEMA = "offgrid-history-repair/1"
+REPAIR_RECORD_DONE = "completed the interrupted append of repair entry"
 GENESIS = "0" * 64
 ENTRY_VERSION = 1
 # the fields an entry's hash and HMAC cover, in this order
@@ -85,6 +98,8 @@ class Verification:
     entries: tuple[Entry, ...]
     problems: tuple[Problem, ...]
     notes: tuple[str, ...]  # what was not checked, and why
+    key_problem: str | None = None  # why the HMACs could not be checked (None: they were)
+    pending: str | None = None  # an interrupted append that `repair` will finish or undo
 
     @property
     def head(self) -> Entry | None:
@@ -123,7 +138,7 @@ def _entry_from(raw: Any) -> Entry:
     expected = {*HASHED_FIELDS, "entry_hash", "hmac"}
     if set(raw) != expected:
         raise ValueError(f"fields {sorted(set(raw) ^ expected)} missing or unexpected")
-    if raw["v"] != ENTRY_VERSION or not isinstance(raw["seq"], int):
+    if raw["v"] != ENTRY_VERSION or type(raw["seq"]) is not int:
         raise ValueError("unsupported version or non-integer seq")
     text_fields = [name for name in expected - {"v", "seq"} if not isinstance(raw[name], str)]
     if text_fields:
@@ -131,18 +146,21 @@ def _entry_from(raw: Any) -> Entry:
     return Entry(**{name: raw[name] for name in Entry.__dataclass_fields__})
 
 
-def read_lines(directory: Path) -> list[bytes]:
-    """The chain's lines (a missing chain is an empty history); unreadable: InputError."""
+def _read_chain(directory: Path) -> bytes:
     path = directory / CHAIN_FILE
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        if not directory.is_dir():
-            raise InputError(f"{directory}: no such history directory") from None
-        return []
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
-    return data.splitlines(keepends=True)
+        return safeio.read_bytes(path, safeio.REPORT_LIMIT, follow=False)
+    except InputError:
+        if not safeio.present(path):
+            if not directory.is_dir():
+                raise InputError(f"{directory}: no such history directory") from None
+            return b""
+        raise
+
+
+def read_lines(directory: Path) -> list[bytes]:
+    """The chain's lines (a missing chain is an empty history); unreadable: InputError."""
+    return _read_chain(directory).splitlines(keepends=True)
 
 
 def parse_line(line: bytes) -> Entry:
@@ -150,9 +168,9 @@ def parse_line(line: bytes) -> Entry:
     if not line.endswith(b"\n"):
         raise ValueError("incomplete line (no newline): a write was cut short or the file edited")
     try:
-        raw = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not JSON: {exc}") from exc
+        raw = safeio.parse_json(line, "line")
+    except InputError as exc:
+        raise ValueError(str(exc).removeprefix("line: ")) from None
     return _entry_from(raw)
 
 
@@ -180,13 +198,114 @@ def find_entry(directory: Path, seq: int) -> Entry:
     raise InputError(f"{directory}: no entry {seq}")
 
 
+def _read_report(directory: Path, entry: Entry) -> bytes | None:
+    """The stored report's bytes; None when it is missing."""
+    path = directory / REPORTS_DIR / entry.report
+    try:
+        return safeio.read_bytes(path, safeio.REPORT_LIMIT, follow=False)
+    except InputError:
+        if not safeio.present(path):
+            return None
+        raise
+
+
+# ---- the pending record of an append -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pending:
+    line: bytes
+    chain_size: int
+    entry: Entry
+    data: bytes | None  # the report itself, for repair records (so they are never lost)
+    completing: bool = False  # a repair began completing it: record that even if it is done
+
+
+def _read_pending(directory: Path) -> Pending | None:
+    path = directory / PENDING_FILE
+    if not safeio.present(path):
+        return None
+    raw = safeio.load_json(path, follow=False)
+    try:
+        line = str(raw["line"]).encode("utf-8")
+        size, data = raw["chain_size"], raw.get("data")
+        if type(size) is not int or size < 0:
+            raise ValueError("chain_size is not a size")
+        blob = None if data is None else str(data).encode()
+        return Pending(line, size, parse_line(line), blob, raw.get("completing") is True)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: not a pending-append record ({exc})") from None
+
+
+def _write_pending(
+    directory: Path,
+    line: bytes,
+    chain_size: int,
+    data: bytes | None = None,
+    completing: bool = False,
+) -> None:
+    record = {
+        "line": line.decode("utf-8"),
+        "chain_size": chain_size,
+        "data": None if data is None else data.decode("utf-8"),
+        "completing": completing,
+    }
+    atomic_write_bytes(directory / PENDING_FILE, canonical_json(record), mode=0o600)
+
+
+def _drop_pending(directory: Path) -> None:
+    (directory / PENDING_FILE).unlink(missing_ok=True)
+    fsync_directory(directory)
+
+
+def _not_genuine(pending: Pending, head: bytes, key: bytes | None) -> str | None:
+    """Why the pending entry is not one this history's writer made on top of `head`."""
+    if key is not None and not hmac.compare_digest(
+        pending.entry.hmac, entry_hmac(key, pending.entry.entry_hash)
+    ):
+        return "the pending entry's HMAC does not verify"
+    if entry_hash(pending.entry.hashed()) != pending.entry.entry_hash:
+        return "the pending entry's hash does not match its fields"
+    if len(head) < pending.chain_size or (head and not head.endswith(b"\n")):
+        return "the chain is not the one the pending append extended"
+    try:
+        prev = parse_line(head.splitlines(keepends=True)[-1]).entry_hash if head else GENESIS
+    except ValueError:
+        return "the entry before the pending one is damaged"
+    return None if pending.entry.prev == prev else "the pending entry does not follow the chain"
+
+
+def _classify(directory: Path, pending: Pending, chain: bytes, key: bytes | None) -> str:
+    """What an interrupted append left: "done", "complete", "rollback" or why it is not one."""
+    head, tail = chain[: pending.chain_size], chain[pending.chain_size :]
+    reason = _not_genuine(pending, head, key)
+    if reason is None and tail == pending.line:
+        reason = "done"
+    elif reason is None and not pending.line.startswith(tail):
+        reason = "the chain's end is not the pending entry"
+    if reason is not None:
+        return reason
+    data = _read_report(directory, pending.entry)
+    if data is None:
+        return "rollback" if pending.data is None else "complete"
+    if sha256_hex(data) != pending.entry.report_sha256:
+        return f"report {pending.entry.report} is not the one the pending entry vouches for"
+    return "complete"
+
+
 # ---- appending ---------------------------------------------------------------------------
 
 
 @contextmanager
 def _locked(directory: Path) -> Iterator[None]:
-    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    path = directory / LOCK_FILE
     try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    except OSError as exc:
+        raise safeio.describe_oserror(path, exc, "cannot open the history lock") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"{path}: the history lock is not a regular file")
         fcntl.flock(fd, fcntl.LOCK_EX)  # held until closed; released by the kernel on a crash
         yield
     finally:
@@ -201,30 +320,46 @@ def _prepare_directory(directory: Path) -> None:
         raise InputError(f"history {directory}: cannot create: {exc.strerror}") from exc
     if (directory / CHAIN_FILE).is_symlink():
         raise InputError(f"refusing to append through a symlink: {directory / CHAIN_FILE}")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise InputError(f"history {directory}: not writable")
 
 
-def _append_line(directory: Path, line: bytes) -> None:
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
-    fd = os.open(directory / CHAIN_FILE, flags, 0o600)
+def _append_line(directory: Path, line: bytes, chain_size: int) -> None:
+    """Append `line` at `chain_size`; on any failure the chain is cut back to that size."""
+    path = directory / CHAIN_FILE
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
     try:
-        written = os.write(fd, line)
-        if written != len(line):
-            raise InputError(f"{directory / CHAIN_FILE}: short write ({written}/{len(line)})")
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise safeio.describe_oserror(path, exc, "cannot append") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"{path}: not a regular file")
+        os.ftruncate(fd, chain_size)
+        os.lseek(fd, chain_size, os.SEEK_SET)
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
+    except OSError as exc:
+        with suppress(OSError):
+            os.ftruncate(fd, chain_size)
+            os.fsync(fd)
+        raise safeio.describe_oserror(path, exc, "cannot append") from None
     finally:
         os.close(fd)
 
 
-def _tail(directory: Path) -> Entry | None:
-    lines = read_lines(directory)
+def _last_entry(chain: bytes, directory: Path) -> Entry | None:
+    lines = chain.splitlines(keepends=True)
     if not lines:
         return None
     try:
         return parse_line(lines[-1])
     except ValueError as exc:
         raise InputError(
-            f"{directory / CHAIN_FILE}: last line is damaged ({exc}); "
-            "run `offgrid report history verify` before appending"
+            f"{directory / CHAIN_FILE}: last line is damaged ({exc}) and no interrupted "
+            "append explains it; run `offgrid report history verify`"
         ) from None
 
 
@@ -232,8 +367,132 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _new_entry(key: bytes, previous: Entry | None, data: bytes, host: str, at: str) -> Entry:
+    seq = previous.seq + 1 if previous is not None else 1
+    digest = sha256_hex(data)
+    fields: dict[str, Any] = {
+        "v": ENTRY_VERSION,
+        "seq": seq,
+        "timestamp": _now(),
+        "host": host,
+        "finished_at": at,
+        "report": f"{seq:06d}-{digest[:16]}.json",
+        "report_sha256": digest,
+        "prev": previous.entry_hash if previous is not None else GENESIS,
+    }
+    own_hash = entry_hash(fields)
+    fields.pop("v")
+    return Entry(**fields, entry_hash=own_hash, hmac=entry_hmac(key, own_hash))
+
+
+def _add(
+    directory: Path, key: bytes, data: bytes, host: str, at: str, *, record: bool = False
+) -> Entry:
+    """One append under the lock: pending record, report, line, pending record removed.
+
+    A repair `record` carries its report inside the pending record and is never rolled
+    back: replacing the pending record of the append it repaired, it keeps the account of
+    that repair alive until it is itself in the chain.
+    """
+    chain = _read_chain(directory)
+    entry = _new_entry(key, _last_entry(chain, directory), data, host, at)
+    line = entry.to_line()
+    _write_pending(directory, line, len(chain), data if record else None)
+    report = directory / REPORTS_DIR / entry.report
+    try:
+        atomic_write_bytes(report, data, mode=0o600)
+        _append_line(directory, line, len(chain))
+    except BaseException:
+        # nothing vouches for the report yet: undo it; a kill here leaves pending.json
+        if not record:
+            with suppress(OSError):
+                report.unlink(missing_ok=True)
+                _drop_pending(directory)
+        raise
+    _drop_pending(directory)
+    return entry
+
+
+def _recover(directory: Path, key: bytes) -> list[str]:
+    """Finish or undo an interrupted append; what was done, in words (empty: nothing)."""
+    for folder in (directory, directory / REPORTS_DIR, directory / SIGNATURES_DIR):
+        remove_stale_in(folder)  # temporaries of killed writers: never part of the history
+    pending = _read_pending(directory)
+    if pending is None:
+        return []
+    outcome = _classify(directory, pending, _read_chain(directory), key)
+    seq, name = pending.entry.seq, pending.entry.report
+    is_record = pending.data is not None
+    completed = [f"completed the interrupted append of entry {seq} (report {name} kept)"]
+    if outcome == "done":
+        if pending.completing and not is_record:
+            return completed  # completed by a repair that was killed before recording it
+        _drop_pending(directory)
+        return []
+    if outcome == "complete":
+        if pending.data is not None:
+            atomic_write_bytes(directory / REPORTS_DIR / name, pending.data, mode=0o600)
+        else:
+            _write_pending(directory, pending.line, pending.chain_size, completing=True)
+        _append_line(directory, pending.line, pending.chain_size)
+        if is_record:  # the record of an earlier repair: in the chain now, nothing new to record
+            _drop_pending(directory)
+            return [f"{REPAIR_RECORD_DONE} {seq}"]
+        return completed
+    if outcome == "rollback":
+        _append_line(directory, b"", pending.chain_size)
+        (directory / REPORTS_DIR / name).unlink(missing_ok=True)
+        return [f"rolled back the interrupted append of entry {seq}: no report was stored"]
+    raise InputError(
+        f"{directory / PENDING_FILE}: cannot finish the interrupted append of entry {seq}: "
+        f"{outcome}; run `offgrid report history verify`"
+    )
+
+
+def _to_record(actions: list[str]) -> list[str]:
+    return [a for a in actions if not a.startswith(REPAIR_RECORD_DONE)]
+
+
+def _record_repair(directory: Path, key: bytes, actions: list[str]) -> Entry:
+    at = _now()
+    record = {"schema": REPAIR_SCHEMA, "repaired_at": at, "actions": actions}
+    return _add(directory, key, canonical_json(record), os.uname().nodename, at, record=True)
+
+
+def _key_for_writing(directory: Path, key_path: Path | None, create: bool) -> bytes:
+    key, why = load_key(key_path_for(directory, key_path), "history key", create=create)
+    if key is None:
+        raise InputError(why)
+    return key
+
+
+def preflight(directory: Path, key_path: Path | None = None) -> None:
+    """Before a long audit: the history can take an append (directory, lock, chain, key)."""
+    if not directory.exists():
+        parent = next((p for p in directory.parents if p.exists()), Path("."))
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise InputError(f"history {directory}: cannot create it ({parent} is not writable)")
+        return
+    if not directory.is_dir():
+        raise InputError(f"history {directory}: not a directory")
+    _prepare_directory(directory)
+    for name in (LOCK_FILE, CHAIN_FILE, PENDING_FILE):
+        with suppress(FileNotFoundError):
+            mode = os.lstat(directory / name).st_mode
+            if not stat.S_ISREG(mode):
+                raise InputError(f"history {directory / name}: is {safeio.kind_of(mode)}")
+    key = key_path_for(directory, key_path)
+    if key.exists() or key.is_symlink():
+        usable, why = load_key(key, "history key", create=False)
+        if usable is None:
+            raise InputError(why)
+
+
 def append(directory: Path, report: Mapping[str, Any], key_path: Path | None = None) -> Entry:
-    """Store `report` (the dict of a valid report) and chain it; returns its entry."""
+    """Store `report` (the dict of a valid report) and chain it; returns its entry.
+
+    An interrupted earlier append is finished or rolled back first, and recorded.
+    """
     try:
         data = canonical_json(report)
     except (TypeError, ValueError) as exc:
@@ -245,33 +504,28 @@ def append(directory: Path, report: Mapping[str, Any], key_path: Path | None = N
     _prepare_directory(directory)
     with _locked(directory):
         # under the lock: a second first-ever append must not read a key still being written
-        key, why = load_key(key_path_for(directory, key_path), "history key", create=True)
-        if key is None:
-            raise InputError(why)
-        previous = _tail(directory)
-        seq = previous.seq + 1 if previous is not None else 1
-        digest = sha256_hex(data)
-        fields: dict[str, Any] = {
-            "v": ENTRY_VERSION,
-            "seq": seq,
-            "timestamp": _now(),
-            "host": str(report["host"]["hostname"]),
-            "finished_at": str(report["finished_at"]),
-            "report": f"{seq:06d}-{digest[:16]}.json",
-            "report_sha256": digest,
-            "prev": previous.entry_hash if previous is not None else GENESIS,
-        }
-        own_hash = entry_hash(fields)
-        fields.pop("v")
-        entry = Entry(**fields, entry_hash=own_hash, hmac=entry_hmac(key, own_hash))
-        # the report is durable before the entry that vouches for it exists
-        atomic_write_bytes(directory / REPORTS_DIR / entry.report, data, mode=0o600)
-        _append_line(directory, entry.to_line())
-    return entry
+        key = _key_for_writing(directory, key_path, create=True)
+        actions = _to_record(_recover(directory, key))
+        if actions:
+            _record_repair(directory, key, actions)
+        host, at = str(report["host"]["hostname"]), str(report["finished_at"])
+        return _add(directory, key, data, host, at)
 
 
 def append_file(directory: Path, path: Path, key_path: Path | None = None) -> Entry:
     return append(directory, read_json(path), key_path)
+
+
+def repair(directory: Path, key_path: Path | None = None) -> tuple[list[str], Entry | None]:
+    """Finish or undo an interrupted append; returns the actions and the entry recording them."""
+    if not directory.is_dir():
+        raise InputError(f"{directory}: no such history directory")
+    _prepare_directory(directory)
+    with _locked(directory):
+        key = _key_for_writing(directory, key_path, create=False)
+        actions = _recover(directory, key)
+        to_record = _to_record(actions)
+        return actions, _record_repair(directory, key, to_record) if to_record else None
 
 
 # ---- verifying ---------------------------------------------------------------------------
@@ -282,12 +536,12 @@ def _check_report(directory: Path, entry: Entry) -> Iterator[Problem]:
         yield Problem(entry.seq, f"report name {entry.report!r} is not a history file")
         return
     try:
-        data = (directory / REPORTS_DIR / entry.report).read_bytes()
-    except FileNotFoundError:
-        yield Problem(entry.seq, f"report {entry.report} is missing")
+        data = _read_report(directory, entry)
+    except InputError as exc:
+        yield Problem(entry.seq, f"report {entry.report} cannot be read: {exc}")
         return
-    except OSError as exc:
-        yield Problem(entry.seq, f"report {entry.report} cannot be read: {exc.strerror}")
+    if data is None:
+        yield Problem(entry.seq, f"report {entry.report} is missing")
         return
     actual = sha256_hex(data)
     if actual != entry.report_sha256:
@@ -317,9 +571,11 @@ def _check_entry(entry: Entry, expected_seq: int, prev: str, key: bytes | None) 
     return problems
 
 
-def _orphans(directory: Path, entries: list[Entry], last_seq: int) -> Iterator[Problem]:
+def _orphans(
+    directory: Path, entries: list[Entry], last_seq: int, pending: str | None
+) -> Iterator[Problem]:
     """Files the chain does not account for: what a deleted tail entry leaves behind."""
-    known = {entry.report for entry in entries}
+    known = {entry.report for entry in entries} | ({pending} if pending else set())
     for path in sorted((directory / REPORTS_DIR).glob("*.json")):
         if path.name not in known:
             yield Problem(None, f"report {path.name} is not in the chain (its entry was removed)")
@@ -331,12 +587,42 @@ def _orphans(directory: Path, entries: list[Entry], last_seq: int) -> Iterator[P
             )
 
 
+def _interrupted(directory: Path, chain: bytes, key: bytes | None) -> tuple[bytes, Pending | None]:
+    """The chain without the torn line of an interrupted append, and that append (if any)."""
+    try:
+        pending = _read_pending(directory)
+    except InputError:
+        return chain, None
+    if pending is None:
+        return chain, None
+    try:
+        outcome = _classify(directory, pending, chain, key)
+    except (InputError, ValueError):
+        return chain, None
+    if outcome in ("complete", "rollback"):
+        return chain[: pending.chain_size], pending
+    return chain, None
+
+
+def _repair_note(directory: Path, entry: Entry) -> str | None:
+    with suppress(InputError):
+        data = _read_report(directory, entry)
+        if data is not None and data.startswith(b'{"actions":'):
+            record = safeio.parse_json(data, entry.report)
+            if isinstance(record, dict) and record.get("schema") == REPAIR_SCHEMA:
+                return (
+                    f"entry {entry.seq} records a repair: {'; '.join(map(str, record['actions']))}"
+                )
+    return None
+
+
 def verify(
     directory: Path, key_path: Path | None = None, expect_head: str | None = None
 ) -> Verification:
     """Every way the history differs from what was appended (empty problems: intact)."""
-    lines = read_lines(directory)
     key, why = load_key(key_path_for(directory, key_path), "history key", create=False)
+    chain, pending = _interrupted(directory, _read_chain(directory), key)
+    lines = chain.splitlines(keepends=True)
     notes = [] if key is not None else [f"HMACs not checked: {why}"]
     entries: list[Entry] = []
     problems: list[Problem] = []
@@ -350,10 +636,17 @@ def verify(
         problems += _check_entry(entry, number, prev, key)
         problems += _check_report(directory, entry)
         entries.append(entry)
+        notes += filter(None, [_repair_note(directory, entry)])
         prev = entry.entry_hash
-    problems += _orphans(directory, entries, len(lines))
+    problems += _orphans(directory, entries, len(lines), pending.entry.report if pending else None)
     if expect_head is not None and expect_head not in {e.entry_hash for e in entries}:
         problems.append(
             Problem(None, f"anchored head {expect_head[:16]}… is not in the chain (truncated?)")
         )
-    return Verification(tuple(entries), tuple(problems), tuple(notes))
+    waiting = (
+        f"entry {pending.entry.seq} was being appended when the writer stopped (an interrupted "
+        "write, not tampering): `offgrid report history repair` finishes or undoes it"
+        if pending
+        else None
+    )
+    return Verification(tuple(entries), tuple(problems), tuple(notes), why or None, waiting)

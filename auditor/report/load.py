@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from auditor import safeio
 from auditor.checks.interface import Evidence, Status
 from auditor.errors import InputError
 from auditor.report.model import ControlResult, HostInfo, Report, Waiver
@@ -18,20 +19,19 @@ MAX_REPORT_BYTES = 64 * 1024 * 1024
 
 def read_json(path: Path) -> Any:
     """The parsed JSON in `path`; any reason it cannot be read is an InputError."""
+    return safeio.load_json(path, MAX_REPORT_BYTES)
+
+
+@contextmanager
+def shape_guard(source: str) -> Iterator[None]:
+    """Around code that reads a loaded report: a part of the wrong shape that the schema lets
+    through (sections are open-ended) is bad input, exit 2, not a crash."""
     try:
-        if path.stat().st_size > MAX_REPORT_BYTES:
-            raise InputError(f"{path}: larger than {MAX_REPORT_BYTES // 2**20} MiB")
-        text = path.read_text("utf-8")
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: no such file") from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"{path}: is a directory") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not JSON (line {exc.lineno}, column {exc.colno})") from exc
+        yield
+    except (TypeError, AttributeError, LookupError, ValueError, ArithmeticError) as exc:
+        raise InputError(
+            f"{source}: not a usable offgrid report: a section has an unexpected shape ({exc})"
+        ) from None
 
 
 def _control(data: Mapping[str, Any]) -> ControlResult:

@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Any
 
 from auditor.checks.interface import Status
+from auditor.fsutil import dumps_json
 from auditor.report.escape import escape_markdown
 from auditor.report.model import ControlResult, Report, to_dict
 from auditor.report.view import effective_status
@@ -272,4 +273,4 @@ def assessment_results(report: Report) -> Json:
 
 
 def render(report: Report) -> str:
-    return json.dumps(assessment_results(report), indent=2) + "\n"
+    return dumps_json(assessment_results(report)) + "\n"

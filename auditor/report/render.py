@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 from collections.abc import Callable
 
 from auditor.errors import UsageError
+from auditor.fsutil import dumps_json
 from auditor.report.model import Report, to_dict
 
 Renderer = Callable[[Report], str]
@@ -35,7 +35,7 @@ FILE_SUFFIXES: dict[str, str] = {
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(to_dict(report), indent=2, sort_keys=False) + "\n"
+    return dumps_json(to_dict(report)) + "\n"
 
 
 def available_formats() -> list[str]:

@@ -64,6 +64,7 @@ def played(
         "offgrid_audit_controller_offgrid": str(Path(sys.executable).with_name("offgrid")),
         "offgrid_audit_evidence_since": NIGHTS[0],
         "offgrid_audit_evidence_until": NIGHTS[-1],
+        "offgrid_audit_evidence_root": str(tmp / "evidence"),
         # extra vars beat the play's own; templated per host
         "offgrid_audit_runner": f"{tmp}/{{{{ inventory_hostname }}}}/offgrid-audit-run",
         "offgrid_audit_history_dir": f"{tmp}/{{{{ inventory_hostname }}}}/var-lib-offgrid-history",
@@ -108,7 +109,7 @@ def test_the_evidence_pack_is_built_from_the_fetched_histories(
     played: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     reports, _ = played
-    pack = reports / f"evidence-{NIGHTS[0]}-{NIGHTS[-1]}"
+    pack = reports.parent / "evidence" / f"evidence-{NIGHTS[0]}-{NIGHTS[-1]}"
     summary = json.loads((pack / "evidence.json").read_text())
     assert [h["host"] for h in summary["hosts"]] == list(HOSTS)
     assert summary["verdict"] == "fail"

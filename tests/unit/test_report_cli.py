@@ -114,7 +114,7 @@ def test_render_of_non_utf8_is_input_error(tmp_path: Path) -> None:
     binary = tmp_path / "report.json"
     binary.write_bytes(b"\xff\xfe\x00garbage")
     code, _, err = _run(["report", "render", str(binary), "-f", "html"])
-    assert code == 2 and "cannot read" in err
+    assert code == 2 and "not UTF-8" in err
 
 
 def test_report_without_action_is_usage_error() -> None:

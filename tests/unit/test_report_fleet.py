@@ -120,7 +120,7 @@ def test_markdown_escapes_host_names(fleet_dir: Path) -> None:
     hosts = text.split("## Hosts", 1)[1].split("## Controls", 1)[0]
     rows = [line for line in hosts.splitlines() if line.startswith("| ")]
     assert len(rows) == 6  # header and five hosts
-    assert all(line.replace("\\|", "").count("|") == 10 for line in rows)  # no stray pipe
+    assert all(line.replace("\\|", "").count("|") == 11 for line in rows)  # no stray pipe
 
 
 def test_cli_writes_files_and_exit_codes(fleet_dir: Path, tmp_path: Path) -> None:
