@@ -17,6 +17,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditor import safeio
 from auditor.errors import InputError
 from auditor.fsutil import atomic_write_bytes
 from auditor.report.sshsig import ssh_keygen
@@ -83,6 +84,10 @@ def parse_signature(armored: bytes) -> SignatureInfo:
     return SignatureInfo(f"SHA256:{digest}", namespace.decode("utf-8", "replace"))
 
 
+def _lock_bytes(lock_path: Path) -> bytes:
+    return safeio.read_bytes(lock_path, what="lock file")
+
+
 def _first_line(output: bytes) -> str:
     lines = output.decode("utf-8", "replace").strip().splitlines()
     return lines[0] if lines else "no output"
@@ -92,8 +97,9 @@ def sign_lock(lock_path: Path, private_key: Path) -> tuple[Path, SignatureInfo]:
     """Sign the lock's bytes; the signature goes beside it (0644: it is public)."""
     if not private_key.is_file():
         raise InputError(f"SSH key {private_key}: no such file")
-    data = lock_path.read_bytes()
-    done = ssh_keygen(["-Y", "sign", "-n", NAMESPACE, "-f", str(private_key)], data)
+    done = ssh_keygen(
+        ["-Y", "sign", "-n", NAMESPACE, "-f", str(private_key)], _lock_bytes(lock_path)
+    )
     if done.returncode != 0 or _ARMOR_BEGIN not in done.stdout:
         raise InputError(f"ssh-keygen could not sign: {_first_line(done.stderr)}")
     path = signature_path(lock_path)
@@ -104,14 +110,10 @@ def sign_lock(lock_path: Path, private_key: Path) -> tuple[Path, SignatureInfo]:
 
 
 def _read_signature(path: Path) -> bytes | None:
-    try:
-        if path.stat().st_size > MAX_SIGNATURE_BYTES:
-            return b""
-        return path.read_bytes()
-    except FileNotFoundError:
+    """The signature's bytes (None: there is none); a FIFO, device or huge file: InputError."""
+    if not safeio.present(path):
         return None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    return safeio.read_bytes(path, MAX_SIGNATURE_BYTES, what="lock signature")
 
 
 def inspect_lock_signature(lock_path: Path) -> LockSignature:
@@ -132,7 +134,7 @@ def inspect_lock_signature(lock_path: Path) -> LockSignature:
             info.fingerprint,
         )
     done = ssh_keygen(
-        ["-Y", "check-novalidate", "-n", NAMESPACE, "-s", str(path)], lock_path.read_bytes()
+        ["-Y", "check-novalidate", "-n", NAMESPACE, "-s", str(path)], _lock_bytes(lock_path)
     )
     if done.returncode != 0:
         return LockSignature(
@@ -166,7 +168,7 @@ def verify_lock(lock_path: Path, allowed_signers: Path) -> LockSignature:
     done = ssh_keygen(
         ["-Y", "verify", "-n", NAMESPACE, "-f", str(allowed_signers), "-I", names[0],
          "-s", str(path)],
-        lock_path.read_bytes(),
+        _lock_bytes(lock_path),
     )  # fmt: skip
     if done.returncode != 0:
         return LockSignature(

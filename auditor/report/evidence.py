@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from auditor import safeio
 from auditor.errors import InputError
 from auditor.report import history, sshsig
 from auditor.report.history import SIGNATURES_DIR, Entry, Problem
@@ -158,16 +159,14 @@ def _trusted(data: bytes, problems: list[str]) -> tuple[Report | None, str | Non
 
 
 def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    return safeio.read_bytes(path, safeio.REPORT_LIMIT, follow=False)
 
 
 def _read_report(directory: Path, entry: Entry) -> bytes:
+    """The stored report's bytes; missing or unreadable: empty (verify names the problem)."""
     try:
-        return history.report_path(directory, entry).read_bytes()
-    except (OSError, InputError):
+        return _read_bytes(history.report_path(directory, entry))
+    except InputError:
         return b""
 
 
