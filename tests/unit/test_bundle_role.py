@@ -192,3 +192,21 @@ def test_the_provisioned_allowed_signers_are_never_replaced(role_run: tuple[Path
     tmp, _ = role_run
     kept = (tmp / "provisioned-once/etc-offgrid/allowed_signers").read_text()
     assert kept == (tmp / "other.allowed_signers").read_text()
+
+
+def test_a_second_run_changes_nothing(role_run: tuple[Path, str]) -> None:
+    tmp, _ = role_run
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-local"),
+    }
+    again = subprocess.run(
+        [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(tmp / "inventory.json"),
+         "--limit", "signed", str(tmp / "play.yml")],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    recap = again.stdout.split("PLAY RECAP", 1)[1]
+    assert "changed=0" in recap and "failed=0" in recap, again.stdout[-3000:]
