@@ -6,24 +6,24 @@ progress lines through the Console.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import platform
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from auditor import __version__
 from auditor.checks.catalog import load_catalog
 from auditor.checks.runner import run_controls
-from auditor.checks.waivers import WaiverSet, load_waivers
+from auditor.checks.waivers import load_waivers
 from auditor.console import Console
 from auditor.inventory.collect import collect
-from auditor.inventory.interface import AuditOptions, EngineFacts, Facts
+from auditor.inventory.interface import AuditOptions
+from auditor.report.from_facts import (
+    engine_section,
+    extra_section,
+    integrity_section,
+    privilege_section,
+)
 from auditor.report.model import HostInfo, Report
-
-_INTEGRITY_MODULE = "auditor.models.section"
 
 
 def _now() -> str:
@@ -42,61 +42,6 @@ def host_info(hostname: str) -> HostInfo:
     )
 
 
-def engine_section(engine: EngineFacts | None) -> dict[str, Any] | None:
-    """What the report says about the engine (no environment values: they may hold secrets)."""
-    if engine is None:
-        return None
-    main = engine.main
-    unit = engine.unit
-    return {
-        "kind": engine.kind,
-        "discovered_by": engine.discovered_by,
-        "pid": main.pid if main else None,
-        "create_time": main.create_time if main else None,
-        "name": main.name if main else None,
-        "user": main.username if main else None,
-        "exe": engine.exe_path,
-        "cmdline": list(main.cmdline) if main else [],
-        "version": engine.version,
-        "port": engine.port,
-        "listen_host": engine.listen_host,
-        "tree": [{"pid": p.pid, "create_time": p.create_time, "name": p.name} for p in engine.tree],
-        "other_candidates": list(engine.other_candidates),
-        "unit": None
-        if unit is None
-        else {
-            "name": unit.name,
-            "source": unit.source,
-            "fragment_path": unit.fragment_path,
-            "dropin_paths": list(unit.dropin_paths),
-        },
-    }
-
-
-def _integrity(facts: Facts) -> Mapping[str, Any] | None:
-    # The models package provides the integrity section; an installation without it
-    # (or before it lands) simply has no section, and the OG-INT controls say why.
-    if importlib.util.find_spec(_INTEGRITY_MODULE) is None:
-        return None
-    module = importlib.import_module(_INTEGRITY_MODULE)
-    section: Mapping[str, Any] | None = module.integrity_section(facts)
-    return section
-
-
-def _extra(facts: Facts, waivers: WaiverSet | None) -> dict[str, Any]:
-    return {
-        "sockets_observed": len(facts.sockets),
-        "watched_sockets": len(facts.watched_sockets),
-        "watch_seconds": facts.options.watch_seconds,
-        "processes_observed": len(facts.processes),
-        "systemd_running": facts.systemd_running,
-        "expired_waivers": [
-            {"control_id": w.control_id, "expires": w.expires, "justification": w.justification}
-            for w in (waivers.expired if waivers else ())
-        ],
-    }
-
-
 def run_audit(options: AuditOptions, waivers: Path | None, console: Console) -> Report:
     """Audit this machine as `options` say; bad input raises InputError before any work."""
     waiver_set = load_waivers(waivers, set(load_catalog())) if waivers else None
@@ -110,14 +55,10 @@ def run_audit(options: AuditOptions, waivers: Path | None, console: Console) -> 
         host=host_info(facts.hostname),
         started_at=started,
         finished_at=_now(),
-        privilege={
-            "euid": facts.privilege.euid,
-            "is_root": facts.privilege.is_root,
-            "note": facts.privilege.note,
-        },
+        privilege=privilege_section(facts),
         engine=engine_section(facts.engine),
         controls=controls,
         incomplete=facts.incomplete,
-        integrity=_integrity(facts),
-        extra=_extra(facts, waiver_set),
+        integrity=integrity_section(facts.integrity) if facts.integrity else None,
+        extra=extra_section(facts, waiver_set),
     )

@@ -30,7 +30,7 @@ from auditor.bench.interface import GenerationRequest
 from auditor.bench.openai import OpenAIClient
 from auditor.bench.runner import with_nonce
 from auditor.bench.suite import load_suite
-from auditor.engines.llamacpp import EngineConfig, bundled_model_path, running
+from auditor.embedded.llamacpp import EngineConfig, bundled_model_path, running
 
 EVAL_LINE = re.compile(
     rb"^llama_perf_context_print:\s+eval time =\s+([\d.]+) ms /\s+(\d+) runs", re.M

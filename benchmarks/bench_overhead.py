@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from auditor.bench.interface import GenerationRequest
 from auditor.bench.openai import OpenAIClient
-from auditor.engines.llamacpp import EngineConfig, bundled_model_path, running
+from auditor.embedded.llamacpp import EngineConfig, bundled_model_path, running
 
 PROMPT = "Complete the code. Reply with code only.\ndef fib(n: int) -> int:"
 MAX_TOKENS = 8

@@ -28,8 +28,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from auditor.embedded.llamacpp import bundled_model_path
 from auditor.enginebuild import cache, recipe
-from auditor.engines.llamacpp import bundled_model_path
 
 CHILD = r"""
 import sys, time

@@ -1,14 +1,14 @@
 """One whole benchmark run: categories, cold start, concurrency, crossover, TCO.
 
 `run_benchmark(config, console)` is what `offgrid bench` and `offgrid demo` call; it
-returns the report's benchmark section (see section.py) and writes nothing itself.
+returns the report's benchmark section (auditor.bench.results) and writes nothing itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 from rich.progress import Progress, TaskID
 
@@ -21,8 +21,9 @@ from auditor.bench.endpoint import check_endpoint, is_loopback
 from auditor.bench.interface import RequestResult
 from auditor.bench.ollama import ROUTES as OLLAMA_ROUTES
 from auditor.bench.openai import ROUTES as OPENAI_ROUTES
+from auditor.bench.results import BenchmarkSection, CategoryResult, Level
 from auditor.bench.runner import CategoryRun, run_category
-from auditor.bench.section import benchmark_section, category_section
+from auditor.bench.section import RunFacts, benchmark_section, category_section
 from auditor.bench.stats import METHODS
 from auditor.bench.suite import Category, Suite, load_suite
 from auditor.bench.tco import Prices, load_prices, tco_section
@@ -77,19 +78,19 @@ def _advancer(progress: Progress, task: TaskID) -> Callable[[RequestResult], Non
     return advance
 
 
-def _report(console: Console, section: dict[str, Any]) -> None:
-    ttft, tps, tokens = section["ttft_ms"], section["decode_tps"], section["output_tokens"]
+def _report(console: Console, category: CategoryResult) -> None:
+    ttft, tps, tokens = category.ttft_ms, category.decode_tps, category.output_tokens
     console.info(
-        f"{section['name']}: {section['requests'] - section['failures']}/{section['requests']} ok"
-        + (f", TTFT median {ttft['median']:.0f} ms" if ttft else "")
-        + (f", {tps['median']:.1f} tok/s" if tps else ", no server token count")
-        + (f", {tokens['median']:.0f} tokens median" if tokens else "")
+        f"{category.name}: {category.requests - category.failures}/{category.requests} ok"
+        + (f", TTFT median {ttft.median:.0f} ms" if ttft else "")
+        + (f", {tps.median:.1f} tok/s" if tps else ", no token count")
+        + (f", {tokens.median:.0f} tokens median" if tokens else "")
     )
 
 
-def _concurrency(config: BenchConfig, suite: Suite, console: Console) -> list[dict[str, Any]]:
+def _concurrency(config: BenchConfig, suite: Suite, console: Console) -> tuple[Level, ...]:
     if not config.concurrency:
-        return []
+        return ()
     category = suite.category(config.concurrency_category)
     with console.progress() as progress:
         task = progress.add_task(f"concurrency ({category.name})", total=len(config.concurrency))
@@ -109,29 +110,24 @@ def _inputs(config: BenchConfig) -> tuple[CloudRange | None, Prices | None]:
 
 
 def _analysis(
-    config: BenchConfig,
-    section: dict[str, Any],
-    cloud: CloudRange | None,
-    prices: Prices | None,
-    loopback: bool,
-) -> None:
+    section: BenchmarkSection, cloud: CloudRange | None, prices: Prices | None, loopback: bool
+) -> BenchmarkSection:
+    crossover = None
     local_categories = None
     if cloud is not None:
-        section["crossover"] = crossover_section(
-            section["categories"], cloud, section["concurrency"], loopback
-        )
+        crossover = crossover_section(section.categories, cloud, section.concurrency, loopback)
         local_categories = [
-            row["category"]
-            for row in section["crossover"]["decision_matrix"]
-            if row["category"] and row["recommendation"] == "Local"
+            row.category
+            for row in crossover.decision_matrix
+            if row.category and row.recommendation == "Local"
         ]
-    if prices is not None:
-        section["tco"] = tco_section(prices, local_categories)
+    tco = tco_section(prices, local_categories) if prices is not None else None
+    return replace(section, crossover=crossover, tco=tco)
 
 
 def run_benchmark(
     config: BenchConfig, console: Console, restarter: Restarter | None = None
-) -> dict[str, Any]:
+) -> BenchmarkSection:
     validate(config)
     addresses = check_endpoint(config.endpoint, config.allow_remote)
     suite = load_suite()
@@ -141,31 +137,40 @@ def run_benchmark(
         restarter = SystemdRestarter(unit=config.restart_unit)
     started = _now()
     runs = _run_categories(config, categories, console)
-    extra: dict[str, Any] = {
-        "endpoint_addresses": addresses,
-        "route": route_for(config),
-        "started_at": started,
-    }
+    cold_start = None
     if config.cold_start:
         console.info("measuring cold start …")
-        extra["cold_start"] = measure_cold_start(config, categories[0], restarter)
-    extra["concurrency"] = _concurrency(config, suite, console)
-    extra["finished_at"] = _now()
-    section = benchmark_section(config, suite, runs, extra)
-    _analysis(config, section, cloud, prices, all(is_loopback(a) for a in addresses))
-    section["notes"] = _notes(section)
-    return section
+        cold_start = measure_cold_start(config, categories[0], restarter)
+    concurrency = _concurrency(config, suite, console)
+    facts = RunFacts(
+        endpoint_addresses=tuple(addresses),
+        route=route_for(config),
+        started_at=started,
+        finished_at=_now(),
+        cold_start=cold_start,
+        concurrency=concurrency,
+    )
+    section = benchmark_section(config, suite, runs, facts)
+    section = _analysis(section, cloud, prices, all(is_loopback(a) for a in addresses))
+    return replace(section, notes=notes(section))
 
 
-def _notes(section: dict[str, Any]) -> list[str]:
-    notes = []
-    if any("server-tokenizer" in c["token_sources"] for c in section["categories"]):
-        notes.append(
-            "the engine's stream carried no token count; output tokens were re-counted "
-            "by the same server's tokenizer endpoint after each timed request"
+def notes(section: BenchmarkSection) -> tuple[str, ...]:
+    found: list[str] = []
+    sources = {source for c in section.categories for source in c.token_sources}
+    if "chunks" in sources:
+        found.append(
+            "the engine's stream carried no token count; output tokens are its text chunks "
+            "(a lower bound, exact for ASCII output; see samples.output_tokens_max), so "
+            "TPOT errs high and tok/s low by at most that bound"
         )
-    if any("none" in c["token_sources"] for c in section["categories"]):
-        notes.append("some requests have no server token count: TPOT and tok/s omit them")
-    if not section["settings"]["nonce"]:
-        notes.append("nonce disabled: repeated prompts may be served from a prompt/prefix cache")
-    return notes
+    if "client-retokenized" in sources:
+        found.append(
+            "the engine's stream carried no token count; output tokens were re-counted "
+            "by the same server's tokenizer endpoint after each timed request (approximate)"
+        )
+    if "none" in sources:
+        found.append("some requests have no server token count: TPOT and tok/s omit them")
+    if not section.settings.nonce:
+        found.append("nonce disabled: repeated prompts may be served from a prompt/prefix cache")
+    return tuple(found)

@@ -3,7 +3,7 @@
 Ollama: unload the model with `keep_alive: 0`, confirm with `/api/ps`, then time the
 first request and read the server's own `load_duration`. OpenAI-compatible engines
 (llama.cpp) have no unload call, so the engine itself is restarted — only when offgrid
-manages it: the embedded engine (auditor.engines.llamacpp) or a systemd unit named with
+manages it: the embedded engine (auditor.embedded.llamacpp) or a systemd unit named with
 `--restart-unit`. Otherwise the section says why nothing was measured.
 """
 
@@ -12,16 +12,17 @@ from __future__ import annotations
 import subprocess
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 import requests
 
 from auditor.bench.config import BenchConfig, make_client
 from auditor.bench.interface import RequestResult
 from auditor.bench.ollama import OllamaClient
+from auditor.bench.results import ColdStart, RequestFigures
 from auditor.bench.runner import build_request
 from auditor.bench.suite import Category
-from auditor.engines import llamacpp
+from auditor.embedded import llamacpp
 from auditor.errors import IncompleteError
 
 READY_POLL_S = 0.05
@@ -53,7 +54,7 @@ class SystemdRestarter:
 class ManagedEngineRestarter:
     """Restarts the embedded llama.cpp engine on the same port; `engine` is the live one."""
 
-    description = "restart of the embedded llama.cpp engine (auditor.engines.llamacpp)"
+    description = "restart of the embedded llama.cpp engine (auditor.embedded.llamacpp)"
 
     def __init__(self, engine: llamacpp.RunningEngine) -> None:
         self.engine = engine
@@ -64,15 +65,15 @@ class ManagedEngineRestarter:
         self.engine = llamacpp.start(config, self.engine.log_path)
 
 
-def _request_figures(result: RequestResult) -> dict[str, Any]:
-    return {
-        "ok": result.ok,
-        "error": result.error,
-        "ttft_ms": result.ttft_ms,
-        "total_ms": result.total_ms,
-        "output_tokens": result.output_tokens,
-        "server_load_ms": result.server.load_ms if result.server else None,
-    }
+def _request_figures(result: RequestResult) -> RequestFigures:
+    return RequestFigures(
+        ok=result.ok,
+        error=result.error,
+        ttft_ms=result.ttft_ms,
+        total_ms=result.total_ms,
+        output_tokens=result.output_tokens,
+        server_load_ms=result.server.load_ms if result.server else None,
+    )
 
 
 def _wait_ready(endpoint: str, timeout_s: float) -> int:
@@ -82,9 +83,7 @@ def _wait_ready(endpoint: str, timeout_s: float) -> int:
     return ready
 
 
-def measure_restart(
-    config: BenchConfig, category: Category, restarter: Restarter
-) -> dict[str, Any]:
+def measure_restart(config: BenchConfig, category: Category, restarter: Restarter) -> ColdStart:
     started = time.perf_counter_ns()
     restarter.restart()
     ready = _wait_ready(config.endpoint, config.timeout_s)
@@ -94,14 +93,14 @@ def measure_restart(
     finally:
         client.close()
     first_token = None if result.ttft_ns is None else (ready - started) / 1e6 + result.ttft_ns / 1e6
-    return {
-        "measured": True,
-        "method": restarter.description,
-        "restart_to_ready_ms": (ready - started) / 1e6,
-        "restart_to_first_token_ms": first_token,
-        "first_request": _request_figures(result),
-        "reason": None,
-    }
+    return ColdStart(
+        measured=True,
+        method=restarter.description,
+        restart_to_ready_ms=(ready - started) / 1e6,
+        restart_to_first_token_ms=first_token,
+        first_request=_request_figures(result),
+        reason=None,
+    )
 
 
 def _wait_unloaded(client: OllamaClient, model: str, timeout_s: float) -> bool:
@@ -113,7 +112,7 @@ def _wait_unloaded(client: OllamaClient, model: str, timeout_s: float) -> bool:
     return False
 
 
-def measure_ollama(config: BenchConfig, category: Category) -> dict[str, Any]:
+def measure_ollama(config: BenchConfig, category: Category) -> ColdStart:
     client = OllamaClient(
         config.endpoint, config.model, mode=config.effective_mode, timeout_s=config.timeout_s
     )
@@ -125,22 +124,22 @@ def measure_ollama(config: BenchConfig, category: Category) -> dict[str, Any]:
         raise IncompleteError(f"cold start: cannot unload {config.model}: {exc}") from exc
     finally:
         client.close()
-    return {
-        "measured": True,
-        "method": "ollama keep_alive=0 unload, then first request",
-        "unload_confirmed": unloaded,
-        "first_request": _request_figures(result),
-        "reason": None,
-    }
+    return ColdStart(
+        measured=True,
+        method="ollama keep_alive=0 unload, then first request",
+        unload_confirmed=unloaded,
+        first_request=_request_figures(result),
+        reason=None,
+    )
 
 
-def not_measured(reason: str) -> dict[str, Any]:
-    return {"measured": False, "method": None, "first_request": None, "reason": reason}
+def not_measured(reason: str) -> ColdStart:
+    return ColdStart(measured=False, method=None, first_request=None, reason=reason)
 
 
 def measure_cold_start(
     config: BenchConfig, category: Category, restarter: Restarter | None
-) -> dict[str, Any]:
+) -> ColdStart:
     if restarter is not None:
         return measure_restart(config, category, restarter)
     if config.api == "ollama":

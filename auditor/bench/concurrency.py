@@ -2,10 +2,12 @@
 
 Each user is a thread with its own client and keep-alive session, started together
 behind a barrier, sending `runs` requests back to back. Aggregate throughput is the
-server-counted output tokens of every successful request over the wall time from the
-first request's start to the last one's end (with an engine that needs the tokenizer
-fallback, each request's count adds one short call to that wall time, so throughput errs
-low). Failures are recorded, not fatal: under load they are the finding.
+output tokens of every successful request (counted as the single-user runs count them,
+source by source) over the wall time from the first request's start to the last one's
+end (each user's first stream without a count adds one short probe of the server's
+tokenizer endpoint to that wall time, and with the re-tokenizing fallback every request
+adds one more call, so throughput errs low). Failures are recorded, not fatal: under
+load they are the finding.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from auditor.bench.config import BenchConfig
 from auditor.bench.interface import Client, RequestResult
+from auditor.bench.results import Level
 from auditor.bench.runner import build_request
 from auditor.bench.stats import summarize
 from auditor.bench.suite import Category
@@ -72,21 +74,21 @@ def run_level(
     return LevelRun(users, tuple(r for sink in sinks for r in sink), wall)
 
 
-def level_section(level: LevelRun, method: str) -> dict[str, Any]:
+def level_section(level: LevelRun, method: str) -> Level:
     ok = [r for r in level.results if r.ok]
     counted = [r.output_tokens for r in ok if r.output_tokens is not None]
     wall_s = level.wall_ns / 1e9
-    return {
-        "users": level.users,
-        "requests": len(level.results),
-        "failures": len(level.results) - len(ok),
-        "wall_s": wall_s,
-        "throughput_tps": sum(counted) / wall_s if counted and wall_s > 0 else None,
-        "requests_per_s": len(ok) / wall_s if wall_s > 0 else None,
-        "ttft_ms": summarize([r.ttft_ms for r in ok if r.ttft_ms is not None], method),
-        "total_ms": summarize([r.total_ms for r in ok], method),
-        "errors": sorted({r.error for r in level.results if r.error})[:5],
-    }
+    return Level(
+        users=level.users,
+        requests=len(level.results),
+        failures=len(level.results) - len(ok),
+        wall_s=wall_s,
+        throughput_tps=sum(counted) / wall_s if counted and wall_s > 0 else None,
+        requests_per_s=len(ok) / wall_s if wall_s > 0 else None,
+        ttft_ms=summarize([r.ttft_ms for r in ok if r.ttft_ms is not None], method),
+        total_ms=summarize([r.total_ms for r in ok], method),
+        errors=tuple(sorted({r.error for r in level.results if r.error})[:5]),
+    )
 
 
 def run_sweep(
@@ -95,12 +97,12 @@ def run_sweep(
     config: BenchConfig,
     make_client: Callable[[], Client],
     on_level: Callable[[int], None] | None = None,
-) -> list[dict[str, Any]]:
-    sections = []
+) -> tuple[Level, ...]:
+    sections: list[Level] = []
     for users in levels:
         sections.append(
             level_section(run_level(users, category, config, make_client), config.percentile_method)
         )
         if on_level:
             on_level(users)
-    return sections
+    return tuple(sections)

@@ -1,8 +1,10 @@
 """Crossover output length and the seed's decision matrix, computed from measurements.
 
 Each side is modelled as total_ms(n) = ttft_ms + n · 1000 / decode_tps for n output
-tokens. Local figures are the medians over the measured categories; cloud figures come
-from a benchmark section measured with this same suite against a cloud endpoint
+tokens. Each category's local side is its own median TTFT and decode rate (its prompts,
+and so its prefill, differ from the others'); the pooled side (medians over the
+categories) serves the rows that belong to no category. Cloud figures come from a
+benchmark section measured with this same suite against a cloud endpoint
 (`offgrid bench --allow-remote … --output cloud.json`) or from a reference file:
 
     {"kind": "offgrid-cloud-reference", "label": "…", "source": "…",
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor import safeio
+from auditor.bench.results import CategoryResult, CloudFigures, LocalFigures, Range, Scenarios
 from auditor.errors import InputError
 
 REFERENCE_KIND = "offgrid-cloud-reference"
@@ -131,9 +134,48 @@ def load_cloud(path: Path) -> CloudRange:
     raise InputError(f"{path}: neither an {REFERENCE_KIND} file nor offgrid bench results")
 
 
-def local_side(categories: Sequence[Mapping[str, Any]]) -> Side:
-    ttfts = [c["ttft_ms"]["median"] for c in categories if c.get("ttft_ms")]
-    rates = [c["decode_tps"]["median"] for c in categories if c.get("decode_tps")]
+def local_side(categories: Sequence[CategoryResult]) -> Side:
+    """The pooled local side: medians of the categories' median TTFT and decode rate."""
+    ttfts = [c.ttft_ms.median for c in categories if c.ttft_ms]
+    rates = [c.decode_tps.median for c in categories if c.decode_tps]
     if not ttfts or not rates:
         raise InputError("local results have no TTFT or decode-rate figures for a crossover")
     return Side(statistics.median(ttfts), statistics.median(rates))
+
+
+def category_side(category: CategoryResult, pooled: Side) -> tuple[Side, str] | None:
+    """A category's own local side and what it rests on; None without a measured TTFT.
+
+    A category without token counts has no decode rate of its own: the pooled one stands
+    in, and the basis says so.
+    """
+    if category.ttft_ms is None:
+        return None
+    runs = f"{category.ttft_ms.count} runs"
+    if category.decode_tps is None:
+        basis = f"median TTFT of this category's {runs}; decode rate pooled (no token counts)"
+        return Side(category.ttft_ms.median, pooled.decode_tps), basis
+    basis = f"median TTFT and decode rate of this category's {runs}"
+    return Side(category.ttft_ms.median, category.decode_tps.median), basis
+
+
+def local_figures(side: Side, basis: str) -> LocalFigures:
+    return LocalFigures(ttft_ms=side.ttft_ms, decode_tps=side.decode_tps, basis=basis)
+
+
+def cloud_figures(cloud: CloudRange) -> CloudFigures:
+    return CloudFigures(
+        label=cloud.label,
+        source=cloud.source,
+        ttft_ms=Range(cloud.ttft_low, cloud.ttft_high),
+        decode_tps=Range(cloud.tps_low, cloud.tps_high),
+    )
+
+
+def scenario_crossovers(local: Side, cloud: CloudRange) -> Scenarios:
+    sides = cloud.scenarios
+    return Scenarios(
+        best=crossover_tokens(local, sides["best"]),
+        typical=crossover_tokens(local, sides["typical"]),
+        worst=crossover_tokens(local, sides["worst"]),
+    )

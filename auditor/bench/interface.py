@@ -2,8 +2,10 @@
 
 A client speaks one wire protocol (Ollama NDJSON or OpenAI-compatible SSE) over one
 keep-alive session and turns a single streamed generation into a `RequestResult`.
-Timing is taken with `time.perf_counter_ns` on the client; token counts come from the
-server only (see `TokenSource`), never from counting chunks.
+Timing is taken with `time.perf_counter_ns` on the client. Every output-token count
+names its source (`TokenSource`) and the error that source is known to have
+(`TOKEN_SOURCE_ERRORS`): the server's own count where the stream carries one, otherwise
+a fallback whose bound is stated.
 """
 
 from __future__ import annotations
@@ -16,12 +18,35 @@ from typing import Protocol
 class TokenSource(StrEnum):
     """Where a request's output-token count came from."""
 
-    EVAL_COUNT = "eval_count"  # Ollama's final done object
-    USAGE = "usage"  # OpenAI-compatible usage (stream_options.include_usage)
-    TIMINGS = "timings"  # llama.cpp server `timings.predicted_n`
-    # The server's own tokenizer endpoint re-counting the text it generated, used only
-    # when the stream carried no count (llama-cpp-python's streams have no usage).
-    SERVER_TOKENIZER = "server-tokenizer"
+    SERVER_USAGE = "server-usage"  # OpenAI-compatible usage (stream_options.include_usage)
+    SERVER_EVAL_COUNT = "server-eval-count"  # Ollama's final done object, eval_count
+    SERVER_TIMINGS = "server-timings"  # llama.cpp llama-server `timings.predicted_n`
+    # llama-cpp-python's stream: one chunk per generated token, except that tokens which
+    # only together complete a UTF-8 character travel in one chunk.
+    CHUNKS = "chunks"
+    # The same server's tokenizer endpoint re-counting the text the stream carried.
+    CLIENT_RETOKENIZED = "client-retokenized"
+
+
+TOKEN_SOURCE_ERRORS: dict[TokenSource, str] = {
+    TokenSource.SERVER_USAGE: "exact: the server's count of the tokens it generated",
+    TokenSource.SERVER_EVAL_COUNT: "exact: the server's count of the tokens it generated",
+    TokenSource.SERVER_TIMINGS: "exact: the server's count of the tokens it generated",
+    TokenSource.CHUNKS: (
+        "lower bound, exact when every chunk is ASCII or empty: a chunk holds one token, "
+        "or several that only together complete a UTF-8 character (at most one per "
+        "non-ASCII byte); each request's upper bound is in samples.output_tokens_max. Not "
+        "counted: tokens of a stop sequence the server cut from the text, which it does "
+        "not stream"
+    ),
+    TokenSource.CLIENT_RETOKENIZED: (
+        "approximate, either sign: re-tokenizing generated text is not the inverse of "
+        "generation (seen off by up to 3 tokens in 400 on llama-cpp-python)"
+    ),
+}
+EXACT_SOURCES = frozenset(
+    {TokenSource.SERVER_USAGE, TokenSource.SERVER_EVAL_COUNT, TokenSource.SERVER_TIMINGS}
+)
 
 
 @dataclass(frozen=True)
@@ -63,9 +88,25 @@ class RequestResult:
     chunk_ns: tuple[int, ...] = ()
     output_tokens: int | None = None
     token_source: TokenSource | None = None
+    # Upper bound of output_tokens where the source is not exact (None: the count is exact
+    # or its bound is unknown; TOKEN_SOURCE_ERRORS says which).
+    output_tokens_max: int | None = None
     output_chars: int = 0
+    # Stream chunks that carried a text field (even empty) before the final one, and how
+    # many more tokens they can hold than one each (non-ASCII bytes beyond the first).
+    text_chunks: int = 0
+    text_chunk_slack: int = 0
     finish_reason: str | None = None
     server: ServerTimings | None = None
+
+    @property
+    def count_exact(self) -> bool:
+        """Whether output_tokens is known to be the number of tokens generated."""
+        if self.token_source in EXACT_SOURCES:
+            return True
+        return self.token_source is TokenSource.CHUNKS and self.output_tokens_max == (
+            self.output_tokens
+        )
 
     @property
     def ttft_ms(self) -> float | None:

@@ -2,7 +2,7 @@
 
 Every line is one JSON object; content is `response` (generate) or `message.content`
 (chat). The last object has `done: true` with the server's counts and durations in
-nanoseconds (FACTS §5), which become `ServerTimings` in milliseconds.
+nanoseconds, which become `ServerTimings` in milliseconds.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class OllamaClient:
             content=str(content),
             done=True,
             output_tokens=timings.eval_tokens,
-            token_source=TokenSource.EVAL_COUNT if timings.eval_tokens is not None else None,
+            token_source=TokenSource.SERVER_EVAL_COUNT if timings.eval_tokens is not None else None,
             server=timings,
             finish_reason=obj.get("done_reason"),
         )

@@ -5,10 +5,14 @@ The request asks for `stream_options.include_usage` so the last event carries th
 server's token count. A chunk whose delta has only a role carries no token and does not
 stop the TTFT clock. llama.cpp's `timings` object is read when present.
 
-When a stream carries no count at all (llama-cpp-python's server never sends usage in a
-stream), the client asks the same server's tokenizer endpoint to count the text it
-generated, after the timed request; `token_source` says so. Without such an endpoint the
-count stays None.
+llama-cpp-python's server ignores `stream_options` and sends no usage and no timings in
+a stream. Its stream sends every generated token in a chunk of its own, except that the
+tokens which only together complete a UTF-8 character share one (the end-of-generation
+token is never sent). So for that server, recognised once per client by its
+`/extras/tokenize/count` endpoint after the first timed request, the count is the number
+of text chunks: a lower bound that is exact for ASCII output, with its upper bound kept.
+For another server whose stream has no count, the same server's tokenizer re-counts the
+generated text after the timed request (approximate); without one the count stays None.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from auditor.bench.transport import (
 )
 
 ROUTES = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
+LLAMA_CPP_PYTHON_COUNT = "/extras/tokenize/count"
 _DONE = b"[DONE]"
 
 
@@ -57,15 +62,30 @@ class OpenAIClient:
         self._tokenizer_route: str | bool | None = False  # False: not probed yet
 
     def generate(self, request: GenerationRequest) -> RequestResult:
+        return self.generate_with_text(request)[0]
+
+    def generate_with_text(self, request: GenerationRequest) -> tuple[RequestResult, str]:
+        """The result and the text the stream carried (empty when the request failed)."""
         call = StreamCall(
             self.session, self.base_url + self.route, self._payload(request), self.timeout_s
         )
         result, text = run_stream(call, parse_sse_line(self.mode))
-        if result.ok and result.output_tokens is None and self.retokenize:
-            count = self.count_tokens(text)
-            if count is not None:
-                result = _with_tokens(result, count, TokenSource.SERVER_TOKENIZER)
-        return result
+        if result.ok and result.output_tokens is None:
+            return self._fallback_count(result, text), text
+        return result, text
+
+    def _fallback_count(self, result: RequestResult, text: str) -> RequestResult:
+        if self.tokenizer_route() == LLAMA_CPP_PYTHON_COUNT:
+            return replace(
+                result,
+                output_tokens=result.text_chunks,
+                output_tokens_max=result.text_chunks + result.text_chunk_slack,
+                token_source=TokenSource.CHUNKS,
+            )
+        count = self.count_tokens(text) if self.retokenize else None
+        if count is None:
+            return result
+        return replace(result, output_tokens=count, token_source=TokenSource.CLIENT_RETOKENIZED)
 
     def _payload(self, request: GenerationRequest) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -84,18 +104,23 @@ class OpenAIClient:
             payload["prompt"] = request.prompt
         return payload
 
-    def count_tokens(self, text: str) -> int | None:
-        """The server's own tokenizer count for text, or None if it has no such endpoint."""
+    def tokenizer_route(self) -> str | None:
+        """The server's tokenizer endpoint (probed once), or None if it has none."""
         if self._tokenizer_route is False:
             self._tokenizer_route = self._probe_tokenizer()
-        if not isinstance(self._tokenizer_route, str):
+        return self._tokenizer_route if isinstance(self._tokenizer_route, str) else None
+
+    def count_tokens(self, text: str) -> int | None:
+        """The server's own tokenizer count for text, or None if it has no such endpoint."""
+        route = self.tokenizer_route()
+        if route is None:
             return None
         with contextlib.suppress(*TRANSPORT_ERRORS, ValueError):
-            return _tokenizer_count(self.session, self.base_url, self._tokenizer_route, text)
+            return _tokenizer_count(self.session, self.base_url, route, text)
         return None
 
     def _probe_tokenizer(self) -> str | None:
-        for route in ("/extras/tokenize/count", "/tokenize"):
+        for route in (LLAMA_CPP_PYTHON_COUNT, "/tokenize"):
             with contextlib.suppress(*TRANSPORT_ERRORS, ValueError):
                 if _tokenizer_count(self.session, self.base_url, route, "probe") is not None:
                     return route
@@ -116,10 +141,6 @@ def _tokenizer_count(session: requests.Session, base: str, route: str, text: str
         return int(data["count"])
     tokens = data.get("tokens")
     return len(tokens) if isinstance(tokens, list) else None
-
-
-def _with_tokens(result: RequestResult, count: int, source: TokenSource) -> RequestResult:
-    return replace(result, output_tokens=count, token_source=source)
 
 
 def parse_sse_line(mode: str) -> Callable[[bytes], LineEvent | None]:
@@ -144,8 +165,10 @@ def sse_event(obj: dict[str, Any], mode: str) -> LineEvent:
     if mode == "chat":
         delta = choice.get("delta") or {}
         content = (delta.get("content") or delta.get("reasoning_content") or "") if delta else ""
+        has_text = isinstance(delta, dict) and isinstance(delta.get("content"), str)
     else:
         content = choice.get("text") or ""
+        has_text = isinstance(choice.get("text"), str)
     usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else None
     timings = llama_timings(obj.get("timings"))
     tokens, source = _count(usage, timings)
@@ -157,6 +180,7 @@ def sse_event(obj: dict[str, Any], mode: str) -> LineEvent:
         server=timings,
         finish_reason=finish,
         done=bool(finish),
+        text_chunk=has_text and not finish,
     )
 
 
@@ -164,9 +188,9 @@ def _count(
     usage: dict[str, Any] | None, timings: ServerTimings | None
 ) -> tuple[int | None, TokenSource | None]:
     if usage and isinstance(usage.get("completion_tokens"), int):
-        return int(usage["completion_tokens"]), TokenSource.USAGE
+        return int(usage["completion_tokens"]), TokenSource.SERVER_USAGE
     if timings and timings.eval_tokens is not None:
-        return timings.eval_tokens, TokenSource.TIMINGS
+        return timings.eval_tokens, TokenSource.SERVER_TIMINGS
     return None, None
 
 

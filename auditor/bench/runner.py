@@ -49,9 +49,22 @@ def with_nonce(text: str, nonce: bool) -> str:
     return f"[request {secrets.token_hex(6)}]\n{text}" if nonce else text
 
 
-def build_request(prompt: Prompt, max_tokens: int, config: BenchConfig) -> GenerationRequest:
+def warmup_text(text: str, index: int) -> str:
+    """A warm-up's own prompt: its first line differs from every measured prompt's.
+
+    A prompt or prefix cache reuses only a common prefix, so a measured run never finds
+    a warm-up's prompt in the cache, with or without nonces.
+    """
+    return f"[warm-up {index + 1}]\n{text}"
+
+
+def build_request(
+    prompt: Prompt, max_tokens: int, config: BenchConfig, warmup: int | None = None
+) -> GenerationRequest:
+    """The request for a prompt; `warmup` (its index) gives a warm-up its own prompt."""
+    text = prompt.text if warmup is None else warmup_text(prompt.text, warmup)
     return GenerationRequest(
-        prompt=with_nonce(prompt.text, config.nonce),
+        prompt=with_nonce(text, config.nonce),
         max_tokens=max_tokens,
         temperature=config.temperature,
         seed=config.seed,
@@ -62,7 +75,8 @@ def warm_up(client: Client, category: Category, config: BenchConfig) -> None:
     """Unmeasured requests, capped at the bottom of the target range: they only warm."""
     for index in range(config.warmup):
         prompt = category.prompts[index % len(category.prompts)]
-        result = client.generate(build_request(prompt, category.target_tokens[0], config))
+        request = build_request(prompt, category.target_tokens[0], config, warmup=index)
+        result = client.generate(request)
         if not result.ok:
             raise WarmupFailed(
                 f"warm-up {index + 1}/{config.warmup} for {category.name} failed: {result.error}"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from auditor.bench.results import Summary
+
 LINEAR = "linear"
 NEAREST_RANK = "nearest-rank"
 METHODS = (LINEAR, NEAREST_RANK)
@@ -41,16 +43,16 @@ def _linear(ordered: Sequence[float], q: float) -> float:
     return ordered[lower] + (h - lower) * (ordered[upper] - ordered[lower])
 
 
-def summarize(values: Sequence[float], method: str = LINEAR) -> dict[str, float | int] | None:
+def summarize(values: Sequence[float], method: str = LINEAR) -> Summary | None:
     """median, p95, p99, mean, min, max and count; None when there is nothing to summarize."""
     if not values:
         return None
-    return {
-        "median": percentile(values, 50.0, method),
-        "p95": percentile(values, 95.0, method),
-        "p99": percentile(values, 99.0, method),
-        "mean": math.fsum(values) / len(values),
-        "min": min(values),
-        "max": max(values),
-        "count": len(values),
-    }
+    return Summary(
+        median=percentile(values, 50.0, method),
+        p95=percentile(values, 95.0, method),
+        p99=percentile(values, 99.0, method),
+        mean=math.fsum(values) / len(values),
+        min=min(values),
+        max=max(values),
+        count=len(values),
+    )

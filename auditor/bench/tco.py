@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor import safeio
+from auditor.bench.results import Hybrid, Tco
 from auditor.errors import InputError
 
 
@@ -107,29 +108,29 @@ def break_even(hardware_cost: float, avoided: float, power_cost: float) -> float
     return hardware_cost / saving if saving > 0 else None
 
 
-def tco_section(prices: Prices, local_categories: Sequence[str] | None) -> dict[str, Any]:
+def tco_section(prices: Prices, local_categories: Sequence[str] | None) -> Tco:
     per_category = {w.category: monthly_cloud_cost(prices, w) for w in prices.workloads}
     cloud_total = sum(per_category.values())
     kwh, power_cost = monthly_power(prices)
-    section: dict[str, Any] = {
-        "label": prices.label,
-        "currency": prices.currency,
-        "days_per_month": prices.days_per_month,
-        "hardware_cost": prices.hardware_cost,
-        "power_kwh_per_month": kwh,
-        "power_cost_per_month": power_cost,
-        "cloud_cost_per_month": per_category,
-        "cloud_cost_per_month_total": cloud_total,
-        "cloud_cost_per_year_total": cloud_total * 12,
-        "break_even_months": break_even(prices.hardware_cost, cloud_total, power_cost),
-        "hybrid": None,
-    }
+    hybrid = None
     if local_categories is not None:
         avoided = sum(cost for name, cost in per_category.items() if name in local_categories)
-        section["hybrid"] = {
-            "local_categories": sorted(local_categories),
-            "cloud_cost_avoided_per_month": avoided,
-            "share_of_cloud_spend_avoided": avoided / cloud_total if cloud_total else None,
-            "break_even_months": break_even(prices.hardware_cost, avoided, power_cost),
-        }
-    return section
+        hybrid = Hybrid(
+            local_categories=tuple(sorted(local_categories)),
+            cloud_cost_avoided_per_month=avoided,
+            share_of_cloud_spend_avoided=avoided / cloud_total if cloud_total else None,
+            break_even_months=break_even(prices.hardware_cost, avoided, power_cost),
+        )
+    return Tco(
+        label=prices.label,
+        currency=prices.currency,
+        days_per_month=prices.days_per_month,
+        hardware_cost=prices.hardware_cost,
+        power_kwh_per_month=kwh,
+        power_cost_per_month=power_cost,
+        cloud_cost_per_month=per_category,
+        cloud_cost_per_month_total=cloud_total,
+        cloud_cost_per_year_total=cloud_total * 12,
+        break_even_months=break_even(prices.hardware_cost, cloud_total, power_cost),
+        hybrid=hybrid,
+    )

@@ -42,6 +42,20 @@ class LineEvent:
     token_source: TokenSource | None = None
     server: ServerTimings | None = None
     finish_reason: str | None = None
+    # The event is a chunk of generated text (its text field present, possibly empty).
+    text_chunk: bool = False
+
+
+def chunk_slack(text: str) -> int:
+    """How many tokens beyond one a stream chunk with this text can hold.
+
+    A chunk of ASCII (or no) text holds one token. Several tokens share a chunk only when
+    the first ends inside a multi-byte UTF-8 character and each later one carries at
+    least one of its continuation bytes, so a chunk holds at most one token per non-ASCII
+    byte.
+    """
+    non_ascii = sum(1 for byte in text.encode("utf-8") if byte >= 0x80)
+    return max(0, non_ascii - 1)
 
 
 @dataclass
@@ -55,8 +69,13 @@ class _Accumulator:
     token_source: TokenSource | None = None
     server: ServerTimings | None = None
     finish_reason: str | None = None
+    text_chunks: int = 0
+    text_chunk_slack: int = 0
 
     def apply(self, arrived_ns: int, event: LineEvent) -> None:
+        if event.text_chunk:
+            self.text_chunks += 1
+            self.text_chunk_slack += chunk_slack(event.content)
         if event.content:
             self.chunk_ns.append(arrived_ns - self.start_ns)
             self.chars += len(event.content)
@@ -118,6 +137,8 @@ def run_stream(
         output_chars=acc.chars,
         finish_reason=acc.finish_reason,
         server=acc.server,
+        text_chunks=acc.text_chunks,
+        text_chunk_slack=acc.text_chunk_slack,
     )
     return result, "".join(acc.text)
 

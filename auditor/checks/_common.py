@@ -3,31 +3,27 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from auditor.checks.interface import Evidence, Result, Status
+from auditor.engine_kind import EngineKind
 from auditor.inventory.interface import EngineFacts, Facts, SocketFact
+from auditor.verdicts import CannotEvaluate
 
-NO_ENGINE = "no ollama or llamacpp engine was found (by unit, process, port or --engine-pid)"
-
-
-def result(
-    control_id: str, status: Status, summary: str, evidence: Iterable[tuple[str, str]] = ()
-) -> Result:
-    return Result(control_id, status, summary, tuple(Evidence(k, v) for k, v in evidence))
+NO_ENGINE = (
+    f"no {' or '.join(EngineKind)} engine was found (by unit, process, port or --engine-pid)"
+)
 
 
-def engine_or_error(facts: Facts, control_id: str, *, running: bool) -> EngineFacts | Result:
-    """The engine, or the `error` result a check returns when it cannot be evaluated."""
+def require_engine(facts: Facts, *, running: bool) -> EngineFacts:
+    """The engine; CannotEvaluate when there is none, or it must run and does not."""
     engine = facts.engine
     if engine is None:
-        return result(control_id, Status.ERROR, NO_ENGINE)
+        raise CannotEvaluate(NO_ENGINE)
     if running and engine.main is None:
         unit = engine.unit.name if engine.unit else "?"
-        return result(
-            control_id, Status.ERROR, f"the {engine.kind} engine is not running (unit {unit})",
-            [("unit", unit)],
-        )  # fmt: skip
+        raise CannotEvaluate(
+            f"the {engine.kind} engine is not running (unit {unit})", [("unit", unit)]
+        )
     return engine
 
 

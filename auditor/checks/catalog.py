@@ -8,6 +8,7 @@ from importlib import resources
 from typing import Any
 
 from auditor.checks.interface import Control, Severity
+from auditor.engine_kind import engine_kind
 
 _REQUIRED = ("family", "title", "severity", "rationale", "remediation", "references", "engines")
 
@@ -24,7 +25,7 @@ def _control(control_id: str, entry: dict[str, Any]) -> Control:
         rationale=" ".join(entry["rationale"].split()),
         remediation=" ".join(entry["remediation"].split()),
         references={k: tuple(v) for k, v in entry["references"].items()},
-        engines=tuple(entry["engines"]),
+        engines=tuple(engine_kind(name) for name in entry["engines"]),
     )
 
 

@@ -5,16 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from auditor.checks._common import (
-    effective_environment,
-    engine_or_error,
-    go_bool,
-    is_loopback,
-    result,
-)
-from auditor.checks.interface import Result, Status, check
-from auditor.inventory.engines import UNITS
+from auditor.checks._common import effective_environment, go_bool, is_loopback, require_engine
+from auditor.checks.interface import check
 from auditor.inventory.interface import EngineFacts, Facts
+from auditor.inventory.profiles import profile
+from auditor.verdicts import CannotEvaluate, Finding, Status, finding
 
 # Variables whose value changes what the engine does with prompts or the network: a value
 # that reaches the process from anywhere but the unit is a difference worth reporting.
@@ -22,55 +17,47 @@ _WATCHED_PREFIXES = ("OLLAMA_", "LLAMA_", "GGML_", "CUDA_VISIBLE_DEVICES")
 _PROXY_NAMES = ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy")
 
 
-def _engine_env(facts: Facts, cid: str) -> tuple[EngineFacts, Mapping[str, str], str] | Result:
-    """The engine and the environment it runs with (and where that was read), or an error."""
-    engine = engine_or_error(facts, cid, running=False)
-    if isinstance(engine, Result):
-        return engine
+def _engine_env(facts: Facts) -> tuple[EngineFacts, Mapping[str, str], str]:
+    """The engine and the environment it runs with (and where that was read)."""
+    engine = require_engine(facts, running=False)
     env = effective_environment(engine)
     if env is None:
-        return result(cid, Status.ERROR, "neither the process environment nor a unit is readable")
+        raise CannotEvaluate("neither the process environment nor a unit is readable")
     values, source = env
     return engine, values, source
 
 
 @check("OG-CFG-01")
-def dropin_present_and_effective(facts: Facts) -> Result:
-    cid = "OG-CFG-01"
-    engine = engine_or_error(facts, cid, running=False)
-    if isinstance(engine, Result):
-        return engine
+def dropin_present_and_effective(facts: Facts) -> Finding:
+    engine = require_engine(facts, running=False)
     unit = engine.unit
     if unit is None:
         pid = engine.main.pid if engine.main else "?"
-        return result(
-            cid, Status.FAIL, f"the {engine.kind} engine is not run from a systemd unit",
-            [("units looked for", ", ".join(UNITS[engine.kind])),
-             ("engine", f"pid {pid}, found by {engine.discovered_by}")],
-        )  # fmt: skip
+        return finding(
+            Status.FAIL,
+            f"the {engine.kind} engine is not run from a systemd unit",
+            [
+                ("units looked for", ", ".join(profile(engine.kind).units)),
+                ("engine", f"pid {pid}, found by {engine.discovered_by}"),
+            ],
+        )
     evidence = [
         ("unit", f"{unit.name} ({unit.fragment_path or 'no unit file'}, read from {unit.source})"),
         ("drop-ins loaded", ", ".join(unit.dropin_paths) or "(none)"),
         ("drop-ins on disk", ", ".join(unit.dropins_on_disk) or "(none)"),
     ]
     if not unit.dropins_on_disk and not unit.dropin_paths:
-        return result(cid, Status.FAIL, f"{unit.name} has no drop-in", evidence)
+        return finding(Status.FAIL, f"{unit.name} has no drop-in", evidence)
     if not _settings_dropins(engine):
-        return result(
-            cid, Status.FAIL,
+        return finding(
+            Status.FAIL,
             f"no drop-in of {unit.name} sets the engine's settings (override.conf missing?); "
             "the others only sandbox or firewall it",
             evidence,
-        )  # fmt: skip
+        )
     if unit.source == "systemctl":
-        return _effective_in_systemd(cid, engine, evidence)
-    return _effective_without_systemd(cid, engine, evidence)
-
-
-def _sets_engine_settings(kind: str, keys: tuple[str, ...]) -> bool:
-    if kind == "ollama":
-        return any(k.startswith("Environment:OLLAMA_") for k in keys)
-    return any(k.startswith("Environment:") or k == "ExecStart" for k in keys)
+        return _effective_in_systemd(engine, evidence)
+    return _effective_without_systemd(engine, evidence)
 
 
 def _settings_dropins(engine: EngineFacts) -> list[str]:
@@ -81,50 +68,48 @@ def _settings_dropins(engine: EngineFacts) -> list[str]:
     return [
         path for path in loaded
         if path not in unit.dropin_settings
-        or _sets_engine_settings(engine.kind, unit.dropin_settings[path])
+        or profile(engine.kind).configures_engine(unit.dropin_settings[path])
     ]  # fmt: skip
 
 
-def _effective_in_systemd(cid: str, engine: EngineFacts, evidence: list[tuple[str, str]]) -> Result:
+def _effective_in_systemd(engine: EngineFacts, evidence: list[tuple[str, str]]) -> Finding:
     unit = engine.unit
     assert unit is not None
     not_loaded = sorted(set(unit.dropins_on_disk) - set(unit.dropin_paths))
     if not_loaded:
-        return result(
-            cid, Status.FAIL,
+        return finding(
+            Status.FAIL,
             "drop-in(s) on disk not loaded by systemd (daemon-reload needed): "
             + ", ".join(not_loaded),
             evidence,
-        )  # fmt: skip
+        )
     main_pid = unit.properties.get("MainPID", "0")
     if engine.main is not None and main_pid != str(engine.main.pid):
-        return result(
-            cid, Status.FAIL,
+        return finding(
+            Status.FAIL,
             f"the engine (pid {engine.main.pid}) was not started by {unit.name} "
             f"(MainPID {main_pid})",
             evidence,
-        )  # fmt: skip
+        )
     if engine.main is None:
-        return result(cid, Status.ERROR, f"{unit.name} is loaded but not running", evidence)
-    return result(cid, Status.PASS, f"{unit.name} runs with its drop-in(s) loaded", evidence)
+        return finding(Status.ERROR, f"{unit.name} is loaded but not running", evidence)
+    return finding(Status.PASS, f"{unit.name} runs with its drop-in(s) loaded", evidence)
 
 
-def _effective_without_systemd(
-    cid: str, engine: EngineFacts, evidence: list[tuple[str, str]]
-) -> Result:
+def _effective_without_systemd(engine: EngineFacts, evidence: list[tuple[str, str]]) -> Finding:
     """Without systemd, the drop-in is effective only if the process carries its settings."""
     unit = engine.unit
     assert unit is not None
     evidence.append(("systemd", "not running: effect judged from the process environment"))
     if engine.main is None or engine.environ is None:
-        return result(cid, Status.ERROR, "the engine's environment cannot be read", evidence)
+        return finding(Status.ERROR, "the engine's environment cannot be read", evidence)
     missing = _differences(unit.environment, engine.environ)
     if missing:
         evidence += [("differs", line) for line in missing]
-        return result(
-            cid, Status.FAIL, "the running engine does not carry the unit's settings", evidence
+        return finding(
+            Status.FAIL, "the running engine does not carry the unit's settings", evidence
         )
-    return result(cid, Status.PASS, "the running engine carries the unit's settings", evidence)
+    return finding(Status.PASS, "the running engine carries the unit's settings", evidence)
 
 
 def _differences(configured: Mapping[str, str], running: Mapping[str, str]) -> list[str]:
@@ -139,29 +124,26 @@ def _differences(configured: Mapping[str, str], running: Mapping[str, str]) -> l
 
 
 @check("OG-CFG-02")
-def running_environment_matches(facts: Facts) -> Result:
-    cid = "OG-CFG-02"
-    engine = engine_or_error(facts, cid, running=True)
-    if isinstance(engine, Result):
-        return engine
+def running_environment_matches(facts: Facts) -> Finding:
+    engine = require_engine(facts, running=True)
     if engine.unit is None:
-        return result(
-            cid, Status.NOT_APPLICABLE,
+        return finding(
+            Status.NOT_APPLICABLE,
             "the engine is not run from a systemd unit: no configured environment (see OG-CFG-01)",
-        )  # fmt: skip
+        )
     if engine.environ is None:
         pid = engine.main.pid if engine.main else "?"
-        return result(cid, Status.ERROR, f"/proc/{pid}/environ is unreadable (run as root)")
+        return finding(Status.ERROR, f"/proc/{pid}/environ is unreadable (run as root)")
     differences = _differences(engine.unit.environment, engine.environ)
     evidence = [("configured", _render(engine.unit.environment))]
     evidence += [("differs", line) for line in differences]
     if differences:
-        return result(
-            cid, Status.FAIL,
+        return finding(
+            Status.FAIL,
             f"{len(differences)} variable(s) differ between {engine.unit.name} and the process",
             evidence,
-        )  # fmt: skip
-    return result(cid, Status.PASS, "the process runs with the configured environment", evidence)
+        )
+    return finding(Status.PASS, "the process runs with the configured environment", evidence)
 
 
 def _render(env: Mapping[str, str]) -> str:
@@ -169,12 +151,8 @@ def _render(env: Mapping[str, str]) -> str:
 
 
 @check("OG-CFG-03")
-def cloud_features_disabled(facts: Facts) -> Result:
-    cid = "OG-CFG-03"
-    found = _engine_env(facts, cid)
-    if isinstance(found, Result):
-        return found
-    engine, values, source = found
+def cloud_features_disabled(facts: Facts) -> Finding:
+    engine, values, source = _engine_env(facts)
     by_env = go_bool(values.get("OLLAMA_NO_CLOUD"))
     config = engine.server_config or {}
     by_file = config.get("disable_ollama_cloud") is True
@@ -190,28 +168,25 @@ def cloud_features_disabled(facts: Facts) -> Result:
         how = " and ".join(
             n for n, ok in (("OLLAMA_NO_CLOUD", by_env), ("server.json", by_file)) if ok
         )
-        return result(cid, Status.PASS, f"cloud features are disabled by {how}", evidence)
+        return finding(Status.PASS, f"cloud features are disabled by {how}", evidence)
     if engine.server_config_error and not by_env:
-        return result(cid, Status.ERROR, f"server.json {engine.server_config_error}", evidence)
-    return result(
-        cid, Status.FAIL,
+        return finding(Status.ERROR, f"server.json {engine.server_config_error}", evidence)
+    return finding(
+        Status.FAIL,
         "cloud features are on: neither OLLAMA_NO_CLOUD nor server.json disables them",
         evidence,
-    )  # fmt: skip
-
-
-_LLAMA_VERBOSE_FLAGS = ("-v", "--verbose", "--log-verbose", "--verbose-prompt", "--log-verbosity")
+    )
 
 
 _OFF_VALUES = frozenset({"false", "0", "no", "off"})
 
 
-def _verbose_flags(argv: tuple[str, ...]) -> list[str]:
+def _verbose_flags(argv: tuple[str, ...], flags: tuple[str, ...]) -> list[str]:
     """Verbose flags that are on: llama_cpp.server's `--verbose False` switches it off."""
     found = []
     for index, arg in enumerate(argv):
         name, sep, value = arg.partition("=")
-        if name not in _LLAMA_VERBOSE_FLAGS:
+        if name not in flags:
             continue
         if not sep and index + 1 < len(argv) and not argv[index + 1].startswith("-"):
             value = argv[index + 1]
@@ -229,12 +204,8 @@ def _command_line(engine: EngineFacts) -> tuple[str, ...]:
 
 
 @check("OG-CFG-04")
-def no_prompt_logging(facts: Facts) -> Result:
-    cid = "OG-CFG-04"
-    found = _engine_env(facts, cid)
-    if isinstance(found, Result):
-        return found
-    engine, values, source = found
+def no_prompt_logging(facts: Facts) -> Finding:
+    engine, values, source = _engine_env(facts)
     findings = []
     debug = values.get("OLLAMA_DEBUG", "")
     if debug.strip().isdigit() and int(debug) >= 2:
@@ -243,22 +214,18 @@ def no_prompt_logging(facts: Facts) -> Result:
         value = values["OLLAMA_DEBUG_LOG_REQUESTS"]
         findings.append(f"OLLAMA_DEBUG_LOG_REQUESTS={value} (request bodies written to files)")
     argv = _command_line(engine)
-    if engine.kind == "llamacpp":
-        findings += [f"command line flag {flag}" for flag in _verbose_flags(argv)]
+    flags = _verbose_flags(argv, profile(engine.kind).verbose_flags)
+    findings += [f"command line flag {flag}" for flag in flags]
     evidence = [("environment", source), ("command line", " ".join(argv) or "(unknown)")]
     evidence += [("finding", f) for f in findings]
     if findings:
-        return result(cid, Status.FAIL, "prompt-logging settings: " + "; ".join(findings), evidence)
-    return result(cid, Status.PASS, "no prompt-logging debug setting", evidence)
+        return finding(Status.FAIL, "prompt-logging settings: " + "; ".join(findings), evidence)
+    return finding(Status.PASS, "no prompt-logging debug setting", evidence)
 
 
 @check("OG-CFG-05")
-def no_proxy(facts: Facts) -> Result:
-    cid = "OG-CFG-05"
-    found = _engine_env(facts, cid)
-    if isinstance(found, Result):
-        return found
-    engine, values, source = found
+def no_proxy(facts: Facts) -> Finding:
+    engine, values, source = _engine_env(facts)
     sources = [values] + ([engine.unit.environment] if engine.unit else [])
     proxies = sorted(
         {f"{k}={v}" for env_map in sources for k, v in env_map.items()
@@ -266,10 +233,10 @@ def no_proxy(facts: Facts) -> Result:
     )  # fmt: skip
     evidence = [("environment", source)] + [("proxy", p) for p in proxies]
     if proxies:
-        return result(
-            cid, Status.FAIL, "proxy variables reach the engine: " + ", ".join(proxies), evidence
+        return finding(
+            Status.FAIL, "proxy variables reach the engine: " + ", ".join(proxies), evidence
         )
-    return result(cid, Status.PASS, "no proxy variable in the engine's environment", evidence)
+    return finding(Status.PASS, "no proxy variable in the engine's environment", evidence)
 
 
 # Origin schemes of local apps that Ollama itself allows; a web origin is what widens.
@@ -290,15 +257,11 @@ def widened_origins(value: str) -> list[str]:
 
 
 @check("OG-CFG-06")
-def cors_origins_not_widened(facts: Facts) -> Result:
-    cid = "OG-CFG-06"
-    found = _engine_env(facts, cid)
-    if isinstance(found, Result):
-        return found
-    _engine, values, source = found
+def cors_origins_not_widened(facts: Facts) -> Finding:
+    _engine, values, source = _engine_env(facts)
     origins = values.get("OLLAMA_ORIGINS", "")
     evidence = [("OLLAMA_ORIGINS", f"{origins or '(unset)'} (from {source})")]
     widened = widened_origins(origins)
     if widened:
-        return result(cid, Status.FAIL, "CORS widened to: " + ", ".join(widened), evidence)
-    return result(cid, Status.PASS, "no web origin added to the CORS allow-list", evidence)
+        return finding(Status.FAIL, "CORS widened to: " + ", ".join(widened), evidence)
+    return finding(Status.PASS, "no web origin added to the CORS allow-list", evidence)

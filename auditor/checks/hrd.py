@@ -4,35 +4,31 @@ from __future__ import annotations
 
 import stat
 
-from auditor.checks._common import engine_or_error, result
-from auditor.checks.interface import Result, Status, check
+from auditor.checks._common import require_engine
+from auditor.checks.interface import check
 from auditor.inventory.interface import Facts, FileModeFact, HardeningFacts
+from auditor.verdicts import CannotEvaluate, Finding, Status, finding
 
 NO_LOGIN_SHELLS = frozenset(
     {"/bin/false", "/usr/bin/false", "/usr/sbin/nologin", "/sbin/nologin", "/bin/nologin"}
 )
 
 
-def _hardening_or_error(facts: Facts, cid: str) -> HardeningFacts | Result:
-    engine = engine_or_error(facts, cid, running=False)
-    if isinstance(engine, Result):
-        return engine
+def _hardening(facts: Facts) -> HardeningFacts:
+    require_engine(facts, running=False)
     if facts.hardening is None:
-        return result(cid, Status.ERROR, "hardening facts were not collected")
+        raise CannotEvaluate("hardening facts were not collected")
     return facts.hardening
 
 
 @check("OG-HRD-01")
-def unit_is_sandboxed(facts: Facts) -> Result:
-    cid = "OG-HRD-01"
-    hardening = _hardening_or_error(facts, cid)
-    if isinstance(hardening, Result):
-        return hardening
+def unit_is_sandboxed(facts: Facts) -> Finding:
+    hardening = _hardening(facts)
     score = hardening.security
     limit = facts.options.max_exposure
     if score.exposure is None:
-        return result(
-            cid, Status.ERROR, score.error or "no exposure score", [("output", score.output_tail)]
+        return finding(
+            Status.ERROR, score.error or "no exposure score", [("output", score.output_tail)]
         )
     evidence = [
         ("exposure", f"{score.exposure:.1f} {score.rating}"),
@@ -40,33 +36,29 @@ def unit_is_sandboxed(facts: Facts) -> Result:
         ("systemd-analyze", score.output_tail),
     ]
     if score.exposure > limit:
-        return result(
-            cid, Status.FAIL, f"exposure {score.exposure:.1f} {score.rating} is above {limit:.1f}",
+        return finding(
+            Status.FAIL,
+            f"exposure {score.exposure:.1f} {score.rating} is above {limit:.1f}",
             evidence,
-        )  # fmt: skip
-    return result(cid, Status.PASS, f"exposure {score.exposure:.1f} {score.rating}", evidence)
+        )
+    return finding(Status.PASS, f"exposure {score.exposure:.1f} {score.rating}", evidence)
 
 
 @check("OG-HRD-02")
-def dedicated_unprivileged_user(facts: Facts) -> Result:
-    cid = "OG-HRD-02"
-    hardening = _hardening_or_error(facts, cid)
-    if isinstance(hardening, Result):
-        return hardening
+def dedicated_unprivileged_user(facts: Facts) -> Finding:
+    hardening = _hardening(facts)
     user = hardening.service_user
     if user is None or (user.name is None and user.uid is None):
-        return result(cid, Status.ERROR, "the engine's user is unknown")
+        return finding(Status.ERROR, "the engine's user is unknown")
     evidence = [
         ("user", f"{user.name} (uid {user.uid}, from {user.source})"),
         ("shell", user.shell or "(no passwd entry)"),
     ]
     if user.uid == 0 or user.name == "root":
-        return result(cid, Status.FAIL, "the engine runs as root", evidence)
+        return finding(Status.FAIL, "the engine runs as root", evidence)
     if user.shell is not None and user.shell not in NO_LOGIN_SHELLS:
-        return result(cid, Status.FAIL, f"{user.name} has a login shell ({user.shell})", evidence)
-    return result(
-        cid, Status.PASS, f"the engine runs as {user.name} without a login shell", evidence
-    )
+        return finding(Status.FAIL, f"{user.name} has a login shell ({user.shell})", evidence)
+    return finding(Status.PASS, f"the engine runs as {user.name} without a login shell", evidence)
 
 
 def _mode_problem(
@@ -89,11 +81,8 @@ def _mode_problem(
 
 
 @check("OG-HRD-03")
-def files_not_writable_by_others(facts: Facts) -> Result:
-    cid = "OG-HRD-03"
-    hardening = _hardening_or_error(facts, cid)
-    if isinstance(hardening, Result):
-        return hardening
+def files_not_writable_by_others(facts: Facts) -> Finding:
+    hardening = _hardening(facts)
     user = hardening.service_user
     uid, gid = (user.uid, user.gid) if user else (None, None)
     evidence: list[tuple[str, str]] = []
@@ -109,11 +98,11 @@ def files_not_writable_by_others(facts: Facts) -> Result:
         if problem:
             problems.append(f"{fact.role} {fact.path} is {problem}")
     if problems:
-        return result(cid, Status.FAIL, "; ".join(problems), evidence)
+        return finding(Status.FAIL, "; ".join(problems), evidence)
     if missing or not hardening.files:
-        return result(
-            cid, Status.ERROR, "cannot inspect: " + (", ".join(missing) or "no files"), evidence
+        return finding(
+            Status.ERROR, "cannot inspect: " + (", ".join(missing) or "no files"), evidence
         )
-    return result(
-        cid, Status.PASS, f"{len(hardening.files)} path(s) writable only by their owners", evidence
+    return finding(
+        Status.PASS, f"{len(hardening.files)} path(s) writable only by their owners", evidence
     )

@@ -1,6 +1,6 @@
 """OG-INT: the engine and every model match the lock file; nothing unpinned is in the store.
 
-All three read one verification (auditor.models.section.integrity_for), done once per audit.
+All three read one verification, collected with the other facts (Facts.integrity).
 Without a lock file configured they are not_applicable: there is nothing to compare with.
 """
 
@@ -8,27 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from auditor.checks._common import result
-from auditor.checks.interface import Result, Status, check
+from auditor.checks.interface import check
 from auditor.inventory.interface import Facts
-from auditor.models.engine import BinaryCheck
-from auditor.models.section import IntegrityRun, integrity_for
-from auditor.models.verify import Problem
+from auditor.models.integrity import IntegrityRun
+from auditor.models.pins import BinaryCheck
+from auditor.models.verify import Problem, StoreReport
+from auditor.verdicts import CannotEvaluate, DoesNotApply, Finding, Status, finding
 
 NO_LOCK = "no lock file configured (--lock): nothing to compare the engine and models with"
 _MAX_EVIDENCE = 25  # findings listed one by one; the rest are counted
 
 
-def _run_or_result(facts: Facts, control_id: str) -> IntegrityRun | Result:
-    run = integrity_for(facts)
+def _integrity(facts: Facts) -> IntegrityRun:
+    run = facts.integrity
     if run is None:
-        return result(control_id, Status.NOT_APPLICABLE, NO_LOCK)
+        raise DoesNotApply(NO_LOCK)
     if run.error:
-        return result(
-            control_id,
-            Status.ERROR,
-            f"the lock file cannot be used: {run.error}",
-            [("lock", run.lock_path)],
+        raise CannotEvaluate(
+            f"the lock file cannot be used: {run.error}", [("lock", run.lock_path)]
         )
     return run
 
@@ -64,18 +61,16 @@ def _describe(file: BinaryCheck) -> str:
 
 
 @check("OG-INT-01")
-def engine_binary_pinned(facts: Facts) -> Result:
-    run = _run_or_result(facts, "OG-INT-01")
-    if isinstance(run, Result):
-        return run
+def engine_binary_pinned(facts: Facts) -> Finding:
+    run = _integrity(facts)
     evidence = _base_evidence(run)
     engine = run.engine
     if engine is None:
         status = Status.ERROR if facts.engine is None else Status.FAIL
-        return result("OG-INT-01", status, run.engine_note, evidence)
+        return finding(status, run.engine_note, evidence)
     evidence += [("file", _describe(f)) for f in engine.files]
     if engine.error:
-        return result("OG-INT-01", Status.ERROR, engine.error, evidence)
+        return finding(Status.ERROR, engine.error, evidence)
     unpinned = [f.path for f in engine.files if f.pinned_sha256 is None]
     changed = [f.path for f in engine.files if f.pinned_sha256 is not None and not f.ok]
     if changed or unpinned:
@@ -85,65 +80,49 @@ def engine_binary_pinned(facts: Facts) -> Result:
                 f"not pinned in the lock (offgrid bundle add-engine records it): "
                 f"{', '.join(unpinned)}"
             )
-        return result("OG-INT-01", Status.FAIL, f"{engine.name} " + "; ".join(parts), evidence)
-    return result(
-        "OG-INT-01",
+        return finding(Status.FAIL, f"{engine.name} " + "; ".join(parts), evidence)
+    return finding(
         Status.PASS,
         f"{engine.name} {engine.version}: {len(engine.files)} file(s) match the lock",
         evidence,
     )
 
 
-@check("OG-INT-02")
-def models_match_lock(facts: Facts) -> Result:
-    run = _run_or_result(facts, "OG-INT-02")
-    if isinstance(run, Result):
-        return run
+def _store(facts: Facts) -> tuple[StoreReport, list[tuple[str, str]]]:
+    """The verified store and the evidence every store control starts with."""
+    run = _integrity(facts)
     evidence = _base_evidence(run)
     if run.store is None:
-        return result("OG-INT-02", Status.ERROR, run.store_error or "no model store", evidence)
-    items = run.store.items
+        raise CannotEvaluate(run.store_error or "no model store", evidence)
     evidence.append(("store", f"{run.store.root} ({run.store.layout} layout)"))
+    return run.store, evidence
+
+
+@check("OG-INT-02")
+def models_match_lock(facts: Facts) -> Finding:
+    store, evidence = _store(facts)
+    items = store.items
     failed = [i for i in items if i.status == "failed"]
     unreadable = [i for i in items if i.status == "unreadable"]
     evidence += _problem_evidence(p for i in items for p in i.problems)
     if failed:
         names = ", ".join(i.name for i in failed)
-        return result(
-            "OG-INT-02",
-            Status.FAIL,
-            f"{len(failed)} pinned model(s) differ from the lock: {names}",
-            evidence,
-        )
+        summary = f"{len(failed)} pinned model(s) differ from the lock: {names}"
+        return finding(Status.FAIL, summary, evidence)
     if unreadable:
         names = ", ".join(i.name for i in unreadable)
-        return result("OG-INT-02", Status.ERROR, f"could not read every blob of: {names}", evidence)
+        return finding(Status.ERROR, f"could not read every blob of: {names}", evidence)
     if not items:
-        return result("OG-INT-02", Status.PASS, "the lock pins no model for this store", evidence)
-    return result(
-        "OG-INT-02",
-        Status.PASS,
-        f"{len(items)} pinned model(s) match the lock by size and sha256",
-        evidence,
-    )
+        return finding(Status.PASS, "the lock pins no model for this store", evidence)
+    summary = f"{len(items)} pinned model(s) match the lock by size and sha256"
+    return finding(Status.PASS, summary, evidence)
 
 
 @check("OG-INT-03")
-def no_unpinned_models(facts: Facts) -> Result:
-    run = _run_or_result(facts, "OG-INT-03")
-    if isinstance(run, Result):
-        return run
-    evidence = _base_evidence(run)
-    if run.store is None:
-        return result("OG-INT-03", Status.ERROR, run.store_error or "no model store", evidence)
-    evidence.append(("store", f"{run.store.root} ({run.store.layout} layout)"))
-    unpinned = run.store.unpinned
-    if unpinned:
-        evidence += _problem_evidence(unpinned)
-        return result(
-            "OG-INT-03",
-            Status.FAIL,
-            f"{len(unpinned)} model(s) or blob(s) in the store are not in the lock",
-            evidence,
-        )
-    return result("OG-INT-03", Status.PASS, "every model and blob in the store is pinned", evidence)
+def no_unpinned_models(facts: Facts) -> Finding:
+    store, evidence = _store(facts)
+    if store.unpinned:
+        evidence += _problem_evidence(store.unpinned)
+        summary = f"{len(store.unpinned)} model(s) or blob(s) in the store are not in the lock"
+        return finding(Status.FAIL, summary, evidence)
+    return finding(Status.PASS, "every model and blob in the store is pinned", evidence)

@@ -4,24 +4,10 @@ from __future__ import annotations
 
 import psutil
 
-from auditor.checks._common import (
-    describe_socket,
-    engine_or_error,
-    is_loopback,
-    result,
-    tree_pids,
-)
-from auditor.checks.interface import Result, Status, check
+from auditor.checks._common import describe_socket, is_loopback, require_engine, tree_pids
+from auditor.checks.interface import check
 from auditor.inventory.interface import EngineFacts, Facts, NftRule, SocketFact
-
-
-def _foreign(engine: EngineFacts, control_id: str) -> Result | None:
-    if engine.foreign_netns:
-        return result(
-            control_id, Status.ERROR,
-            "the engine runs in another network namespace; its sockets are not visible here",
-        )  # fmt: skip
-    return None
+from auditor.verdicts import CannotEvaluate, Finding, Status, finding
 
 
 def _bound(sock: SocketFact) -> bool:
@@ -31,53 +17,48 @@ def _bound(sock: SocketFact) -> bool:
     return sock.remote_address is None
 
 
-def _engine_in_this_netns(facts: Facts, cid: str) -> EngineFacts | Result:
-    """The running engine, or an error when it is absent or its sockets are out of sight."""
-    engine = engine_or_error(facts, cid, running=True)
-    if isinstance(engine, Result):
-        return engine
-    foreign = _foreign(engine, cid)
-    return engine if foreign is None else foreign
+def _engine_in_this_netns(facts: Facts) -> EngineFacts:
+    """The running engine; CannotEvaluate when it is absent or its sockets are out of sight."""
+    engine = require_engine(facts, running=True)
+    if engine.foreign_netns:
+        raise CannotEvaluate(
+            "the engine runs in another network namespace; its sockets are not visible here"
+        )
+    return engine
 
 
 @check("OG-NET-01")
-def engine_listens_on_loopback(facts: Facts) -> Result:
-    cid = "OG-NET-01"
-    engine = _engine_in_this_netns(facts, cid)
-    if isinstance(engine, Result):
-        return engine
+def engine_listens_on_loopback(facts: Facts) -> Finding:
+    engine = _engine_in_this_netns(facts)
     pids = tree_pids(engine)
     bound = [s for s in facts.sockets if s.pid in pids and _bound(s)]
     exposed = [s for s in bound if not is_loopback(s.local_address)]
     evidence = [("listening", describe_socket(s)) for s in bound]
     evidence.append(("configured bind address", str(engine.listen_host)))
     if exposed:
-        return result(
-            cid, Status.FAIL,
+        return finding(
+            Status.FAIL,
             f"the engine listens on {len(exposed)} non-loopback address(es): "
             + ", ".join(describe_socket(s) for s in exposed),
             evidence,
-        )  # fmt: skip
+        )
     if engine.listen_host is not None and not is_loopback(engine.listen_host):
-        return result(
-            cid, Status.FAIL,
+        return finding(
+            Status.FAIL,
             f"the configuration asks to bind {engine.listen_host!r}, not a loopback address",
             evidence,
-        )  # fmt: skip
+        )
     if not bound:
         why = "" if facts.privilege.is_root else " (not root: its sockets may be hidden)"
-        return result(cid, Status.ERROR, f"no listening socket of the engine was found{why}")
-    return result(cid, Status.PASS, f"the engine listens on loopback only ({len(bound)})", evidence)
+        return finding(Status.ERROR, f"no listening socket of the engine was found{why}")
+    return finding(Status.PASS, f"the engine listens on loopback only ({len(bound)})", evidence)
 
 
 @check("OG-NET-02")
-def nothing_else_on_engine_port(facts: Facts) -> Result:
-    cid = "OG-NET-02"
-    engine = _engine_in_this_netns(facts, cid)
-    if isinstance(engine, Result):
-        return engine
+def nothing_else_on_engine_port(facts: Facts) -> Finding:
+    engine = _engine_in_this_netns(facts)
     if engine.port is None:
-        return result(cid, Status.ERROR, "the engine's port is unknown")
+        return finding(Status.ERROR, "the engine's port is unknown")
     pids = tree_pids(engine)
     on_port = [
         s for s in facts.sockets
@@ -87,19 +68,19 @@ def nothing_else_on_engine_port(facts: Facts) -> Result:
     evidence = [("listener on port", describe_socket(s)) for s in on_port]
     unknown = [s for s in others if s.pid is None]
     if unknown and not facts.privilege.is_root:
-        return result(
-            cid, Status.ERROR,
+        return finding(
+            Status.ERROR,
             f"{len(unknown)} listener(s) on port {engine.port} have no readable owner (not root)",
             evidence,
-        )  # fmt: skip
+        )
     if others:
-        return result(
-            cid, Status.FAIL,
+        return finding(
+            Status.FAIL,
             f"another process listens on the engine port {engine.port}: "
             + ", ".join(describe_socket(s) for s in others),
             evidence,
-        )  # fmt: skip
-    return result(cid, Status.PASS, f"only the engine listens on port {engine.port}", evidence)
+        )
+    return finding(Status.PASS, f"only the engine listens on port {engine.port}", evidence)
 
 
 def _outbound(sock: SocketFact) -> bool:
@@ -107,11 +88,8 @@ def _outbound(sock: SocketFact) -> bool:
 
 
 @check("OG-NET-03")
-def no_remote_connection_from_engine(facts: Facts) -> Result:
-    cid = "OG-NET-03"
-    engine = _engine_in_this_netns(facts, cid)
-    if isinstance(engine, Result):
-        return engine
+def no_remote_connection_from_engine(facts: Facts) -> Finding:
+    engine = _engine_in_this_netns(facts)
     pids = tree_pids(engine)
     observed = [(s, "snapshot") for s in facts.sockets] + [
         (s, "watch") for s in facts.watched_sockets
@@ -132,24 +110,24 @@ def no_remote_connection_from_engine(facts: Facts) -> Result:
     ]
     if leaving:
         evidence += [(f"connection ({when})", describe_socket(s)) for s, when in leaving]
-        return result(
-            cid, Status.FAIL,
+        return finding(
+            Status.FAIL,
             f"{len(leaving)} non-loopback connection(s) from the engine's process tree",
             evidence,
-        )  # fmt: skip
+        )
     if hidden and not facts.privilege.is_root:
         evidence += [("connection without owner", describe_socket(s)) for s in hidden]
-        return result(
-            cid, Status.ERROR,
+        return finding(
+            Status.ERROR,
             f"{len(hidden)} non-loopback connection(s) have no readable owner (not root)",
             evidence,
-        )  # fmt: skip
+        )
     count = sum(1 for s, _ in observed if s.pid in pids)
-    return result(
-        cid, Status.PASS,
+    return finding(
+        Status.PASS,
         f"no non-loopback connection among {count} socket(s) of the engine's tree",
         evidence,
-    )  # fmt: skip
+    )
 
 
 # ---------------------------------------------------------------- OG-NET-04
@@ -213,53 +191,49 @@ def nft_egress(facts: Facts, engine: EngineFacts) -> tuple[bool, list[tuple[str,
     ]
 
 
-def _no_enforcement(facts: Facts, cid: str, evidence: list[tuple[str, str]]) -> Result:
+def _no_enforcement(facts: Facts, evidence: list[tuple[str, str]]) -> Finding:
     if facts.egress is None or facts.egress.nft_rules is None:
         # unreadable (usually: not root) is not absent: an nft rule may still be in force
-        return result(
-            cid, Status.ERROR,
+        raise CannotEvaluate(
             "no systemd egress restriction, and the nftables ruleset could not be read: "
             "cannot tell whether egress is enforced (run as root)",
             evidence,
-        )  # fmt: skip
-    return result(cid, Status.FAIL, "no process-scoped egress enforcement", evidence)
+        )
+    return finding(Status.FAIL, "no process-scoped egress enforcement", evidence)
 
 
 @check("OG-NET-04")
-def egress_enforcement_present(facts: Facts) -> Result:
-    cid = "OG-NET-04"
-    engine = engine_or_error(facts, cid, running=False)
-    if isinstance(engine, Result):
-        return engine
+def egress_enforcement_present(facts: Facts) -> Finding:
+    engine = require_engine(facts, running=False)
     by_unit, unit_evidence = systemd_egress(facts, engine)
     by_nft, nft_evidence = nft_egress(facts, engine)
     evidence = unit_evidence + nft_evidence
     mechanisms = [name for name, ok in (("systemd", by_unit), ("nftables", by_nft)) if ok]
     if not mechanisms:
-        return _no_enforcement(facts, cid, evidence)
+        return _no_enforcement(facts, evidence)
     configured = " and ".join(mechanisms)
     probe = facts.egress.probe if facts.egress else None
     if probe is None:
         evidence.append(("probe", "enforcement unverified (no probe address configured)"))
-        return result(
-            cid, Status.PASS,
+        return finding(
+            Status.PASS,
             f"egress is restricted by {configured} configuration; enforcement unverified "
             "(no probe address configured: --egress-probe)",
             evidence,
-        )  # fmt: skip
+        )
     evidence.append(
         ("probe", f"{probe.target} as uid {probe.uid} in {probe.cgroup}: {probe.outcome}, "
          f"{probe.detail}")
     )  # fmt: skip
     if probe.outcome == "connected":
-        return result(
-            cid, Status.FAIL,
+        return finding(
+            Status.FAIL,
             f"configured ({configured}) but NOT enforced: a probe from the engine's cgroup "
             f"and user reached {probe.target}",
             evidence,
-        )  # fmt: skip
-    if probe.outcome == "blocked":
-        return result(
-            cid, Status.PASS, f"egress restricted by {configured}; enforcement verified", evidence
         )
-    return result(cid, Status.ERROR, f"enforcement could not be verified: {probe.detail}", evidence)
+    if probe.outcome == "blocked":
+        return finding(
+            Status.PASS, f"egress restricted by {configured}; enforcement verified", evidence
+        )
+    return finding(Status.ERROR, f"enforcement could not be verified: {probe.detail}", evidence)

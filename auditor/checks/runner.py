@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from auditor.checks import all_checks
 from auditor.checks.catalog import load_catalog
-from auditor.checks.interface import CheckFn, Control, Evidence, Result, Status
+from auditor.checks.interface import CheckFn, Control
 from auditor.checks.waivers import WaiverSet
 from auditor.exitcodes import ExitCode
 from auditor.inventory.interface import Facts
-from auditor.report.model import ControlResult
+from auditor.verdicts import ControlResult, Evidence, Result, Status, effective_status
 
 
 def evaluate(control: Control, check_fn: CheckFn | None, facts: Facts) -> Result:
@@ -29,11 +29,7 @@ def evaluate(control: Control, check_fn: CheckFn | None, facts: Facts) -> Result
             control.id, Status.ERROR, f"the check failed: {type(exc).__name__}: {exc}",
             (Evidence("exception", f"{type(exc).__name__}: {exc}"),),
         )  # fmt: skip
-    if verdict.control_id != control.id:
-        return Result(
-            control.id, Status.ERROR, f"the check answered for {verdict.control_id} instead"
-        )
-    return verdict
+    return Result(control.id, verdict.status, verdict.summary, verdict.evidence)
 
 
 def join(control: Control, verdict: Result, waivers: WaiverSet | None) -> ControlResult:
@@ -67,10 +63,11 @@ def run_controls(
     )
 
 
-def exit_code(results: tuple[ControlResult, ...]) -> ExitCode:
+def exit_code(results: Iterable[ControlResult]) -> ExitCode:
     """1 if an unwaived control failed, else 3 if one could not be evaluated, else 0."""
-    if any(r.status is Status.FAIL and r.waiver is None for r in results):
+    listed = tuple(results)
+    if any(effective_status(r) == Status.FAIL for r in listed):
         return ExitCode.FAILED
-    if any(r.status is Status.ERROR for r in results):
+    if any(r.status is Status.ERROR for r in listed):
         return ExitCode.INCOMPLETE
     return ExitCode.OK

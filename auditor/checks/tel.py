@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from auditor.checks._common import result
-from auditor.checks.interface import Result, Status, check
+from auditor.checks.interface import check
 from auditor.inventory.interface import Facts, IdeSettingsFile
+from auditor.verdicts import CannotEvaluate, DoesNotApply, Finding, Status, finding
 
 
 def vscode_telemetry_off(settings: IdeSettingsFile) -> tuple[bool, str]:
@@ -42,23 +42,21 @@ def _files_for(facts: Facts, kind: str) -> list[IdeSettingsFile]:
     return files
 
 
-def _precondition(facts: Facts, cid: str) -> Result | None:
+def _precondition(facts: Facts) -> None:
     if not facts.options.ide_users:
-        return result(cid, Status.NOT_APPLICABLE, "no IDE users configured (--ide-user)")
+        raise DoesNotApply("no IDE users configured (--ide-user)")
     if facts.ide is None:
-        return result(cid, Status.ERROR, "IDE settings were not collected")
+        raise CannotEvaluate("IDE settings were not collected")
     if facts.ide.unknown_users:
-        return result(cid, Status.ERROR, f"unknown user(s): {', '.join(facts.ide.unknown_users)}")
-    return None
+        raise CannotEvaluate(f"unknown user(s): {', '.join(facts.ide.unknown_users)}")
 
 
-def _telemetry(facts: Facts, cid: str, kind: str, judge: Judge, what: str) -> Result:
-    if (early := _precondition(facts, cid)) is not None:
-        return early
+def _telemetry(facts: Facts, kind: str, judge: Judge, what: str) -> Finding:
+    _precondition(facts)
     files = _files_for(facts, kind)
     if not files:
         users = ", ".join(facts.options.ide_users)
-        return result(cid, Status.NOT_APPLICABLE, f"{what} is not set up for {users}")
+        return finding(Status.NOT_APPLICABLE, f"{what} is not set up for {users}")
     evidence: list[tuple[str, str]] = []
     failing, broken = [], []
     for settings in files:
@@ -72,19 +70,17 @@ def _telemetry(facts: Facts, cid: str, kind: str, judge: Judge, what: str) -> Re
         if not ok:
             failing.append(label)
     if failing:
-        return result(
-            cid, Status.FAIL, f"{what} telemetry is on for {', '.join(failing)}", evidence
-        )
+        return finding(Status.FAIL, f"{what} telemetry is on for {', '.join(failing)}", evidence)
     if broken:
-        return result(cid, Status.ERROR, f"unreadable settings: {', '.join(broken)}", evidence)
-    return result(cid, Status.PASS, f"{what} telemetry is off for every configured user", evidence)
+        return finding(Status.ERROR, f"unreadable settings: {', '.join(broken)}", evidence)
+    return finding(Status.PASS, f"{what} telemetry is off for every configured user", evidence)
 
 
 @check("OG-TEL-01")
-def vscode_telemetry(facts: Facts) -> Result:
-    return _telemetry(facts, "OG-TEL-01", "vscode", vscode_telemetry_off, "VS Code")
+def vscode_telemetry(facts: Facts) -> Finding:
+    return _telemetry(facts, "vscode", vscode_telemetry_off, "VS Code")
 
 
 @check("OG-TEL-02")
-def continue_telemetry(facts: Facts) -> Result:
-    return _telemetry(facts, "OG-TEL-02", "continue", continue_telemetry_off, "Continue")
+def continue_telemetry(facts: Facts) -> Finding:
+    return _telemetry(facts, "continue", continue_telemetry_off, "Continue")

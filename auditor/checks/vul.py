@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from auditor.checks._common import engine_or_error, result
-from auditor.checks.interface import Result, Status, check
+from auditor.checks._common import require_engine
+from auditor.checks.interface import check
 from auditor.inventory.interface import EngineFacts, Facts
+from auditor.inventory.profiles import profile
+from auditor.verdicts import CannotEvaluate, Finding, Status, finding
 
 
 @dataclass(frozen=True)
@@ -65,26 +67,21 @@ def in_range(version: str, affected: str) -> bool:
 
 
 def product_of(engine: EngineFacts) -> str:
-    if engine.kind == "ollama":
-        return "ollama"
-    # llama-server reports a build number; the Python server reports its package version
-    return "llama.cpp" if (engine.version or "").startswith("b") else "llama-cpp-python"
+    """The product name the vulnerability table uses for this engine at this version."""
+    return profile(engine.kind).product(engine.version or "")
 
 
 @check("OG-VUL-01")
-def engine_version_not_vulnerable(facts: Facts) -> Result:
-    cid = "OG-VUL-01"
-    engine = engine_or_error(facts, cid, running=False)
-    if isinstance(engine, Result):
-        return engine
+def engine_version_not_vulnerable(facts: Facts) -> Finding:
+    engine = require_engine(facts, running=False)
     if engine.version is None:
-        return result(cid, Status.ERROR, f"the {engine.kind} engine's version is unknown")
+        raise CannotEvaluate(f"the {engine.kind} engine's version is unknown")
     product = product_of(engine)
     entries = [v for v in load_table() if v.product == product]
     try:
         hits = [v for v in entries if in_range(engine.version, v.affected)]
     except ValueError as exc:
-        return result(cid, Status.ERROR, f"cannot compare version {engine.version!r}: {exc}")
+        return finding(Status.ERROR, f"cannot compare version {engine.version!r}: {exc}")
     evidence = [("version", f"{product} {engine.version}"), ("table entries", str(len(entries)))]
     for hit in hits:
         note = "" if hit.verified else " (fixed version unconfirmed)"
@@ -93,12 +90,13 @@ def engine_version_not_vulnerable(facts: Facts) -> Result:
              f"{hit.source}")
         )  # fmt: skip
     if hits:
-        return result(
-            cid, Status.FAIL,
+        return finding(
+            Status.FAIL,
             f"{product} {engine.version} is affected by {', '.join(h.id for h in hits)}",
             evidence,
-        )  # fmt: skip
-    return result(
-        cid, Status.PASS, f"{product} {engine.version}: no known vulnerability in the table",
+        )
+    return finding(
+        Status.PASS,
+        f"{product} {engine.version}: no known vulnerability in the table",
         evidence,
-    )  # fmt: skip
+    )

@@ -20,7 +20,7 @@ from typing import Any
 
 from auditor import safeio
 from auditor.errors import InputError
-from auditor.report.model import Waiver
+from auditor.verdicts import Waiver
 
 
 @dataclass(frozen=True)

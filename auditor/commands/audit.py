@@ -14,25 +14,26 @@ from rich.text import Text
 
 from auditor import safeio
 from auditor.audit import run_audit
-from auditor.checks.interface import Status
 from auditor.checks.runner import exit_code
 from auditor.console import Console
+from auditor.engine_kind import EngineKind
 from auditor.errors import InputError, UsageError
 from auditor.fsutil import preflight
 from auditor.inventory.egress_probe import parse_target
 from auditor.inventory.interface import AuditOptions
 from auditor.report.history import append as append_history
 from auditor.report.history import preflight as history_preflight
-from auditor.report.model import Report, summarize, to_dict
+from auditor.report.model import Report, to_dict
 from auditor.report.render import render, renderer_for
 from auditor.report.validate import ensure_valid
 from auditor.report.write import write_report
+from auditor.verdicts import effective_status, summarize
 
 NAME = "audit"
 HELP = "audit the engine's exposure, egress, configuration, integrity and hardening"
 
 DEFAULT_CONFIG = Path("/etc/offgrid/offgrid.toml")
-ENGINES = ("ollama", "llamacpp")
+ENGINES = tuple(kind.value for kind in EngineKind)
 MAX_WATCH_S = 3600.0
 
 # config key -> (argparse dest, expected python type(s))
@@ -143,7 +144,7 @@ def build_request(args: argparse.Namespace) -> Request:
     fmt = s.get("format", "json")
     renderer_for(fmt)  # an unknown format is a usage error before any work
     options = AuditOptions(
-        engine=s.get("engine"),
+        engine=EngineKind(s["engine"]) if s.get("engine") else None,
         engine_pid=s.get("engine_pid"),
         watch_seconds=_number(s.get("watch", 0.0), "--watch", 0.0, MAX_WATCH_S),
         lock_path=_existing(s.get("lock"), "lock file"),
@@ -174,8 +175,7 @@ def summary_table(report: Report) -> Table:
     for column in ("control", "severity", "status", "title"):
         table.add_column(column)
     for control in report.controls:
-        waived = control.status is Status.FAIL and control.waiver is not None
-        status = "waived" if waived else str(control.status)
+        status = effective_status(control)
         # Text, not markup: catalog prose must never be read as rich formatting
         table.add_row(
             Text(control.id), Text(control.severity),

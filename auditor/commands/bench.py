@@ -7,7 +7,6 @@ import math
 import os
 import socket
 from pathlib import Path
-from typing import Any
 
 from auditor import __version__
 from auditor.audit import host_info
@@ -15,12 +14,14 @@ from auditor.bench.benchmark import run_benchmark
 from auditor.bench.compare import compare, load_section, regressions
 from auditor.bench.config import APIS, BenchConfig
 from auditor.bench.endpoint import split_endpoint
+from auditor.bench.results import BenchmarkSection
 from auditor.bench.suite import load_suite
 from auditor.console import Console
 from auditor.errors import UsageError
 from auditor.exitcodes import ExitCode
 from auditor.fsutil import atomic_write_text, dumps_json, preflight
-from auditor.report.model import Report
+from auditor.report.bench_json import benchmark_to_json
+from auditor.report.model import PrivilegeSection, Report
 from auditor.report.render import render, renderer_for
 from auditor.report.validate import ensure_valid
 
@@ -147,27 +148,25 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     )
 
 
-def _benchmark_report(section: dict[str, Any]) -> Report:
+def _benchmark_report(section: BenchmarkSection) -> Report:
     """A report that carries only the benchmark: no control was evaluated."""
     return Report(
         tool_version=__version__,
         host=host_info(socket.gethostname()),
-        started_at=section.get("started_at", ""),
-        finished_at=section.get("finished_at", ""),
-        privilege={
-            "euid": os.geteuid(),
-            "is_root": os.geteuid() == 0,
-            "note": "benchmark only: no controls were evaluated",
-        },
+        started_at=section.started_at or "",
+        finished_at=section.finished_at or "",
+        privilege=PrivilegeSection(
+            os.geteuid(), os.geteuid() == 0, "benchmark only: no controls were evaluated"
+        ),
         engine=None,
         controls=(),
         benchmark=section,
     )
 
 
-def _write(section: dict[str, Any], fmt: str, output: Path | None, console: Console) -> None:
+def _write(section: BenchmarkSection, fmt: str, output: Path | None, console: Console) -> None:
     if fmt == "section":
-        text = dumps_json(section) + "\n"
+        text = dumps_json(benchmark_to_json(section)) + "\n"
     else:
         report = _benchmark_report(section)
         ensure_valid(report)

@@ -29,8 +29,8 @@ from auditor.console import Console
 from auditor.enginebuild import cache, install, recipe
 from auditor.errors import InputError, UsageError
 from auditor.exitcodes import ExitCode
-from auditor.models import engine as engines
 from auditor.models import lockfile, modelfile, signing
+from auditor.models import pins as engines
 from auditor.models.build import add_gguf
 from auditor.models.copying import copy_hashed
 from auditor.models.debs import add_debs

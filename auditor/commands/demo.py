@@ -23,15 +23,17 @@ from auditor.bench.coldstart import ManagedEngineRestarter
 from auditor.bench.config import BenchConfig
 from auditor.checks.runner import exit_code
 from auditor.console import Console
-from auditor.engines import llamacpp
+from auditor.embedded import llamacpp
+from auditor.engine_kind import EngineKind
 from auditor.errors import UsageError
 from auditor.exitcodes import ExitCode
 from auditor.inventory.interface import AuditOptions
 from auditor.models import lockfile
 from auditor.models.hashing import sha256_file
-from auditor.report.model import Report, summarize
+from auditor.report.model import Report
 from auditor.report.render import FILE_SUFFIXES
 from auditor.report.write import write_all
+from auditor.verdicts import summarize
 
 NAME = "demo"
 HELP = "start the embedded engine on loopback, audit and benchmark it, write the report"
@@ -115,7 +117,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     try:
         console.info(f"engine ready at {engine.base_url} in {engine.startup_ms:.0f} ms")
         lock = _pin_model(model, config.alias, directory)
-        options = AuditOptions(engine="llamacpp", engine_pid=engine.pid, lock_path=lock)
+        options = AuditOptions(engine=EngineKind.LLAMACPP, engine_pid=engine.pid, lock_path=lock)
         report = run_audit(options, None, console)
         benchmark = run_benchmark(_bench_config(args, engine), console, restarter)
     finally:

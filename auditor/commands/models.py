@@ -12,18 +12,20 @@ import argparse
 from pathlib import Path
 
 from auditor.console import Console
+from auditor.engine_kind import EngineKind
 from auditor.errors import InputError, UsageError
 from auditor.exitcodes import ExitCode
 from auditor.fsutil import dumps_json
 from auditor.models.cache import DEFAULT_MAX_AGE_DAYS, DEFAULT_STATE_DIR
-from auditor.models.section import (
+from auditor.models.integrity import (
     OLLAMA_DEFAULT_STORE,
     IntegrityRun,
     Target,
     run_integrity,
-    section_dict,
 )
 from auditor.models.summary import engine_lines, stats_line, store_lines
+from auditor.report.from_facts import integrity_section
+from auditor.report.model import integrity_json
 
 from ._progress import byte_progress
 
@@ -34,7 +36,8 @@ HELP = "Verify installed models (and the engine) against an offgrid lock file."
 def _target(args: argparse.Namespace) -> Target:
     if args.engine_binary and args.engine_pid:
         raise UsageError("give --engine-binary (ollama) or --engine-pid (llamacpp), not both")
-    kind = "ollama" if args.engine_binary else "llamacpp" if args.engine_pid else None
+    kind = EngineKind.OLLAMA if args.engine_binary else None
+    kind = EngineKind.LLAMACPP if args.engine_pid else kind
     return Target(args.store, args.layout, kind, args.engine_binary, args.engine_pid)
 
 
@@ -86,7 +89,7 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
     if run.error:
         raise InputError(run.error)
     if args.format == "json":
-        console.out(dumps_json(section_dict(run)))
+        console.out(dumps_json(integrity_json(integrity_section(run))))
     else:
         console.out(_text(run))
     return exit_code(run)

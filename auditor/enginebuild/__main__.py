@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from auditor.console import Console
+from auditor.embedded.llamacpp import bundled_model_path
 from auditor.enginebuild import isa
 from auditor.enginebuild.cache import BuildError, default_cache_root, ensure_built
 from auditor.enginebuild.install import pip_install
 from auditor.enginebuild.recipe import DEFAULT_VARIANT, VARIANTS, spec_for
 from auditor.enginebuild.smoke import run_smoke
-from auditor.engines.llamacpp import bundled_model_path
 from auditor.errors import OffgridError
 from auditor.exitcodes import ExitCode
 

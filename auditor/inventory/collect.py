@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 
 import psutil
 
-from auditor.inventory import egress_probe, engines, hardening, ide, nft, processes, sockets
+from auditor.inventory import egress_probe, hardening, ide, integrity, nft, processes, sockets
+from auditor.inventory.discovery import locate
+from auditor.inventory.engine_facts import engine_facts
 from auditor.inventory.interface import (
     AuditOptions,
     EgressFacts,
@@ -93,17 +95,27 @@ def _socket_incomplete(privilege_root: bool, socks: tuple[SocketFact, ...]) -> l
     return []
 
 
-def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts:
-    privilege = sockets.privilege()
-    running = systemd_running()
+@dataclasses.dataclass(frozen=True)
+class _Observed:
+    """The process and socket tables, the engine in them, and what --watch added."""
+
+    processes: tuple[ProcessFact, ...]
+    sockets: tuple[SocketFact, ...]
+    watched: tuple[SocketFact, ...]
+    samples: int
+    engine: EngineFacts | None
+    incomplete: tuple[str, ...]
+
+
+def _observe(options: AuditOptions, root: bool, running: bool, progress: Progress) -> _Observed:
     progress("reading the process table")
     table = processes.snapshot()
     progress("reading sockets")
     socks = sockets.snapshot()
-    incomplete = [*table.incomplete, *_socket_incomplete(privilege.is_root, socks)]
+    incomplete = [*table.incomplete, *_socket_incomplete(root, socks)]
     progress("locating the engine")
-    located = engines.locate(options, table.processes, socks, running)
-    engine = engines.engine_facts(located, table.processes, socks) if located else None
+    located = locate(options, table.processes, socks, running)
+    engine = engine_facts(located, table.processes, socks) if located else None
     watched: tuple[SocketFact, ...] = ()
     samples = 0
     all_processes = list(table.processes)
@@ -119,22 +131,36 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
             )
     if engine is not None:
         incomplete += _engine_incomplete(engine)
+    return _Observed(tuple(all_processes), socks, watched, samples, engine, tuple(incomplete))
+
+
+def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts:
+    privilege = sockets.privilege()
+    running = systemd_running()
+    seen = _observe(options, privilege.is_root, running, progress)
+    engine = seen.engine
     progress("reading egress enforcement, hardening and IDE settings")
+    egress = _egress(engine, options)
+    hardened = hardening.collect(engine, options, running) if engine else None
+    ide_facts = ide.collect(options.ide_users)
+    if options.lock_path is not None:
+        progress(f"verifying the engine and the model store against {options.lock_path}")
     return Facts(
         hostname=socket.gethostname(),
         collected_at=_now(),
         privilege=privilege,
         options=options,
-        processes=tuple(all_processes),
-        sockets=socks,
-        watched_sockets=watched,
+        processes=seen.processes,
+        sockets=seen.sockets,
+        watched_sockets=seen.watched,
         engine=engine,
         systemd_running=running,
-        incomplete=tuple(incomplete),
-        extra={"watch_samples": samples},
-        egress=_egress(engine, options),
-        hardening=hardening.collect(engine, options, running) if engine else None,
-        ide=ide.collect(options.ide_users),
+        incomplete=seen.incomplete,
+        extra={"watch_samples": seen.samples},
+        egress=egress,
+        hardening=hardened,
+        ide=ide_facts,
+        integrity=integrity.collect(options, engine),
     )
 
 

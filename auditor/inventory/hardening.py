@@ -10,7 +10,6 @@ import stat
 import subprocess
 from pathlib import Path
 
-from auditor.inventory.engines import model_paths
 from auditor.inventory.interface import (
     AuditOptions,
     EngineFacts,
@@ -19,6 +18,7 @@ from auditor.inventory.interface import (
     SecurityScore,
     ServiceUserFact,
 )
+from auditor.inventory.profiles import model_paths
 
 _EXPOSURE = re.compile(r"Overall exposure level for \S+:\s*([0-9]+(?:\.[0-9]+)?)\s+(\S+)")
 

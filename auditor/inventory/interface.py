@@ -10,12 +10,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auditor.engine_kind import EngineKind
+from auditor.models.integrity import IntegrityRun
+
 
 @dataclass(frozen=True)
 class AuditOptions:
     """What the user asked for; collectors and checks read it, never argv."""
 
-    engine: str | None = None  # "ollama" | "llamacpp" | None = discover
+    engine: EngineKind | None = None  # None: discover it
     engine_pid: int | None = None
     watch_seconds: float = 0.0
     lock_path: Path | None = None  # offgrid lock file: enables the OG-INT controls
@@ -79,7 +82,7 @@ class UnitFacts:
 
 @dataclass(frozen=True)
 class EngineFacts:
-    kind: str  # "ollama" | "llamacpp"
+    kind: EngineKind
     discovered_by: str  # "unit", "process", "port", "pid"
     main: ProcessFact | None
     tree: tuple[ProcessFact, ...]  # main process and every descendant (runners)
@@ -208,3 +211,5 @@ class Facts:
     egress: EgressFacts | None = None
     hardening: HardeningFacts | None = None
     ide: IdeFacts | None = None
+    # the engine and models verified against --lock; None: no lock file configured
+    integrity: IntegrityRun | None = None

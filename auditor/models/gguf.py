@@ -3,7 +3,7 @@
 `ollama create` derives the model config (family, quantization level, parameter size)
 from these; offgrid also refuses a file that is not GGUF before it is pinned.
 The parser bounds every length it reads so a hostile header cannot make it allocate
-gigabytes (GGUF parsing bugs are a known Ollama CVE class, FACTS §6).
+gigabytes (GGUF parsing bugs are a recurring Ollama CVE class: CVE-2025-0312, CVE-2026-7482).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Ollama's on-disk model store: where a model name's manifest and a digest's blob live.
 
-Layout (FACTS §4): `manifests/<host>/<namespace>/<model>/<tag>` and
+Layout (as Ollama writes it): `manifests/<host>/<namespace>/<model>/<tag>` and
 `blobs/sha256-<64 hex>`; a bare name means `registry.ollama.ai/library/<name>:latest`.
 """
 

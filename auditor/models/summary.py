@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from auditor.models.digests import DigestStats
-from auditor.models.engine import EngineCheck
+from auditor.models.pins import EngineCheck
 from auditor.models.verify import BundleReport, ItemStatus, Problem, StoreReport
 
 

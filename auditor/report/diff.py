@@ -8,15 +8,16 @@ threshold. Benchmark figures are compared by auditor.bench.compare, the same rul
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from auditor.bench.compare import Change, compare
+from auditor.bench.results import BenchmarkSection
 from auditor.errors import InputError
 from auditor.fsutil import dumps_json
+from auditor.report.bench_json import benchmark_to_json
 from auditor.report.model import Report
-from auditor.report.view import effective_status
+from auditor.verdicts import effective_status
 
 BAD = frozenset({"fail", "error"})
 DEFAULT_THRESHOLD_PCT = 10.0
@@ -60,12 +61,12 @@ def _statuses(report: Report) -> dict[str, str]:
 
 
 def _benchmark(
-    old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, threshold: float
+    old: BenchmarkSection | None, new: BenchmarkSection | None, threshold: float
 ) -> tuple[tuple[Change, ...], str]:
     if old is None or new is None:
         return (), "" if old is None and new is None else "only one report has a benchmark"
     try:
-        changes = compare(old, new)
+        changes = compare(benchmark_to_json(old), benchmark_to_json(new))
     except InputError as exc:
         return (), f"benchmarks not compared: {exc}"
     except (KeyError, TypeError, AttributeError) as exc:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, cast
+from collections.abc import Callable, Sequence
+from typing import Protocol, cast
 
 from markupsafe import Markup
 
+from auditor.bench.results import BenchmarkSection
 from auditor.report import view
 from auditor.report.model import Report
 from auditor.report.templates import environment
@@ -37,7 +38,7 @@ class _Chart(Protocol):
     def svg(self) -> str: ...
 
 
-ChartsFn = Callable[[Mapping[str, Any]], Sequence[_Chart]]
+ChartsFn = Callable[[BenchmarkSection], Sequence[_Chart]]
 
 
 def _load_chart_function() -> ChartsFn:
@@ -47,7 +48,7 @@ def _load_chart_function() -> ChartsFn:
     return cast(ChartsFn, module.benchmark_charts)
 
 
-def charts_for(benchmark: Mapping[str, Any] | None) -> tuple[list[tuple[str, Markup]], str]:
+def charts_for(benchmark: BenchmarkSection | None) -> tuple[list[tuple[str, Markup]], str]:
     """The benchmark's charts, or a one-line note saying why there are none."""
     if benchmark is None:
         return [], ""

@@ -11,10 +11,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from auditor.checks.interface import Status
 from auditor.report.escape import xml_text
-from auditor.report.model import ControlResult, Report
-from auditor.report.view import effective_status
+from auditor.report.model import Report
+from auditor.verdicts import ControlResult, Status, effective_status
 
 
 def _evidence_text(control: ControlResult) -> str:

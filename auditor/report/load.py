@@ -8,10 +8,27 @@ from pathlib import Path
 from typing import Any
 
 from auditor import safeio
-from auditor.checks.interface import Evidence, Status
 from auditor.errors import InputError
-from auditor.report.model import ControlResult, HostInfo, Report, Waiver
+from auditor.report.bench_json import benchmark_from_json
+from auditor.report.model import (
+    EngineNotChecked,
+    EnginePinCheck,
+    EngineSection,
+    ExpiredWaiver,
+    ExtraSection,
+    FileCheck,
+    HashingSection,
+    HostInfo,
+    IntegritySection,
+    ModelCheck,
+    PrivilegeSection,
+    ProcessRef,
+    Report,
+    StoreSection,
+    UnitSection,
+)
 from auditor.report.validate import validate
+from auditor.verdicts import ControlResult, Evidence, Status, Waiver
 
 # A saved report larger than this is not something offgrid wrote.
 MAX_REPORT_BYTES = 64 * 1024 * 1024
@@ -51,6 +68,83 @@ def _control(data: Mapping[str, Any]) -> ControlResult:
     )
 
 
+def _privilege(data: Mapping[str, Any]) -> PrivilegeSection:
+    return PrivilegeSection(data.get("euid"), data.get("is_root"), data.get("note"))
+
+
+def _unit(data: Mapping[str, Any] | None) -> UnitSection | None:
+    if data is None:
+        return None
+    return UnitSection(
+        data["name"], data["source"], data["fragment_path"], tuple(data["dropin_paths"])
+    )
+
+
+def _engine(data: Mapping[str, Any] | None) -> EngineSection | None:
+    if data is None:
+        return None
+    return EngineSection(
+        **{key: data[key] for key in _ENGINE_SCALARS},
+        cmdline=tuple(data["cmdline"]),
+        tree=tuple(ProcessRef(p["pid"], p["create_time"], p["name"]) for p in data["tree"]),
+        other_candidates=tuple(data["other_candidates"]),
+        unit=_unit(data["unit"]),
+    )
+
+
+_ENGINE_SCALARS = (
+    "kind", "discovered_by", "pid", "create_time", "name", "user", "exe", "version", "port",
+    "listen_host",
+)  # fmt: skip
+
+
+def _pin_check(data: Mapping[str, Any] | None) -> EnginePinCheck | EngineNotChecked | None:
+    if data is None:
+        return None
+    if data["status"] == "not_checked":
+        return EngineNotChecked(data["note"])
+    files = tuple(FileCheck(**f) for f in data["files"])
+    return EnginePinCheck(
+        data["name"], data["pinned_version"], data["status"], data["error"], files
+    )
+
+
+def _integrity(data: Mapping[str, Any] | None) -> IntegritySection | None:
+    if data is None:
+        return None
+    hashing = store = None
+    if "mode" in data:
+        hashing = HashingSection(**{k: data[k] for k in _HASHING_KEYS})
+    if "store" in data:
+        models = tuple(
+            ModelCheck(m["name"], m["status"], tuple(m["problems"])) for m in data["models"]
+        )
+        store = StoreSection(data["store"], data["layout"], models, tuple(data["unpinned"]))
+    engine = _pin_check(data["engine"])
+    return IntegritySection(
+        data["lock_path"], data["lock_sha256"], data["error"], engine, hashing, store
+    )
+
+
+_HASHING_KEYS = (
+    "mode", "mode_reason", "blobs_hashed", "blobs_from_cache", "bytes_hashed", "duration_s",
+)  # fmt: skip
+
+
+def _extra(data: Mapping[str, Any]) -> ExtraSection:
+    waivers = data.get("expired_waivers")
+    return ExtraSection(
+        **{key: data.get(key) for key in _EXTRA_COUNTS},
+        expired_waivers=None if waivers is None else tuple(ExpiredWaiver(**w) for w in waivers),
+    )
+
+
+_EXTRA_COUNTS = (
+    "sockets_observed", "watched_sockets", "watch_seconds", "processes_observed",
+    "systemd_running",
+)  # fmt: skip
+
+
 def from_dict(data: Mapping[str, Any]) -> Report:
     """The Report that `to_dict` turned into `data` (which must already be valid)."""
     return Report(
@@ -58,14 +152,14 @@ def from_dict(data: Mapping[str, Any]) -> Report:
         host=HostInfo(**data["host"]),
         started_at=data["started_at"],
         finished_at=data["finished_at"],
-        privilege=data["privilege"],
-        engine=data["engine"],
+        privilege=_privilege(data["privilege"]),
+        engine=_engine(data["engine"]),
         controls=tuple(_control(c) for c in data["controls"]),
         incomplete=tuple(data["incomplete"]),
-        benchmark=data["benchmark"],
-        integrity=data["integrity"],
+        benchmark=None if data["benchmark"] is None else benchmark_from_json(data["benchmark"]),
+        integrity=_integrity(data["integrity"]),
         schema_version=data["schema_version"],
-        extra=data["extra"],
+        extra=_extra(data["extra"]),
     )
 
 

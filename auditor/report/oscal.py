@@ -20,11 +20,10 @@ import uuid
 from importlib import resources
 from typing import Any
 
-from auditor.checks.interface import Status
 from auditor.fsutil import dumps_json
 from auditor.report.escape import escape_markdown
-from auditor.report.model import ControlResult, Report, to_dict
-from auditor.report.view import effective_status
+from auditor.report.model import Report, to_dict
+from auditor.verdicts import ControlResult, Status, effective_status
 
 OSCAL_VERSION = "1.1.2"
 # Namespace for offgrid's own property names (OSCAL reserves names without "ns"). A URI, as

@@ -8,26 +8,27 @@ without a new agent. Every metric is a gauge: each file is a fresh snapshot.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from auditor.bench.results import BenchmarkSection, CategoryResult, Summary
 from auditor.report.escape import prometheus_label
-from auditor.report.model import Report, summarize
-from auditor.report.view import effective_status
+from auditor.report.model import Report
+from auditor.verdicts import effective_status, summarize
 
+# metric name suffix, help text, the category's summary
 # Percentiles of a finished benchmark are gauges, so they carry a `percentile` label: the
-# `quantile` label belongs to summaries (promtool rejects it elsewhere).
-PERCENTILES = (("50", "median"), ("95", "p95"), ("99", "p99"))
-# benchmark category key -> metric name suffix (base units: seconds) and the factor to them
-BENCH_METRICS = (
-    ("ttft_ms", "ttft_seconds", "Time to first token", 1e-3),
-    ("total_ms", "request_duration_seconds", "Total request time", 1e-3),
-    ("tpot_ms", "time_per_output_token_seconds", "Time per output token after the first", 1e-3),
-    ("itl_ms", "inter_token_latency_seconds", "Inter-token latency", 1e-3),
-    ("decode_tps", "decode_tokens_per_second", "Decode rate", 1.0),
-)
+# `quantile` label belongs to summaries (promtool rejects it elsewhere). Times in base units.
+# metric name suffix, help text, the category's summary, the factor to base units
+BENCH_METRICS: tuple[tuple[str, str, Callable[[CategoryResult], Summary | None], float], ...] = (
+    ("ttft_seconds", "Time to first token", lambda c: c.ttft_ms, 1e-3),
+    ("request_duration_seconds", "Total request time", lambda c: c.total_ms, 1e-3),
+    ("time_per_output_token_seconds", "Time per output token after the first",
+     lambda c: c.tpot_ms, 1e-3),
+    ("inter_token_latency_seconds", "Inter-token latency", lambda c: c.itl_ms, 1e-3),
+    ("decode_tokens_per_second", "Decode rate", lambda c: c.decode_tps, 1.0),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -116,51 +117,39 @@ def audit_families(report: Report) -> list[Family]:
 
 
 def _percentile_samples(
-    categories: list[Mapping[str, Any]], key: str, scale: float
+    categories: tuple[CategoryResult, ...],
+    pick: Callable[[CategoryResult], Summary | None],
+    scale: float,
 ) -> tuple[Sample, ...]:
     samples = []
     for category in categories:
-        stats = category.get(key)
-        if not isinstance(stats, Mapping):
+        stats = pick(category)
+        if stats is None:
             continue
-        for percentile, stat in PERCENTILES:
-            value = stats.get(stat)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                name = str(category.get("name", "unnamed"))
-                samples.append(Sample({"category": name, "percentile": percentile}, value * scale))
+        for percentile, value in (("50", stats.median), ("95", stats.p95), ("99", stats.p99)):
+            samples.append(
+                Sample({"category": category.name, "percentile": percentile}, value * scale)
+            )
     return tuple(samples)
 
 
-def _concurrency_samples(levels: Any) -> tuple[Sample, ...]:
-    if not isinstance(levels, list):
-        return ()
-    return tuple(
-        Sample({"users": str(level["users"])}, level["throughput_tps"])
-        for level in levels
-        if isinstance(level, Mapping)
-        and isinstance(level.get("throughput_tps"), int | float)
-        and "users" in level
-    )
-
-
-def benchmark_families(benchmark: Mapping[str, Any]) -> list[Family]:
-    raw = benchmark.get("categories")
-    categories = [c for c in raw if isinstance(c, Mapping)] if isinstance(raw, list) else []
+def benchmark_families(benchmark: BenchmarkSection) -> list[Family]:
+    categories = benchmark.categories
     families = [
         Family(f"offgrid_bench_{suffix}", f"{text} by task category and percentile.", samples)
-        for key, suffix, text, scale in BENCH_METRICS
-        if (samples := _percentile_samples(categories, key, scale))
+        for suffix, text, pick, scale in BENCH_METRICS
+        if (samples := _percentile_samples(categories, pick, scale))
     ]
-    failures = tuple(
-        Sample({"category": str(c.get("name", "unnamed"))}, c["failures"])
-        for c in categories
-        if isinstance(c.get("failures"), int)
-    )
+    failures = tuple(Sample({"category": c.name}, c.failures) for c in categories)
     if failures:
         families.append(
             Family("offgrid_bench_failures", "Failed requests by task category.", failures)
         )
-    throughput = _concurrency_samples(benchmark.get("concurrency"))
+    throughput = tuple(
+        Sample({"users": str(level.users)}, level.throughput_tps)
+        for level in benchmark.concurrency
+        if level.throughput_tps is not None
+    )
     if throughput:
         families.append(
             Family(

@@ -1,8 +1,7 @@
-"""The Jinja2 environment for the HTML and Markdown reports.
+"""The Jinja2 environment for the HTML and Markdown reports and the fleet summary.
 
-The templates live in the repository's top-level templates/ (the fleet playbook
-renders them too). A wheel carries them inside the package as auditor/templates
-(pyproject force-includes them); a source checkout reads them from the repo.
+The templates are package data in auditor/templates/, so a wheel and a source checkout
+read the same files.
 """
 
 from __future__ import annotations
@@ -14,18 +13,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from auditor.report.escape import markdown_cell
 
-_PACKAGE_DIR = Path(__file__).resolve().parent.parent
-
-
-def template_dirs() -> list[Path]:
-    """Where templates are looked up, installed copy first."""
-    return [_PACKAGE_DIR / "templates", _PACKAGE_DIR.parent / "templates"]
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 
 @cache
 def environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader([str(d) for d in template_dirs()]),
+        loader=FileSystemLoader(str(TEMPLATE_DIR)),
         autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
         undefined=StrictUndefined,  # a typo in a template fails the tests, not the reviewer
         trim_blocks=True,

@@ -1,9 +1,10 @@
 """What the HTML and Markdown templates show, computed once from a Report.
 
 Templates only loop and print: every decision (verdict, labels, number format,
-which optional benchmark parts exist) is made here, where it can be tested, and
-free-form sections (engine, integrity, benchmark parts) are read defensively so
-a missing or oddly shaped part is left out instead of breaking the report.
+which optional benchmark parts exist) is made here, where it can be tested. The
+benchmark arrives typed (auditor.bench.results); the free-form sections (engine,
+integrity) are read defensively so a missing or oddly shaped part is left out instead
+of breaking the report.
 """
 
 from __future__ import annotations
@@ -11,19 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from auditor.checks.interface import Status
-from auditor.report.model import ControlResult, Report, summarize
-from auditor.report.sections import (
-    MISSING,
-    BenchmarkView,
-    IntegrityView,
-    KeyValues,
-    benchmark_view,
-    integrity_view,
-    key_values,
-)
+from auditor.report.audit_view import IntegrityView, engine_rows, integrity_view, privilege_rows
+from auditor.report.benchmark_view import BenchmarkView, benchmark_view
+from auditor.report.model import PrivilegeSection, Report
+from auditor.report.sections import MISSING, KeyValues
+from auditor.verdicts import ControlResult, effective_status, summarize
+
+__all__ = ["ReportView", "Verdict", "build", "effective_status", "verdict"]
 
 STATUS_LABELS = {
     "pass": "PASS",
@@ -96,12 +92,6 @@ class ReportView:
     summary_labels: tuple[tuple[str, str], ...] = SUMMARY_LABELS
 
 
-def effective_status(control: ControlResult) -> str:
-    if control.status is Status.FAIL and control.waiver is not None:
-        return "waived"
-    return control.status.value
-
-
 def verdict(report: Report) -> Verdict:
     counts = summarize(report.controls)
     if counts["total"] == 0:
@@ -158,19 +148,17 @@ def failures_first(controls: Iterable[ControlView]) -> tuple[ControlView, ...]:
     )
 
 
-def ran_as_root(privilege: Mapping[str, Any]) -> bool | None:
+def ran_as_root(privilege: PrivilegeSection) -> bool | None:
     """True/False when the privilege facts say, None when they do not."""
-    root = privilege.get("is_root", privilege.get("root"))
-    if root is None and isinstance(privilege.get("euid"), int):
-        return bool(privilege["euid"] == 0)
-    return None if root is None else bool(root)
+    if privilege.is_root is not None:
+        return privilege.is_root
+    return None if privilege.euid is None else privilege.euid == 0
 
 
-def privilege_note(privilege: Mapping[str, Any], root: bool | None) -> str:
+def privilege_note(privilege: PrivilegeSection, root: bool | None) -> str:
     """The audit's own note on what its privilege hid, else one derived from it."""
-    note = privilege.get("note")
-    if isinstance(note, str) and note.strip():
-        return note.strip()
+    if privilege.note and privilege.note.strip():
+        return privilege.note.strip()
     if root is None:
         return ""
     if root:
@@ -213,12 +201,12 @@ def build(report: Report) -> ReportView:
         ),
         privilege_note=privilege_note(report.privilege, root),
         privilege_limited=root is False,
-        privilege=key_values(report.privilege),
+        privilege=privilege_rows(report.privilege),
         verdict=verdict(report),
         counts=summarize(report.controls),
         controls=failures_first(_control_view(c) for c in report.controls),
         incomplete=tuple(report.incomplete),
-        engine=key_values(report.engine),
+        engine=engine_rows(report.engine),
         integrity=integrity_view(report.integrity),
         benchmark=benchmark_view(report.benchmark),
     )

@@ -16,18 +16,20 @@ runs Debian's Python 3.11 (glibc 2.36): the controller's 3.11 wheels fit it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 import subprocess
 import sys
 import tempfile
 import tomllib
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditor.embedded.llamacpp import bundled_model_path
 from auditor.enginebuild import cache, recipe
-from auditor.engines.llamacpp import bundled_model_path
-from auditor.models import engine, lockfile, signing
+from auditor.models import lockfile, pins, signing
 from tests.host import log
 from tests.host.rootfs import CACHE_DIR
 
@@ -101,6 +103,64 @@ def build_test_bundle(dest: Path, engine: str = "llamacpp") -> TestBundle:
     return bundle
 
 
+def with_cpu_baseline(bundle: TestBundle, dest: Path, extra_flags: tuple[str, ...]) -> TestBundle:
+    """A copy of bundle whose llama.cpp build record also demands extra_flags: the same files,
+    a lock that says the build needs instruction sets the target may lack."""
+    shutil.copytree(bundle.path, dest)
+    lock = lockfile.load(bundle.lock_path)
+    pin = lock.engine("llamacpp")
+    assert pin is not None and pin.build is not None, "the test bundle pins a recipe build"
+    baseline = tuple(sorted({*pin.build.cpu_baseline, *extra_flags}))
+    hostile = dataclasses.replace(pin, build=dataclasses.replace(pin.build, cpu_baseline=baseline))
+    lockfile.save(lock.with_engine(hostile), dest / lockfile.LOCK_FILE)
+    return dataclasses.replace(bundle, path=dest)
+
+
+# Appended to the engine package: imports and reports its version like the real build, and dies
+# with SIGILL on its first generation, as a build for instructions the CPU lacks does.
+_CRASHING_ENGINE = b"""
+# offgrid TEST STAND-IN: NOT llama.cpp's behaviour. This build dies on its first generation.
+import os as _offgrid_os
+import signal as _offgrid_signal
+
+
+def _offgrid_die(*_args, **_kwargs):
+    _offgrid_os.kill(_offgrid_os.getpid(), _offgrid_signal.SIGILL)
+
+
+Llama.__call__ = _offgrid_die
+Llama.create_completion = _offgrid_die
+"""
+
+
+def with_crashing_engine(bundle: TestBundle, dest: Path) -> TestBundle:
+    """A copy of bundle whose engine wheel (same name, other bytes, re-pinned) serves /v1/models
+    and dies with SIGILL on the first completion."""
+    shutil.copytree(bundle.path, dest)
+    lock = lockfile.load(bundle.lock_path)
+    pin = lock.engine("llamacpp")
+    assert pin is not None
+    wheel = next(dest.glob("engines/llamacpp/wheelhouse/llama_cpp_python-*.whl"))
+    patched = wheel.with_suffix(".tmp")
+    with (
+        zipfile.ZipFile(wheel) as source,
+        zipfile.ZipFile(patched, "w", zipfile.ZIP_DEFLATED) as out,
+    ):
+        for item in source.infolist():
+            data = source.read(item)
+            out.writestr(
+                item, data + _CRASHING_ENGINE if item.filename == "llama_cpp/__init__.py" else data
+            )
+    patched.replace(wheel)
+    artifacts = tuple(
+        _file_pin(dest, wheel) if a.path.endswith("/" + wheel.name) else a for a in pin.artifacts
+    )
+    lockfile.save(
+        lock.with_engine(dataclasses.replace(pin, artifacts=artifacts)), dest / lockfile.LOCK_FILE
+    )
+    return dataclasses.replace(bundle, path=dest)
+
+
 def site_vars(bundle: TestBundle, engine: str = "llamacpp") -> dict[str, object]:
     """Extra vars for playbooks/site.yml that provision from this bundle."""
     variables: dict[str, object] = {
@@ -125,7 +185,7 @@ def _add_ollama_standin(
         version=release.version,
         kind="tarball",
         artifacts=(_file_pin(bundle.path, release.path),),
-        binaries=engine.tarball_binaries(release.path),
+        binaries=pins.tarball_binaries(release.path),
     )
     updated = TestBundle(
         bundle.path,
@@ -146,7 +206,7 @@ def _llamacpp_pin(bundle: Path, wheels: list[Path], built: cache.BuiltEngine) ->
         version=LLAMACPP_VERSION,
         kind="wheelhouse",
         artifacts=tuple(_file_pin(bundle, wheel) for wheel in sorted(wheels)),
-        binaries=engine.wheel_binaries(engine_wheel),
+        binaries=pins.wheel_binaries(engine_wheel),
         build=lockfile.EngineBuild(
             spec.variant.name,
             built.cpu_baseline,

@@ -43,7 +43,7 @@ def start(name: str, root: Path, netns: str, console_log: Path) -> int:
         "-D",
         str(root),
         f"--network-namespace-path=/run/netns/{netns}",
-        # FACTS §11: without these the unit's IPAddressDeny= is reported but not enforced.
+        # Without these (and cgroup v2) the unit's IPAddressDeny= is reported but not enforced.
         "--capability=all",
         "--system-call-filter=@system-service bpf",
         "--resolv-conf=off",

@@ -23,7 +23,7 @@ from tests.host import log
 CACHE_DIR = Path(os.environ.get("OFFGRID_CACHE_DIR", "/var/cache/offgrid"))
 MIRROR = "http://deb.debian.org/debian"
 SUITE = "bookworm"
-# FACTS §11: the minimal set debootstrap installs so the tree boots with systemd.
+# The minimal set debootstrap installs so the tree boots with systemd.
 BOOTSTRAP_PACKAGES = ("systemd", "systemd-sysv", "dbus", "iproute2", "python3")
 # Installed inside afterwards: SSH for the controller, and what a real workstation's base
 # image carries that the roles rely on (they never install Debian packages: the target is
@@ -186,7 +186,7 @@ def _nspawn_run(root: Path, command: list[str]) -> None:
 
 
 def ensure_nspawn_runtime_dir() -> None:
-    """nspawn refuses to clean up a /run/systemd/nspawn that is not a tmpfs (FACTS §11)."""
+    """nspawn refuses to clean up a /run/systemd/nspawn that is not a tmpfs."""
     runtime = Path("/run/systemd/nspawn")
     with _runtime_lock():
         if subprocess.run(["mountpoint", "-q", str(runtime)], check=False).returncode == 0:

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from auditor.models import signing
 from tests.host.bundle import TestBundle
 from tests.host.inhost import (
     DROPIN_DIR,
@@ -162,18 +161,6 @@ def test_nightly_audit_unit_writes_timestamped_reports(provisioned: Workstation)
         "systemctl show -p Persistent -p UnitFileState offgrid-audit.timer"
     ).stdout
     assert "Persistent=yes" in timer and "UnitFileState=enabled" in timer
-
-
-def test_the_report_names_the_key_that_signed_the_bundle(
-    provisioned: Workstation, test_bundle: TestBundle
-) -> None:
-    audit(provisioned)
-    report = json.loads(provisioned.run("cat /root/audit.json").stdout)
-    signature = report["integrity"]["lock_signature"]
-    expected = signing.parse_signature(
-        Path(f"{test_bundle.lock_path}.sig").read_bytes()
-    ).fingerprint
-    assert signature["status"] == "ok" and signature["fingerprint"] == expected
 
 
 def test_second_run_changes_nothing(provisioned: Workstation, test_bundle: TestBundle) -> None:

@@ -63,7 +63,8 @@ def _listen(address: str) -> tuple[socket.socket, list[str]]:
 
 
 def test_unit_ip_firewalling_is_enforced(workstation: Workstation) -> None:
-    """FACTS §11: IPAddressDeny= must really drop packets, or OG-NET-04 proves nothing."""
+    """IPAddressDeny= must really drop packets, or OG-NET-04 proves nothing: a default nspawn
+    boot (cgroup v1, no bpf()) reports the setting while packets leave."""
     server, seen = _listen(workstation.host_ip)
     port = server.getsockname()[1]
     probe = (

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from auditor.engines.llamacpp import free_loopback_port
+from auditor.embedded.llamacpp import free_loopback_port
 
 STANDIN = Path(__file__).resolve().parents[1] / "standins" / "ollama_standin.py"
 MODEL = "smollm2:135m"
@@ -38,7 +38,8 @@ def _blob(store: Path, data: bytes) -> dict[str, object]:
 
 
 def make_store(store: Path) -> Path:
-    """A model store with one manifest, laid out as Ollama's (FACTS §4)."""
+    """A model store with one manifest, laid out as Ollama's: manifests/<host>/<namespace>/
+    <model>/<tag> and blobs/sha256-<hex>."""
     config = _blob(
         store,
         json.dumps(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.engines.llamacpp import EngineConfig, RunningEngine, bundled_model_path, running
+from auditor.embedded.llamacpp import EngineConfig, RunningEngine, bundled_model_path, running
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from auditor.cli import main
 from auditor.console import Console
-from auditor.engines.llamacpp import bundled_model_path
+from auditor.embedded.llamacpp import bundled_model_path
 
 REPO = Path(__file__).resolve().parents[2]
 TUNED_MODELFILE = REPO / "auditor/data/modelfiles/smollm2-135m-tuned.Modelfile"

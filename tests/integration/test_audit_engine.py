@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.engines.llamacpp import RunningEngine
+from auditor.embedded.llamacpp import RunningEngine
 from auditor.report.render import available_formats
 from auditor.report.validate import validate
 

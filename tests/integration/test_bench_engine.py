@@ -10,7 +10,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-import requests
 
 from auditor.bench.benchmark import run_benchmark
 from auditor.bench.coldstart import ManagedEngineRestarter, measure_cold_start
@@ -20,8 +19,9 @@ from auditor.bench.openai import OpenAIClient
 from auditor.bench.suite import load_suite
 from auditor.cli import main
 from auditor.console import Console
-from auditor.engines import llamacpp
-from auditor.engines.llamacpp import EngineConfig, RunningEngine, bundled_model_path
+from auditor.embedded import llamacpp
+from auditor.embedded.llamacpp import EngineConfig, RunningEngine, bundled_model_path
+from auditor.report.bench_json import benchmark_to_json
 
 pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[2] / "auditor" / "data" / "examples"
@@ -48,7 +48,8 @@ def full_run(llama_engine: RunningEngine) -> dict[str, Any]:
         concurrency=(2,),
         timeout_s=300,
     )
-    return run_benchmark(config, Console(stdout=io.StringIO(), stderr=io.StringIO()))
+    section = run_benchmark(config, Console(stdout=io.StringIO(), stderr=io.StringIO()))
+    return benchmark_to_json(section)
 
 
 def test_every_category_ran_without_failures(full_run: dict[str, Any]) -> None:
@@ -72,11 +73,11 @@ def test_figures_are_positive_and_consistent(full_run: dict[str, Any]) -> None:
             summary = category[metric]
             assert summary["min"] > 0 and summary["min"] <= summary["median"] <= summary["p95"]
             assert summary["p95"] <= summary["p99"] <= summary["max"]
-        # llama-cpp-python streams carry no usage: the count is the server tokenizer's
-        assert category["token_sources"] == {"server-tokenizer": 2}
+        # llama-cpp-python streams carry no usage: the count is the stream's text chunks
+        assert category["token_sources"] == {"chunks": 2}
         # TPOT and the client rate are two views of one measurement
         assert category["tpot_ms"]["min"] == pytest.approx(1000 / category["decode_tps"]["max"])
-    assert full_run["notes"] and "tokenizer" in full_run["notes"][0]
+    assert full_run["notes"] and "text chunks" in full_run["notes"][0]
 
 
 def test_two_concurrent_users_all_get_answers(full_run: dict[str, Any]) -> None:
@@ -85,40 +86,27 @@ def test_two_concurrent_users_all_get_answers(full_run: dict[str, Any]) -> None:
     assert level["throughput_tps"] > 0 and level["ttft_ms"]["min"] > 0
 
 
-def test_token_counts_equal_the_servers_usage(llama_engine: RunningEngine) -> None:
-    """The count the bench records is the server's own.
+def test_token_counts_hold_their_stated_bounds(llama_engine: RunningEngine) -> None:
+    """llama-cpp-python's streams carry no usage: the count is the stream's text chunks.
 
-    llama-cpp-python's streams carry no usage, so the bench asks the server's tokenizer.
-    Two checks that this equals what the server generated: a non-streamed generation's
-    `usage` equals the same tokenizer count of its text, and a streamed generation cut by
-    the cap has exactly max_tokens (this engine sends one chunk per token, so the chunk
-    count must agree too; the bench itself never counts chunks).
+    Properties that hold for any model output: the count is between the content-bearing
+    chunks and its stated upper bound, never above the cap, and a stream the server cut
+    at the cap (finish_reason "length") generated exactly the cap, which lies within the
+    bounds. Exact equality with usage is not asserted: no client-side count is the
+    inverse of generation on every build.
     """
     client = OpenAIClient(llama_engine.base_url, llama_engine.config.alias, timeout_s=120)
     cap = 48
     try:
         for category in load_suite().categories:
-            prompt = category.prompts[1].text
-            reply = requests.post(
-                f"{llama_engine.base_url}/v1/chat/completions",
-                json={
-                    "model": llama_engine.config.alias,
-                    "messages": [{"role": "user", "content": prompt}],
-                    "max_tokens": cap,
-                    "temperature": 0.0,
-                    "seed": 7,
-                },
-                timeout=120,
-            ).json()
-            text = reply["choices"][0]["message"]["content"]
-            assert client.count_tokens(text) == reply["usage"]["completion_tokens"]
-
-            streamed = client.generate(GenerationRequest(prompt, cap, 0.0, 7))
+            streamed = client.generate(GenerationRequest(category.prompts[1].text, cap, 0.0, 7))
             assert streamed.ok, streamed.error
-            assert streamed.token_source == TokenSource.SERVER_TOKENIZER
-            assert streamed.output_tokens == len(streamed.chunk_ns)
+            assert streamed.token_source == TokenSource.CHUNKS
+            low, high = streamed.output_tokens, streamed.output_tokens_max
+            assert low is not None and high is not None
+            assert len(streamed.chunk_ns) <= low <= min(cap, high)
             if streamed.finish_reason == "length":
-                assert streamed.output_tokens == cap
+                assert low <= cap <= high
     finally:
         client.close()
 
@@ -138,9 +126,10 @@ def test_cold_start_restarts_the_managed_engine(tmp_path: Path) -> None:
     finally:
         llamacpp.stop(restarter.engine)
         llamacpp.stop(engine)
-    assert cold["measured"] and cold["first_request"]["ok"], cold
-    assert cold["restart_to_ready_ms"] > 100  # a real process start and model load
-    assert cold["restart_to_first_token_ms"] > cold["restart_to_ready_ms"]
+    assert cold.measured and cold.first_request is not None and cold.first_request.ok, cold
+    assert cold.restart_to_ready_ms is not None and cold.restart_to_ready_ms > 100  # a real load
+    assert cold.restart_to_first_token_ms is not None
+    assert cold.restart_to_first_token_ms > cold.restart_to_ready_ms
 
 
 def test_cli_writes_results_with_crossover_and_tco(

@@ -18,7 +18,7 @@ from auditor.bench.ollama import OllamaClient
 from auditor.bench.suite import load_suite
 from auditor.cli import main
 from auditor.console import Console
-from auditor.engines.llamacpp import RunningEngine, bundled_model_path
+from auditor.embedded.llamacpp import RunningEngine, bundled_model_path
 from tests.integration.bench_standin import MODEL, STANDIN, plain_python, standin
 
 pytestmark = pytest.mark.integration
@@ -117,7 +117,7 @@ def test_done_object_carries_nanosecond_durations(
         result = client.generate(SHORT)
         client.close()
     assert result.ok, result.error
-    assert result.token_source == TokenSource.EVAL_COUNT and result.output_tokens
+    assert result.token_source == TokenSource.SERVER_EVAL_COUNT and result.output_tokens
     assert result.server is not None and result.server.eval_ms and result.server.total_ms
     assert result.server.total_ms <= result.total_ms  # the server's span sits inside the client's
     assert result.ttft_ms is not None and 0 < result.ttft_ms < result.total_ms
@@ -209,7 +209,7 @@ def test_cold_start_pays_a_real_load_after_keep_alive_0(tmp_path: Path) -> None:
         warm["server"]["source"] == "ollama"
         and warm["server"]["load_ms"]["max"] < first["server_load_ms"]
     )
-    assert warm["token_sources"] == {"eval_count": 2}
+    assert warm["token_sources"] == {"server-eval-count": 2}
 
 
 def test_status_and_show_follow_the_environment_and_store(tmp_path: Path) -> None:

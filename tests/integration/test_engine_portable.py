@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from auditor.embedded.llamacpp import bundled_model_path
 from auditor.enginebuild import isa
 from auditor.enginebuild.cache import default_cache_root, scan_wheel
 from auditor.enginebuild.install import installed_build, installed_matches
 from auditor.enginebuild.smoke import run_smoke
-from auditor.engines.llamacpp import bundled_model_path
 
 pytestmark = pytest.mark.integration
 QEMU = shutil.which("qemu-x86_64")

@@ -10,17 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from auditor.checks.interface import Status
 from auditor.checks.runner import run_controls
+from auditor.embedded.llamacpp import RunningEngine
 from auditor.enginebuild.cache import default_cache_root
 from auditor.enginebuild.install import installed_build
-from auditor.engines.llamacpp import RunningEngine
 from auditor.inventory.collect import collect
-from auditor.inventory.interface import AuditOptions
-from auditor.models import section
+from auditor.inventory.interface import AuditOptions, Facts
+from auditor.report.from_facts import integrity_section
+from auditor.report.model import integrity_json
+from auditor.verdicts import Status
 from tests.integration.models_helpers import build_bundle, offgrid
 
 pytestmark = pytest.mark.integration
+
+
+def _section(facts: Facts) -> dict[str, object] | None:
+    """The report's integrity section, as JSON."""
+    return None if facts.integrity is None else integrity_json(integrity_section(facts.integrity))
 
 
 def _engine_wheel() -> Path:
@@ -47,7 +53,7 @@ def _og_int(llama_engine: RunningEngine, lock: Path, state: Path) -> dict[str, o
     )
     facts = collect(options)
     results = {r.id: r for r in run_controls(facts) if r.id.startswith("OG-INT")}
-    return {"results": results, "section": section.integrity_section(facts), "facts": facts}
+    return {"results": results, "section": _section(facts), "facts": facts}
 
 
 def test_audit_passes_against_the_pinned_engine(
@@ -65,8 +71,8 @@ def test_audit_passes_against_the_pinned_engine(
     assert isinstance(integrity, dict)
     assert integrity["layout"] == "gguf" and integrity["engine"]["status"] == "ok"
     assert integrity["models"][0]["status"] == "ok"
-    # memoized: the section and the three checks shared one verification
-    assert section.integrity_for(out["facts"]) is section.integrity_for(out["facts"])  # type: ignore[arg-type]
+    # one verification, collected with the facts, serves the section and the three checks
+    assert out["facts"].integrity is not None  # type: ignore[attr-defined]
 
 
 def test_a_library_that_differs_from_its_pin_fails_og_int_01(
@@ -91,7 +97,7 @@ def test_without_a_lock_the_controls_do_not_apply(llama_engine: RunningEngine) -
     results = [r for r in run_controls(facts) if r.id.startswith("OG-INT")]
     assert {r.status for r in results} == {Status.NOT_APPLICABLE}
     assert "no lock file configured" in results[0].summary
-    assert section.integrity_section(facts) is None
+    assert _section(facts) is None
 
 
 def test_an_invalid_lock_is_an_error_not_a_pass(

@@ -1,5 +1,5 @@
 """A store built by add-gguf from the real SmolLM2 GGUF has Ollama's layout and digests;
-export round-trips it; verify passes on it (FACTS §4)."""
+export round-trips it; verify passes on it (Ollama's manifests/ + blobs/ layout)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.engines.llamacpp import bundled_model_path
+from auditor.embedded.llamacpp import bundled_model_path
 from tests.integration.models_helpers import (
     TUNED_FULL,
     build_bundle,

@@ -1,7 +1,7 @@
 """Builds a STAND-IN for Ollama's Linux release tarball, for tests only.
 
 The real Ollama binary cannot be obtained on the project's machines, so the role tests install
-this instead. It has the real release's layout (FACTS §2: ``./bin/ollama`` and ``./lib/ollama/``)
+this instead. It has the real release's layout (``./bin/ollama`` and ``./lib/ollama/``)
 and the real file names (``ollama-linux-amd64.tar.zst`` / ``.tgz``), so the role runs exactly as
 it would on a real release. ``bin/ollama`` is a small compiled launcher
 (``ollama_standin_launcher.c``) that runs the Ollama-protocol stand-in server

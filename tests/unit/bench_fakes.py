@@ -7,15 +7,18 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from auditor.bench.config import BenchConfig
 from auditor.bench.interface import RequestResult, TokenSource
+from auditor.bench.results import BenchmarkSection
 from auditor.bench.runner import CategoryRun
-from auditor.bench.section import benchmark_section
+from auditor.bench.section import RunFacts, benchmark_section
 from auditor.bench.suite import load_suite
+from auditor.report.bench_json import benchmark_to_json
 
 STREAMS = Path(__file__).parent / "bench_streams"
 
@@ -28,6 +31,8 @@ class Script:
     status: int = 200
     chunked: bool = True
     content_type: str = "text/event-stream"
+    # Other paths the server answers with a JSON body (e.g. a tokenizer endpoint).
+    json_routes: dict[str, bytes] = field(default_factory=dict)
 
 
 def recorded(name: str, pause_s: float = 0.0, first_pause_s: float = 0.0) -> Script:
@@ -46,6 +51,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         script = self.server.script  # type: ignore[attr-defined]
+        if self.path in script.json_routes:
+            self._json(script.json_routes[self.path])
+            return
         self.send_response(script.status)
         self.send_header("Content-Type", script.content_type)
         if script.chunked:
@@ -64,6 +72,13 @@ class _Handler(BaseHTTPRequestHandler):
         if script.chunked:
             self.wfile.write(b"0\r\n\r\n")
 
+    def _json(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
 
 @contextmanager
 def serving(script: Script) -> Iterator[str]:
@@ -80,7 +95,13 @@ def serving(script: Script) -> Iterator[str]:
         thread.join(5)
 
 
-def result(ttft_ms: float, total_ms: float, tokens: int | None, ok: bool = True) -> RequestResult:
+def result(
+    ttft_ms: float,
+    total_ms: float,
+    tokens: int | None,
+    ok: bool = True,
+    finish_reason: str | None = "stop",
+) -> RequestResult:
     ttft = int(ttft_ms * 1e6)
     total = int(total_ms * 1e6)
     count = tokens or 2
@@ -91,14 +112,15 @@ def result(ttft_ms: float, total_ms: float, tokens: int | None, ok: bool = True)
         ttft_ns=ttft if ok else None,
         chunk_ns=chunks if ok else (),
         output_tokens=tokens if ok else None,
-        token_source=TokenSource.USAGE if ok and tokens else None,
+        token_source=TokenSource.SERVER_USAGE if ok and tokens else None,
         error=None if ok else "HTTP 500: boom",
+        finish_reason=finish_reason if ok else None,
     )
 
 
 def synthetic_section(
     ttft_ms: float = 50.0, tps: float = 40.0, **config_overrides: object
-) -> dict[str, object]:
+) -> BenchmarkSection:
     """A benchmark section for every suite category from made-up but consistent requests."""
     suite = load_suite()
     runs = []
@@ -110,5 +132,10 @@ def synthetic_section(
     config = BenchConfig(
         endpoint="http://127.0.0.1:11434", api="ollama", model="m", runs=4, **config_overrides
     )  # type: ignore[arg-type]
-    extra = {"endpoint_addresses": ["127.0.0.1"], "route": "/api/generate"}
-    return benchmark_section(config, suite, runs, extra)
+    facts = RunFacts(("127.0.0.1",), "/api/generate", "2026-11-24T04:00:00+00:00", "")
+    return benchmark_section(config, suite, runs, facts)
+
+
+def synthetic_json(ttft_ms: float = 50.0, tps: float = 40.0) -> dict[str, Any]:
+    """The JSON form of `synthetic_section`, as `offgrid bench` writes it."""
+    return benchmark_to_json(synthetic_section(ttft_ms, tps))

@@ -1,6 +1,6 @@
 """Run one role for real with ansible-playbook over a local connection, and read the result.
 
-The role tests (offgrid_gpu, offgrid_ollama) give each "host" its own variables and
+The role tests give each "host" its own variables and
 throw-away directories in one run; this is the part they share.
 """
 
@@ -22,9 +22,17 @@ _RECAP = re.compile(r"^(?P<host>\S+)\s+: ok=\d+.*?failed=(?P<failed>\d+)", re.MU
 
 
 def run_role(
-    tmp: Path, role: str, inventory: dict[str, Any], hosts: str, env: dict[str, str]
+    tmp: Path,
+    role: str,
+    inventory: dict[str, Any],
+    hosts: str,
+    env: dict[str, str],
+    *,
+    check: bool = False,
+    diff: bool = False,
 ) -> str:
-    """Apply role to every host of the inventory; returns ansible-playbook's output."""
+    """Apply role to every host of the inventory (in check mode, showing the diffs of what
+    would change, when asked); returns ansible-playbook's output."""
     (tmp / "inventory.json").write_text(json.dumps(inventory))
     (tmp / "play.yml").write_text(
         f"- name: {role} under test\n  hosts: {hosts}\n  gather_facts: false\n"
@@ -40,7 +48,10 @@ def run_role(
         **env,
     }
     result = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(tmp / "inventory.json"), str(tmp / "play.yml")],
+        [
+            str(ANSIBLE_PLAYBOOK), "-i", str(tmp / "inventory.json"), str(tmp / "play.yml"),
+            *(["--check"] if check else []), *(["--diff"] if diff else []),
+        ],
         capture_output=True, text=True, env=full_env, timeout=300, check=False,
     )  # fmt: skip
     assert "PLAY RECAP" in result.stdout, result.stdout + result.stderr

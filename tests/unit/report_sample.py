@@ -6,8 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 from auditor.checks.catalog import load_catalog
-from auditor.checks.interface import Evidence, Status
-from auditor.report.model import ControlResult, HostInfo, Report, Waiver
+from auditor.report.bench_json import benchmark_from_json
+from auditor.report.model import (
+    EnginePinCheck,
+    EngineSection,
+    FileCheck,
+    HashingSection,
+    HostInfo,
+    IntegritySection,
+    ModelCheck,
+    PrivilegeSection,
+    ProcessRef,
+    Report,
+    StoreSection,
+    UnitSection,
+)
+from auditor.verdicts import ControlResult, Evidence, Status, Waiver
 
 HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)> | `tick` *star*'
 
@@ -49,7 +63,7 @@ def _category(name: str, lo: int, hi: int, ttft: float, total: float) -> dict[st
         "requests": 100,
         "failures": 1,
         "errors": ["read timeout after 120 s"],
-        "token_sources": {"usage": 99},
+        "token_sources": {"server-usage": 99},
         "ttft_ms": _stats(ttft, 20.0),
         "total_ms": _stats(total, 150.0),
         "tpot_ms": _stats(29.5, 1.5),
@@ -97,7 +111,13 @@ def benchmark_section() -> dict[str, Any]:
             "method": "systemctl restart offgrid-llamacpp.service",
             "restart_to_ready_ms": 1840.0,
             "restart_to_first_token_ms": 2210.5,
-            "first_request": {"ok": True, "ttft_ms": 370.5, "output_tokens": 40},
+            "first_request": {
+                "ok": True,
+                "error": None,
+                "ttft_ms": 370.5,
+                "total_ms": 1650.0,
+                "output_tokens": 40,
+            },
             "reason": None,
         },
         "concurrency": [
@@ -139,33 +159,33 @@ def benchmark_section() -> dict[str, Any]:
     }
 
 
-def integrity_section() -> dict[str, Any]:
-    return {
-        "mode": "full",
-        "lock_path": "/etc/offgrid/models.lock",
-        "lock_sha256": "9f" * 32,
-        "store": "/usr/share/ollama/.ollama/models",
-        "engine": {
-            "name": "ollama",
-            "status": "ok",
-            "files": [
-                {"path": "/opt/ollama/bin/ollama", "sha256": "ab" * 32, "ok": True, "error": None},
-                {"path": "/opt/ollama/lib/libggml.so", "sha256": "cd" * 32, "ok": True},
-            ],
-        },
-        "models": [
-            {"name": "qwen2.5-coder:7b", "status": "ok", "problems": []},
-            {
-                "name": "smollm2:135m",
-                "status": "mismatch",
-                "problems": ["blob sha256-ab12 size 10 != 12", HOSTILE],
-            },
-        ],
-        "blobs_hashed": 7,
-        "blobs_from_cache": 3,
-        "bytes_hashed": 4_812_000_000,
-        "duration_s": 12.75,
-    }
+def integrity_section() -> IntegritySection:
+    files = (
+        FileCheck("/opt/ollama/bin/ollama", "bin/ollama", "ab" * 32, "ab" * 32, True, None),
+        FileCheck("/opt/ollama/lib/libggml.so", None, "cd" * 32, None, True, None),
+    )
+    models = (
+        ModelCheck("qwen2.5-coder:7b", "ok", ()),
+        ModelCheck("smollm2:135m", "mismatch", ("blob sha256-ab12 size 10 != 12", HOSTILE)),
+    )
+    return IntegritySection(
+        lock_path="/etc/offgrid/models.lock",
+        lock_sha256="9f" * 32,
+        error=None,
+        engine=EnginePinCheck("ollama", "0.33.0", "ok", None, files),
+        hashing=HashingSection("full", "--full", 7, 3, 4_812_000_000, 12.75),
+        store=StoreSection("/usr/share/ollama/.ollama/models", "ollama", models, ()),
+    )
+
+
+def engine_section() -> EngineSection:
+    return EngineSection(
+        kind="ollama", discovered_by="unit", pid=812, create_time=1764000000.5, name="ollama",
+        user="ollama", exe="/usr/local/bin/ollama", cmdline=("/usr/local/bin/ollama", "serve"),
+        version="0.33.0", port=11434, listen_host="127.0.0.1",
+        tree=(ProcessRef(812, 1764000000.5, "ollama"),), other_candidates=(),
+        unit=UnitSection("ollama.service", "systemctl", "/etc/systemd/system/ollama.service", ()),
+    )  # fmt: skip
 
 
 def sample_report(*, benchmark: bool = True, integrity: bool = True) -> Report:
@@ -198,19 +218,12 @@ def sample_report(*, benchmark: bool = True, integrity: bool = True) -> Report:
         host=HostInfo(hostname="ws-07", os="Debian GNU/Linux 12", kernel="6.1.0", machine="x86_64"),
         started_at="2026-11-24T02:00:00.123456+00:00",
         finished_at="2026-11-24T02:00:07.654321+00:00",
-        privilege={
-            "euid": 1000,
-            "is_root": False,
-            "note": "Ran without root: other users' sockets and environments are hidden.",
-        },
-        engine={
-            "kind": "ollama",
-            "pid": 812,
-            "unit": "ollama.service",
-            "listen": ["127.0.0.1:11434"],
-        },
+        privilege=PrivilegeSection(
+            1000, False, "Ran without root: other users' sockets and environments are hidden."
+        ),
+        engine=engine_section(),
         controls=controls,
         incomplete=("pid 4242 vanished during the scan", "pid 1 environ: permission denied"),
-        benchmark=benchmark_section() if benchmark else None,
+        benchmark=benchmark_from_json(benchmark_section()) if benchmark else None,
         integrity=integrity_section() if integrity else None,
     )

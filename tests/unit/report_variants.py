@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from auditor.checks.interface import Status
+from auditor.report.bench_json import benchmark_from_json
 from auditor.report.model import to_dict
+from auditor.verdicts import Status
 from tests.unit.report_sample import sample_report
 
 
@@ -28,7 +29,7 @@ def report_data(
         host=replace(report.host, hostname=host),
         finished_at=finished_at,
         controls=controls,
-        benchmark=benchmark,
+        benchmark=None if benchmark is None else benchmark_from_json(benchmark),
     )
     data: dict[str, Any] = json.loads(json.dumps(to_dict(report)))
     return data

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from auditor.checks import cfg
-from auditor.checks.interface import Status
+from auditor.verdicts import Status
 from tests.unit.audit_facts import UNIT, engine, facts
 
 ENV = {"OLLAMA_HOST": "127.0.0.1:11434", "OLLAMA_NO_CLOUD": "1", "PATH": "/usr/bin"}

@@ -7,7 +7,6 @@ import dataclasses
 import pytest
 
 from auditor.checks import hrd, tel, vul
-from auditor.checks.interface import Status
 from auditor.inventory.interface import (
     AuditOptions,
     Facts,
@@ -18,6 +17,7 @@ from auditor.inventory.interface import (
     SecurityScore,
     ServiceUserFact,
 )
+from auditor.verdicts import Status
 from tests.unit.audit_facts import engine, facts
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from auditor.checks import net
-from auditor.checks.interface import Status
 from auditor.inventory.interface import EgressFacts, NftRule, ProbeResult
+from auditor.verdicts import Status
 from tests.unit.audit_facts import ENGINE_PID, RUNNER_PID, USER, engine, facts, sock
 
 

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from auditor.errors import InputError
-from auditor.inventory import engines, hardening, ide, nft
+from auditor.inventory import discovery, hardening, ide, nft
 from auditor.inventory.egress_probe import parse_target
 from auditor.inventory.interface import ProcessFact
+from auditor.inventory.ollama import parse_ollama_host
 from auditor.inventory.processes import descendants
+from auditor.inventory.profiles import profile
 
 NFT = {
     "nftables": [
@@ -109,7 +111,7 @@ def _proc(name: str, cmdline: tuple[str, ...], exe: str | None = None) -> Proces
     ],
 )
 def test_engine_classification(fact: ProcessFact, kind: str | None) -> None:
-    assert engines.classify(fact) == kind
+    assert discovery.classify(fact) == kind
 
 
 @pytest.mark.parametrize(
@@ -123,14 +125,14 @@ def test_engine_classification(fact: ProcessFact, kind: str | None) -> None:
     ],
 )
 def test_ollama_host(value: str | None, expected: tuple[str, int]) -> None:
-    assert engines.parse_ollama_host(value) == expected
+    assert parse_ollama_host(value) == expected
 
 
 def test_llamacpp_bind_from_command_line() -> None:
     main = _proc("python3", ("python3", "-m", "llama_cpp.server", "--host=0.0.0.0", "--port", "9"))
-    assert engines.configured_bind("llamacpp", main, {}) == ("0.0.0.0", 9)
+    assert profile("llamacpp").configured_bind(main, {}) == ("0.0.0.0", 9)
     default = _proc("python3", ("python3", "-m", "llama_cpp.server"))
-    assert engines.configured_bind("llamacpp", default, {}) == ("localhost", 8000)
+    assert profile("llamacpp").configured_bind(default, {}) == ("localhost", 8000)
 
 
 @pytest.mark.parametrize(
@@ -159,7 +161,7 @@ def test_discovery_picks_the_oldest_server_and_keeps_runners_in_its_tree() -> No
         _tree_proc(90, 1, 20.0, ("/usr/bin/ollama", "serve")),  # a second server
         _tree_proc(53, 50, 5.0, ("stale",)),  # reused pid: created before its "parent"
     ]
-    found = engines.find_by_process(table, engines.KINDS)
+    found = discovery.find_by_process(table, discovery.KINDS)
     assert found is not None
     main, kind, others = found
     assert (main.pid, kind, others) == (50, "ollama", (90,))

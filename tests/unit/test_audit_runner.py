@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from auditor.checks.catalog import load_catalog
-from auditor.checks.interface import Result, Status
 from auditor.checks.runner import evaluate, exit_code, run_controls
 from auditor.checks.waivers import WaiverSet
 from auditor.exitcodes import ExitCode
 from auditor.inventory.interface import Facts
-from auditor.report.model import Waiver
+from auditor.verdicts import Result, Status, Waiver
 from tests.unit.audit_facts import engine, facts
 
 

@@ -9,9 +9,13 @@ import pytest
 
 from auditor.bench.crossover import CloudRange, Side, crossover_tokens, load_cloud
 from auditor.bench.decisions import crossover_section
+from auditor.bench.results import Level
+from auditor.bench.runner import CategoryRun
+from auditor.bench.section import category_section
+from auditor.bench.suite import load_suite
 from auditor.bench.tco import load_prices, tco_section
 from auditor.errors import InputError
-from tests.unit.bench_fakes import synthetic_section
+from tests.unit.bench_fakes import result, synthetic_json, synthetic_section
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "auditor" / "data" / "examples"
 SEED_CLOUD = EXAMPLES / "cloud-reference.seed.json"
@@ -38,7 +42,7 @@ def test_seed_reference_file_loads_as_labelled_seed_figures() -> None:
 
 
 def test_cloud_figures_can_come_from_a_measured_results_file(tmp_path: Path) -> None:
-    measured = synthetic_section(ttft_ms=300, tps=120)
+    measured = synthetic_json(ttft_ms=300, tps=120)
     path = tmp_path / "cloud.json"
     path.write_text(json.dumps({"benchmark": measured}))
     cloud = load_cloud(path)
@@ -64,44 +68,72 @@ def test_bad_reference_files_are_input_errors(tmp_path: Path, body: str) -> None
 
 def test_decision_matrix_is_computed_from_the_numbers() -> None:
     section = synthetic_section(ttft_ms=50, tps=40)
-    levels = [{"users": 4, "throughput_tps": 600.0}]
-    result = crossover_section(section["categories"], load_cloud(SEED_CLOUD), levels, True)  # type: ignore[arg-type]
-    rows = {r["use_case"]: r for r in result["decision_matrix"]}
+    levels = [Level(4, 40, 0, 600.0, None, None)]
+    result = crossover_section(section.categories, load_cloud(SEED_CLOUD), levels, True)
+    rows = {r.use_case: r for r in result.decision_matrix}
     # local 50 ms + n/40 tok/s vs typical cloud 390 ms + n/115 tok/s: crossover ~21 tokens
-    assert result["crossover_tokens"]["typical"] == pytest.approx(340 / (25 - 1000 / 115), rel=0.02)
-    assert rows["Autocomplete (inline)"]["recommendation"] == "Hybrid"  # 20 local, 80 cloud
-    assert rows["Code explanation"]["recommendation"] == "Cloud"
-    assert rows["Security-sensitive code"]["recommendation"] == "Local"
-    assert "loopback" in rows["Security-sensitive code"]["rationale"]
-    assert rows["Teams greater than 10 developers"]["recommendation"] == "Hybrid"  # 60 < 115 tok/s
-    assert "60 tok/s each" in rows["Teams greater than 10 developers"]["rationale"]
+    assert result.crossover_tokens.typical == pytest.approx(340 / (25 - 1000 / 115), rel=0.02)
+    assert rows["Autocomplete (inline)"].recommendation == "Hybrid"  # 20 local, 80 cloud
+    assert rows["Code explanation"].recommendation == "Cloud"
+    assert rows["Security-sensitive code"].recommendation == "Local"
+    assert "loopback" in rows["Security-sensitive code"].rationale
+    assert rows["Teams greater than 10 developers"].recommendation == "Hybrid"  # 60 < 115 tok/s
+    assert "60 tok/s each" in rows["Teams greater than 10 developers"].rationale
 
 
 def test_fast_local_engine_wins_every_coding_row() -> None:
     section = synthetic_section(ttft_ms=20, tps=400)
-    result = crossover_section(
-        section["categories"], CloudRange("c", "", 180, 600, 80, 150), [], True
-    )  # type: ignore[arg-type]
-    coding = [r for r in result["decision_matrix"] if r["category"]]
-    assert {r["recommendation"] for r in coding} == {"Local"}
-    team = result["decision_matrix"][-1]
-    assert team["recommendation"] is None and "--concurrency" in team["rationale"]
+    result = crossover_section(section.categories, CloudRange("c", "", 180, 600, 80, 150), [], True)
+    coding = [r for r in result.decision_matrix if r.category]
+    assert {r.recommendation for r in coding} == {"Local"}
+    team = result.decision_matrix[-1]
+    assert team.recommendation is None and "--concurrency" in team.rationale
+
+
+def test_each_coding_row_has_its_own_crossover_from_its_own_category() -> None:
+    # Prompts differ in length, so TTFT differs by category; a pooled TTFT would give
+    # autocomplete another category's prefill.
+    ttfts = {"autocomplete": 100.0, "function": 200.0, "refactor": 300.0, "explain": 350.0}
+    runs = []
+    for category in load_suite().categories:
+        ttft, tokens = ttfts[category.name], category.target_tokens[0]
+        runs.append(
+            CategoryRun(
+                category,
+                tuple(result(ttft, ttft + (tokens - 1) * 25.0, tokens) for _ in range(3)),
+                ("a", "b", "c"),
+            )
+        )
+    categories = [category_section(run, "linear") for run in runs]
+    cloud = CloudRange("c", "", 180, 600, 80, 150)  # typical: 390 ms, 115 tok/s
+    crossover = crossover_section(categories, cloud, [], True)
+    own = {c.category: c for c in crossover.categories}
+    rows = {r.category: r for r in crossover.decision_matrix if r.category}
+    for name, ttft in ttfts.items():
+        assert own[name].local.ttft_ms == pytest.approx(ttft)
+        assert "this category's 3 runs" in (own[name].local.basis or "")
+        typical = own[name].crossover_tokens.typical
+        assert typical == pytest.approx((390 - ttft) / (25 - 1000 / 115))
+        assert rows[name].figures.local_ttft_ms == own[name].local.ttft_ms
+        assert rows[name].figures.crossover_tokens == typical
+    assert crossover.local.ttft_ms == pytest.approx(250.0)  # pooled: only the offline row
 
 
 def test_tco_from_the_example_price_file() -> None:
     prices = load_prices(EXAMPLES / "prices.example.toml")
     assert "EXAMPLE VALUES" in prices.label
     tco = tco_section(prices, ["autocomplete"])
-    assert tco["power_kwh_per_month"] == pytest.approx(69.0)  # 575 W x 4 h x 30 d (seed: ~69 kWh)
-    assert tco["power_cost_per_month"] == pytest.approx(11.04)  # at $0.16 (seed: ~$11)
-    assert tco["cloud_cost_per_month"]["autocomplete"] == pytest.approx(
+    assert tco.power_kwh_per_month == pytest.approx(69.0)  # 575 W x 4 h x 30 d (seed: ~69 kWh)
+    assert tco.power_cost_per_month == pytest.approx(11.04)  # at $0.16 (seed: ~$11)
+    assert tco.cloud_cost_per_month["autocomplete"] == pytest.approx(
         800 * 30 * (1200 * 3 + 50 * 15) / 1e6
     )
-    assert tco["cloud_cost_per_month_total"] == pytest.approx(146.7)
-    assert tco["break_even_months"] == pytest.approx(1999 / (146.7 - 11.04))
-    hybrid = tco["hybrid"]
-    assert hybrid["cloud_cost_avoided_per_month"] == pytest.approx(104.4)
-    assert hybrid["break_even_months"] == pytest.approx(1999 / (104.4 - 11.04))
+    assert tco.cloud_cost_per_month_total == pytest.approx(146.7)
+    assert tco.break_even_months == pytest.approx(1999 / (146.7 - 11.04))
+    hybrid = tco.hybrid
+    assert hybrid is not None
+    assert hybrid.cloud_cost_avoided_per_month == pytest.approx(104.4)
+    assert hybrid.break_even_months == pytest.approx(1999 / (104.4 - 11.04))
 
 
 def test_no_break_even_when_power_costs_more_than_the_cloud(tmp_path: Path) -> None:
@@ -112,7 +144,7 @@ def test_no_break_even_when_power_costs_more_than_the_cloud(tmp_path: Path) -> N
         '[[workload]]\ncategory = "autocomplete"\ncalls_per_day = 1\n'
         "input_tokens = 1\noutput_tokens = 1\n"
     )
-    assert tco_section(load_prices(path), None)["break_even_months"] is None
+    assert tco_section(load_prices(path), None).break_even_months is None
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from typing import Any
 
 from auditor.cli import main
 from auditor.console import Console
-from tests.unit.bench_fakes import synthetic_section
+from tests.unit.bench_fakes import synthetic_json
 
 
 def _write(path: Path, section: dict[str, Any]) -> str:
@@ -33,13 +33,13 @@ def _compare(
 
 
 def test_same_results_do_not_regress(tmp_path: Path) -> None:
-    section = synthetic_section()
+    section = synthetic_json()
     code, out, _err = _compare(tmp_path, section, section)
     assert code == 0 and out == ""
 
 
 def test_slower_ttft_is_a_regression_naming_category_and_metric(tmp_path: Path) -> None:
-    old = synthetic_section(ttft_ms=50)
+    old = synthetic_json(ttft_ms=50)
     new = copy.deepcopy(old)
     new["categories"][0]["ttft_ms"]["median"] *= 1.25
     code, out, err = _compare(tmp_path, old, new, "--threshold", "10")
@@ -49,7 +49,7 @@ def test_slower_ttft_is_a_regression_naming_category_and_metric(tmp_path: Path) 
 
 
 def test_lower_decode_rate_is_a_regression_and_a_faster_one_is_not(tmp_path: Path) -> None:
-    old = synthetic_section()
+    old = synthetic_json()
     slower, faster = copy.deepcopy(old), copy.deepcopy(old)
     slower["categories"][2]["decode_tps"]["median"] *= 0.8
     faster["categories"][2]["decode_tps"]["median"] *= 1.5
@@ -59,7 +59,7 @@ def test_lower_decode_rate_is_a_regression_and_a_faster_one_is_not(tmp_path: Pat
 
 
 def test_change_within_the_threshold_passes(tmp_path: Path) -> None:
-    old = synthetic_section()
+    old = synthetic_json()
     new = copy.deepcopy(old)
     new["categories"][1]["total_ms"]["median"] *= 1.04
     assert _compare(tmp_path, old, new, "--threshold", "5")[0] == 0
@@ -67,7 +67,7 @@ def test_change_within_the_threshold_passes(tmp_path: Path) -> None:
 
 
 def test_concurrency_throughput_drop_is_a_regression(tmp_path: Path) -> None:
-    old = synthetic_section()
+    old = synthetic_json()
     old["concurrency"] = [{"users": 2, "throughput_tps": 100.0}]
     new = copy.deepcopy(old)
     new["concurrency"] = [{"users": 2, "throughput_tps": 70.0}]
@@ -76,7 +76,7 @@ def test_concurrency_throughput_drop_is_a_regression(tmp_path: Path) -> None:
 
 
 def test_different_suite_versions_do_not_compare(tmp_path: Path) -> None:
-    old = synthetic_section()
+    old = synthetic_json()
     new = copy.deepcopy(old)
     new["suite"]["version"] = "9.9.9"
     code, _out, err = _compare(tmp_path, old, new)

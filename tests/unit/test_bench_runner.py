@@ -92,6 +92,18 @@ def test_without_nonce_the_suite_prompts_go_out_verbatim() -> None:
     assert run.prompt_ids[0] == run.prompt_ids[-1] == CATEGORY.prompts[0].id
 
 
+def test_without_nonce_no_measured_prompt_shares_a_first_line_with_a_warm_up() -> None:
+    # A prompt cache reuses a common prefix: a warm-up that sent the first measured
+    # prompt made that run's TTFT a cache hit.
+    client = ScriptedClient([])
+    run_category(client, CATEGORY, config(runs=4, warmup=3, nonce=False))
+    warmups, measured = client.requests[:3], client.requests[3:]
+    first_lines = {r.prompt.split("\n", 1)[0] for r in measured}
+    assert len({r.prompt for r in warmups}) == 3
+    assert all(r.prompt.split("\n", 1)[0] not in first_lines for r in warmups)
+    assert not {r.prompt for r in warmups} & {r.prompt for r in measured}
+
+
 def test_suite_is_versioned_and_covers_the_seed_categories() -> None:
     suite = load_suite()
     assert suite.version and suite.name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from importlib import resources
 
 import jsonschema
@@ -10,7 +11,12 @@ import pytest
 
 from auditor.bench.crossover import CloudRange
 from auditor.bench.decisions import crossover_section
-from tests.unit.bench_fakes import synthetic_section
+from auditor.bench.results import BenchmarkSection
+from auditor.bench.runner import CategoryRun
+from auditor.bench.section import category_section
+from auditor.bench.suite import load_suite
+from auditor.report.bench_json import benchmark_to_json
+from tests.unit.bench_fakes import result, synthetic_section
 
 
 def _validator() -> jsonschema.Draft202012Validator:
@@ -20,37 +26,35 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 def test_section_states_its_method_and_validates() -> None:
     section = synthetic_section(nonce=False)
-    settings = section["settings"]
-    assert settings["percentile_method"] == "linear"  # type: ignore[index]
-    assert "numpy" in settings["percentile_method_description"]  # type: ignore[index]
-    assert settings["connection"] == "keep-alive" and settings["nonce"] is False  # type: ignore[index]
-    category = section["categories"][0]  # type: ignore[index]
-    assert category["tpot_ms"]["median"] == pytest.approx(25.0, rel=0.05)
-    assert category["decode_tps"]["median"] == pytest.approx(40.0, rel=0.05)
-    assert category["token_sources"] == {"usage": 4}
-    _validator().validate(section)
+    settings = section.settings
+    assert settings.percentile_method == "linear"
+    assert "numpy" in (settings.percentile_method_description or "")
+    assert settings.connection == "keep-alive" and settings.nonce is False
+    category = section.categories[0]
+    assert category.tpot_ms is not None and category.decode_tps is not None
+    assert category.tpot_ms.median == pytest.approx(25.0, rel=0.05)
+    assert category.decode_tps.median == pytest.approx(40.0, rel=0.05)
+    assert category.token_sources == {"server-usage": 4}
+    _validator().validate(benchmark_to_json(section))
 
 
 def test_schema_rejects_a_section_without_percentile_method() -> None:
-    section = synthetic_section()
-    del section["settings"]["percentile_method"]  # type: ignore[attr-defined]
+    section = benchmark_to_json(synthetic_section())
+    del section["settings"]["percentile_method"]
     with pytest.raises(jsonschema.ValidationError):
         _validator().validate(section)
 
 
-def _with_crossover() -> dict[str, object]:
+def _with_crossover() -> BenchmarkSection:
     section = synthetic_section()
-    section["crossover"] = crossover_section(
-        section["categories"],  # type: ignore[arg-type]
-        CloudRange("c", "", 180, 600, 80, 150),
-        [],
-        True,
+    crossover = crossover_section(
+        section.categories, CloudRange("c", "", 180, 600, 80, 150), [], True
     )
-    return section
+    return replace(section, crossover=crossover)
 
 
 def test_crossover_section_validates() -> None:
-    _validator().validate(_with_crossover())
+    _validator().validate(benchmark_to_json(_with_crossover()))
 
 
 def test_charts_are_deterministic_self_contained_svg() -> None:
@@ -67,5 +71,19 @@ def test_charts_are_deterministic_self_contained_svg() -> None:
     for a, b in zip(first, second, strict=True):
         assert a.svg == b.svg
         assert "<svg" in a.svg and 'xlink:href="http' not in a.svg and "<dc:date>" not in a.svg
-    section["crossover"] = None
-    assert len(benchmark_charts(section)) == 2
+    assert len(benchmark_charts(replace(section, crossover=None))) == 2
+
+
+def test_stopped_at_max_tokens_reads_the_finish_reason_not_the_count() -> None:
+    category = load_suite().category("autocomplete")
+    cap = category.max_tokens
+    results = (
+        result(10, 100, cap - 1, finish_reason="length"),  # a count one short of the cap
+        result(10, 100, cap, finish_reason="stop"),  # ended by itself at the cap
+        result(10, 100, cap, finish_reason="length"),
+    )
+    run = CategoryRun(category, results, ("a", "b", "c"))
+    section = category_section(run, "linear")
+    assert section.stopped_at_max_tokens == 2
+    assert section.samples is not None
+    assert section.samples.finish_reasons == ("length", "stop", "length")

@@ -40,9 +40,9 @@ def test_both_methods_agree_with_numpy(seed: int, q: float) -> None:
 def test_summary_fields() -> None:
     summary = summarize([3.0, 1.0, 2.0, 10.0])
     assert summary is not None
-    assert summary["median"] == pytest.approx(np.median([3, 1, 2, 10]))
-    assert summary["p99"] == pytest.approx(np.percentile([3, 1, 2, 10], 99))
-    assert (summary["mean"], summary["min"], summary["max"], summary["count"]) == (
+    assert summary.median == pytest.approx(np.median([3, 1, 2, 10]))
+    assert summary.p99 == pytest.approx(np.percentile([3, 1, 2, 10], 99))
+    assert (summary.mean, summary.min, summary.max, summary.count) == (
         4.0,
         1.0,
         10.0,

@@ -63,7 +63,7 @@ def test_usage_wins_and_llamacpp_timings_are_kept_beside_it() -> None:
         result = client.generate(REQUEST)
         client.close()
     assert result.ok, result.error
-    assert (result.output_tokens, result.token_source) == (2, TokenSource.USAGE)
+    assert (result.output_tokens, result.token_source) == (2, TokenSource.SERVER_USAGE)
     assert len(result.chunk_ns) == 2  # the role chunk with empty content is no token
     assert result.server is not None and result.server.source == "llama.cpp"
     assert result.server.eval_ms == 18.0 and result.server.prompt_tokens == 12
@@ -81,7 +81,7 @@ def test_ollama_done_object_durations_are_nanoseconds(name: str, mode: str) -> N
         client.close()
     assert result.ok, result.error
     assert len(result.chunk_ns) == 2  # an empty "response" is not a token
-    assert result.token_source == TokenSource.EVAL_COUNT and result.output_tokens == 2
+    assert result.token_source == TokenSource.SERVER_EVAL_COUNT and result.output_tokens == 2
     server = result.server
     assert server is not None
     if mode == "generate":
@@ -133,3 +133,44 @@ def test_close_delimited_body_is_not_held_back() -> None:
     assert result.ok, result.error
     assert result.ttft_ms is not None and result.ttft_ms < 300
     assert time.perf_counter() - start >= 0.4
+
+
+LLAMA_CPP_PYTHON = {"/extras/tokenize/count": b'{"count": 1}'}
+
+
+def test_llama_cpp_python_streams_are_counted_by_their_text_chunks() -> None:
+    # That server sends no usage; every text chunk (an empty one too) is one token, or
+    # several when they share a UTF-8 character: " caf\u00e9" may be two tokens.
+    script = recorded("llamacpp_python_completions.sse")
+    script.json_routes = LLAMA_CPP_PYTHON
+    with serving(script) as url:
+        client = OpenAIClient(url, "smol", mode="completions")
+        result = client.generate(REQUEST)
+        client.close()
+    assert result.ok, result.error
+    assert (result.output_tokens, result.output_tokens_max) == (4, 5)
+    assert result.token_source == TokenSource.CHUNKS and not result.count_exact
+    assert len(result.chunk_ns) == 3 and result.finish_reason == "length"
+
+
+def test_an_ascii_llama_cpp_python_chat_stream_has_an_exact_count() -> None:
+    script = recorded("llamacpp_chat.sse")
+    script.json_routes = LLAMA_CPP_PYTHON
+    with serving(script) as url:
+        client = OpenAIClient(url, "smol", retokenize=False)
+        result = client.generate(REQUEST)
+        client.close()
+    assert result.ok, result.error
+    assert (result.output_tokens, result.output_tokens_max) == (3, 3)  # no role-only chunk
+    assert result.token_source == TokenSource.CHUNKS and result.count_exact
+
+
+def test_another_server_without_a_count_is_re_counted_by_its_tokenizer() -> None:
+    script = recorded("llamacpp_chat.sse")
+    script.json_routes = {"/tokenize": b'{"tokens": [1, 2, 3, 4]}'}
+    with serving(script) as url:
+        client = OpenAIClient(url, "m")
+        result = client.generate(REQUEST)
+        client.close()
+    assert (result.output_tokens, result.token_source) == (4, TokenSource.CLIENT_RETOKENIZED)
+    assert result.output_tokens_max is None and not result.count_exact

@@ -15,7 +15,6 @@ import pytest
 from auditor.cli import main
 from auditor.console import Console
 from auditor.models import lockfile, signing
-from auditor.models.section import Target, run_integrity, section_dict
 from auditor.report.sshsig import NAMESPACE as HISTORY_NAMESPACE
 
 CVE_TABLE = "auditor/data/cves.toml"
@@ -173,22 +172,6 @@ def test_inspect_without_allowed_signers_reports_the_key(
     assert _run("bundle", "sign", bundle, "--key", keys["staging"])[0] == 0
     found = signing.inspect_lock_signature(_lock(bundle))
     assert found.ok and found.fingerprint and found.fingerprint.startswith("SHA256:")
-
-
-def test_the_report_records_which_key_signed_the_lock(
-    bundle: Path, keys: dict[str, Path], tmp_path: Path
-) -> None:
-    lock = _lock(bundle)
-    unsigned = section_dict(run_integrity(lock, Target(store=None, layout=None)))
-    assert unsigned["lock_signature"]["status"] == "unsigned"
-    assert _run("bundle", "sign", bundle, "--key", keys["staging"])[0] == 0
-    signed = section_dict(run_integrity(lock, Target(store=None, layout=None), cache_dir=None))
-    fingerprint = signing.parse_signature(signing.signature_path(lock).read_bytes()).fingerprint
-    assert signed["lock_signature"] == {
-        "status": "ok",
-        "fingerprint": fingerprint,
-        "detail": f"lock signed by key {fingerprint}",
-    }
 
 
 def test_signature_only_checks_the_signature_and_no_file(

@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 
 from auditor.checks import net, tel
-from auditor.checks.interface import Status
 from auditor.cli import main
 from auditor.commands import report as report_command
 from auditor.console import Console
 from auditor.exitcodes import ExitCode
 from auditor.inventory import ide
 from auditor.inventory.interface import AuditOptions, EgressFacts, IdeFacts
+from auditor.verdicts import Status
 from tests.unit.audit_facts import ENGINE_PID, engine, facts
 from tests.unit.bench_fakes import Script, serving
 from tests.unit.report_variants import all_pass

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from auditor.checks.integrity import engine_binary_pinned, models_match_lock, no_unpinned_models
-from auditor.checks.interface import Status
+from auditor.inventory import integrity
 from auditor.inventory.interface import AuditOptions, Facts
 from auditor.models import lockfile
 from auditor.models.build import add_gguf
@@ -15,6 +16,7 @@ from auditor.models.hashing import sha256_file
 from auditor.models.lockfile import EnginePin, FilePin
 from auditor.models.modelfile import parse
 from auditor.models.store import parse_name
+from auditor.verdicts import Status
 from tests.unit import audit_facts
 from tests.unit.gguf_writer import write_gguf
 
@@ -34,10 +36,15 @@ def _lock_and_store(tmp: Path, binary: Path, pin_binary: bool = True) -> tuple[P
     return lock_path, store
 
 
+def _with_integrity(facts: Facts) -> Facts:
+    """The facts with the integrity verification collected, as an audit collects it."""
+    return dataclasses.replace(facts, integrity=integrity.collect(facts.options, facts.engine))
+
+
 def _facts(tmp: Path, lock: Path | None, store: Path, binary: Path) -> Facts:
     options = AuditOptions(lock_path=lock, store_dir=store, hash_cache_dir=tmp / "state")
     engine = audit_facts.engine(exe_path=str(binary))
-    return audit_facts.facts(options=options, engine=engine)
+    return _with_integrity(audit_facts.facts(options=options, engine=engine))
 
 
 @pytest.fixture
@@ -86,9 +93,11 @@ def test_store_problems_split_between_og_int_02_and_03(tmp_path: Path, binary: P
 def test_no_lock_is_not_applicable_and_no_engine_is_an_error(tmp_path: Path, binary: Path) -> None:
     lock, store = _lock_and_store(tmp_path, binary)
     assert models_match_lock(_facts(tmp_path, None, store, binary)).status is Status.NOT_APPLICABLE
-    facts = audit_facts.facts(
-        options=AuditOptions(lock_path=lock, store_dir=store, hash_cache_dir=tmp_path / "s"),
-        engine=None,
+    facts = _with_integrity(
+        audit_facts.facts(
+            options=AuditOptions(lock_path=lock, store_dir=store, hash_cache_dir=tmp_path / "s"),
+            engine=None,
+        )
     )
     assert engine_binary_pinned(facts).status is Status.ERROR
     assert models_match_lock(facts).status is Status.PASS

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from auditor.checks.interface import Status
 from auditor.cli import main
 from auditor.console import Console
 from auditor.report.fleet import aggregate, to_dict
 from auditor.report.fleet_format import render_html, render_json, render_markdown, schema_errors
+from auditor.verdicts import Status
 from tests.unit.report_variants import all_pass, report_data
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

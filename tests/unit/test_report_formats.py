@@ -12,10 +12,12 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from auditor.checks.interface import Evidence
+from auditor.errors import InputError
 from auditor.report import html, junit, markdown, oscal, prometheus
-from auditor.report.model import Report
+from auditor.report.bench_json import benchmark_from_json
+from auditor.report.model import Report, to_dict
 from auditor.report.render import available_formats, render
+from auditor.verdicts import Evidence
 from tests.unit.report_sample import HOSTILE, sample_report
 
 
@@ -133,21 +135,30 @@ def test_html_embeds_charts_inline(report: Report, monkeypatch: pytest.MonkeyPat
     assert "Charts are not included" not in page
 
 
-def test_html_renders_odd_benchmark_shapes(report: Report) -> None:
-    odd = replace(
-        report,
-        benchmark={"categories": [{"name": "x", "ttft_ms": None}, "junk"], "concurrency": "n/a"},
-    )
-    page = html.render(odd)
-    assert "Category: x" in page
-    assert "could not be drawn" in page or "Charts are not included" in page
+def test_a_benchmark_of_another_shape_is_refused_when_the_report_is_read() -> None:
+    # The benchmark is typed from measurement to renderer: an odd shape never reaches a
+    # renderer, it is refused at the edge with the path of the first bad field.
+    data = to_dict(sample_report())
+    data["benchmark"]["categories"][0]["ttft_ms"] = {"median": "fast"}
+    with pytest.raises(InputError, match=r"benchmark\.categories\[0\]\.ttft_ms"):
+        benchmark_from_json(data["benchmark"])
+    del data["benchmark"]["categories"][0]["ttft_ms"]
+    with pytest.raises(InputError, match="missing field 'ttft_ms'"):
+        benchmark_from_json(data["benchmark"])
 
 
-def test_html_with_charts_survives_odd_benchmark_shapes(report: Report, real_charts: None) -> None:
-    pytest.importorskip("matplotlib")
-    odd = replace(report, benchmark={"categories": ["junk"], "crossover": {"local": 1}})
-    page = html.render(odd)
+def test_html_survives_charts_that_cannot_be_drawn(
+    report: Report, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(bench: object) -> list[_Chart]:
+        raise ValueError("no finite values")
+
+    module = types.ModuleType("auditor.report.charts")
+    module.benchmark_charts = broken  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "auditor.report.charts", module)
+    page = html.render(report)
     assert "Charts could not be drawn from this benchmark section" in page
+    assert "Category: completion" in page
 
 
 # ---------------------------------------------------------------- Markdown

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from auditor.checks.interface import Status
 from auditor.cli import main
 from auditor.commands import audit as audit_command
 from auditor.console import Console
 from auditor.errors import InputError
 from auditor.report import history, sshsig
 from auditor.report.history import CHAIN_FILE, Entry, entry_hash, entry_hmac
+from auditor.verdicts import Status
 from tests.unit.report_sample import benchmark_section, sample_report
 from tests.unit.report_variants import report_data
 

@@ -7,10 +7,13 @@ from dataclasses import replace
 import pytest
 
 from auditor.checks.catalog import load_catalog
-from auditor.checks.interface import Status
 from auditor.report import html
-from auditor.report.sections import benchmark_view, format_value, key_values
+from auditor.report.bench_json import benchmark_from_json
+from auditor.report.benchmark_view import benchmark_view
+from auditor.report.model import PrivilegeSection
+from auditor.report.sections import format_value, key_values
 from auditor.report.view import build, privilege_note, ran_as_root, verdict
+from auditor.verdicts import Status
 from tests.unit.report_sample import sample_report
 
 
@@ -47,7 +50,8 @@ def test_verdict_pass_mentions_waivers() -> None:
     ],
 )
 def test_privilege_note(privilege: dict[str, object], expected: str) -> None:
-    assert privilege_note(privilege, ran_as_root(privilege)).startswith(expected)
+    section = PrivilegeSection(**privilege)  # type: ignore[arg-type]
+    assert privilege_note(section, ran_as_root(section)).startswith(expected)
 
 
 def test_values_are_formatted_for_a_reader() -> None:
@@ -69,7 +73,25 @@ def test_values_are_formatted_for_a_reader() -> None:
 
 
 def test_benchmark_view_leaves_out_what_is_missing() -> None:
-    view = benchmark_view({"suite": {"name": "s"}, "categories": [{"name": "chat"}]})
+    unmeasured = dict.fromkeys(
+        ("ttft_ms", "total_ms", "tpot_ms", "itl_ms", "decode_tps", "output_tokens", "server")
+    )
+    category = {"name": "chat", "target_tokens": [1, 2], "requests": 1, "failures": 1}
+    settings = {"runs": 1, "warmup": 0, "nonce": True, "temperature": None, "seed": None}
+    section = {
+        "schema": "offgrid-benchmark/1",
+        "suite": {"name": "s", "version": "1"},
+        "endpoint": "http://127.0.0.1:1",
+        "api": "openai",
+        "model": "m",
+        "settings": settings | {"percentile_method": "linear", "connection": "keep-alive"},
+        "categories": [category | unmeasured],
+        "cold_start": None,
+        "concurrency": [],
+        "crossover": None,
+        "tco": None,
+    }
+    view = benchmark_view(benchmark_from_json(section))
     assert view is not None
     assert view.categories[0].stats.rows == ()
     assert view.concurrency is None and not view.cold_start and not view.tco
@@ -99,14 +121,13 @@ def test_labels_name_error_one_way_and_failures_carry_remediation() -> None:
 
 
 def test_percentiles_from_few_samples_say_so() -> None:
-    view = benchmark_view(
-        {
-            "categories": [
-                {"name": "chat", "ttft_ms": {"median": 10, "p95": 30, "p99": 31, "count": 3}}
-            ]
-        }
-    )
+    bench = sample_report().benchmark
+    assert bench is not None
+    first = bench.categories[0]
+    assert first.ttft_ms is not None
+    few = replace(first, ttft_ms=replace(first.ttft_ms, median=10.0, p95=30.0, p99=31.0, count=3))
+    view = benchmark_view(replace(bench, categories=(few,)))
     assert view is not None
-    (row,) = view.categories[0].stats.rows
-    assert row[2].startswith("30 (n=3:") and row[3].startswith("31 (n=3:") and row[7] == "3"
+    ttft = next(r for r in view.categories[0].stats.rows if r[0].startswith("TTFT"))
+    assert ttft[2].startswith("30 (n=3:") and ttft[3].startswith("31 (n=3:") and ttft[7] == "3"
     assert "n (samples)" in view.categories[0].stats.header

@@ -18,11 +18,12 @@ import shutil
 import subprocess
 import tarfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from auditor.engine_kind import EngineKind
 from auditor.errors import InputError
 from auditor.models.copying import copy_hashed
 from auditor.models.hashing import CHUNK, sha256_file
@@ -222,3 +223,26 @@ def check_llamacpp(pin: EnginePin, pid: int | None) -> EngineCheck:
         rel = "llama_cpp/lib/" + library.name
         files.append(_check_file(library, by_suffix.get(rel)))
     return EngineCheck(pin.name, pin.version, tuple(files))
+
+
+def _check_ollama(pin: EnginePin, exe_path: str | None, _pid: int | None) -> EngineCheck:
+    return check_ollama(pin, exe_path)
+
+
+def _check_llamacpp(pin: EnginePin, _exe_path: str | None, pid: int | None) -> EngineCheck:
+    return check_llamacpp(pin, pid)
+
+
+# How each engine's pinned binaries are found on a running machine: Ollama's executable,
+# or the native libraries llama.cpp's server has mapped.
+CHECKERS: Mapping[EngineKind, Callable[[EnginePin, str | None, int | None], EngineCheck]] = {
+    EngineKind.OLLAMA: _check_ollama,
+    EngineKind.LLAMACPP: _check_llamacpp,
+}
+
+
+def check_engine(
+    kind: EngineKind, pin: EnginePin, exe_path: str | None, pid: int | None
+) -> EngineCheck:
+    """The running engine's binaries against its pin (`exe_path` or `pid`, as it needs)."""
+    return CHECKERS[kind](pin, exe_path, pid)

@@ -67,24 +67,6 @@ def offgrid_models_gguf(lock: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def offgrid_models_mismatches(results: list[dict[str, Any]]) -> list[str]:
-    """From registered stat results (looped over file items): what does not match its pin."""
-    problems = []
-    for result in results:
-        if result.get("skipped"):
-            continue
-        item, stat = result["item"], result.get("stat", {})
-        if not stat.get("exists"):
-            problems.append(f"{item['label']}: missing")
-        elif stat.get("size") != item["size"]:
-            problems.append(f"{item['label']}: {stat.get('size')} bytes, pinned {item['size']}")
-        elif stat.get("checksum") != item["sha256"]:
-            problems.append(
-                f"{item['label']}: sha256 {stat.get('checksum')}, pinned {item['sha256']}"
-            )
-    return problems
-
-
 def offgrid_models_pending(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Items whose live copy is missing or differs: the ones to stage and install."""
     return [
@@ -110,7 +92,6 @@ class FilterModule:
             "offgrid_models_blobs": offgrid_models_blobs,
             "offgrid_models_manifests": offgrid_models_manifests,
             "offgrid_models_gguf": offgrid_models_gguf,
-            "offgrid_models_mismatches": offgrid_models_mismatches,
             "offgrid_models_pending": offgrid_models_pending,
             "offgrid_models_parents": offgrid_models_parents,
         }

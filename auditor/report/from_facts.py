@@ -1,0 +1,102 @@
+"""The report's typed sections, built from what the audit collected and verified."""
+
+from __future__ import annotations
+
+from auditor.checks.waivers import WaiverSet
+from auditor.inventory.interface import EngineFacts, Facts, UnitFacts
+from auditor.models.integrity import IntegrityRun
+from auditor.models.pins import EngineCheck
+from auditor.report.model import (
+    EngineNotChecked,
+    EnginePinCheck,
+    EngineSection,
+    ExpiredWaiver,
+    ExtraSection,
+    FileCheck,
+    HashingSection,
+    IntegritySection,
+    ModelCheck,
+    PrivilegeSection,
+    ProcessRef,
+    StoreSection,
+    UnitSection,
+)
+
+
+def privilege_section(facts: Facts) -> PrivilegeSection:
+    privilege = facts.privilege
+    return PrivilegeSection(privilege.euid, privilege.is_root, privilege.note)
+
+
+def _unit_section(unit: UnitFacts | None) -> UnitSection | None:
+    if unit is None:
+        return None
+    return UnitSection(unit.name, unit.source, unit.fragment_path, unit.dropin_paths)
+
+
+def engine_section(engine: EngineFacts | None) -> EngineSection | None:
+    """What the report says about the engine (no environment values: they may hold secrets)."""
+    if engine is None:
+        return None
+    main = engine.main
+    return EngineSection(
+        kind=str(engine.kind),
+        discovered_by=engine.discovered_by,
+        pid=main.pid if main else None,
+        create_time=main.create_time if main else None,
+        name=main.name if main else None,
+        user=main.username if main else None,
+        exe=engine.exe_path,
+        cmdline=main.cmdline if main else (),
+        version=engine.version,
+        port=engine.port,
+        listen_host=engine.listen_host,
+        tree=tuple(ProcessRef(p.pid, p.create_time, p.name) for p in engine.tree),
+        other_candidates=engine.other_candidates,
+        unit=_unit_section(engine.unit),
+    )
+
+
+def _pin_check(run: IntegrityRun) -> EnginePinCheck | EngineNotChecked | None:
+    check: EngineCheck | None = run.engine
+    if check is None:
+        return EngineNotChecked(run.engine_note) if run.engine_note else None
+    files = tuple(
+        FileCheck(f.path, f.pinned_path, f.sha256, f.pinned_sha256, f.ok, f.error)
+        for f in check.files
+    )
+    return EnginePinCheck(check.name, check.version, check.status, check.error, files)
+
+
+def integrity_section(run: IntegrityRun) -> IntegritySection:
+    """The lock verification as the report (and `offgrid models verify`) shows it."""
+    stats = run.stats
+    hashing = None
+    if stats is not None:
+        hashing = HashingSection(
+            stats.mode, stats.mode_reason, stats.blobs_hashed, stats.blobs_from_cache,
+            stats.bytes_hashed, stats.duration_s,
+        )  # fmt: skip
+    store = None
+    if run.store is not None:
+        models = tuple(
+            ModelCheck(i.name, i.status, tuple(str(p) for p in i.problems)) for i in run.store.items
+        )
+        unpinned = tuple(str(p) for p in run.store.unpinned)
+        store = StoreSection(run.store.root, run.store.layout, models, unpinned)
+    error = run.error or run.store_error
+    return IntegritySection(run.lock_path, run.lock_sha256, error, _pin_check(run), hashing, store)
+
+
+def extra_section(facts: Facts, waivers: WaiverSet | None) -> ExtraSection:
+    return ExtraSection(
+        sockets_observed=len(facts.sockets),
+        watched_sockets=len(facts.watched_sockets),
+        watch_seconds=facts.options.watch_seconds,
+        processes_observed=len(facts.processes),
+        systemd_running=facts.systemd_running,
+        expired_waivers=tuple(
+            ExpiredWaiver(w.control_id, w.expires, w.justification)
+            for w in (waivers.expired if waivers else ())
+        ),
+    )
