@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from auditor.checks.catalog import load_catalog
-from auditor.checks.interface import Status
 from auditor.cli import main
 from auditor.console import Console
 from auditor.report import history
 from auditor.report.evidence_pack import fixed_mtime
 from auditor.report.model import to_dict
+from auditor.verdicts import Status
 from tests.unit.report_sample import _control, sample_report
 from tests.unit.validators import oscal_errors, trestle_load
 

@@ -129,5 +129,5 @@ def test_percentiles_from_few_samples_say_so() -> None:
     view = benchmark_view(replace(bench, categories=(few,)))
     assert view is not None
     ttft = next(r for r in view.categories[0].stats.rows if r[0].startswith("TTFT"))
-    assert ttft[2].startswith("30 (n=3:") and ttft[3].startswith("31 (n=3:") and ttft[7] == "3"
+    assert "(n=3: too few samples for a p95" in ttft[2] and "(n=3:" in ttft[3] and ttft[7] == "3"
     assert "n (samples)" in view.categories[0].stats.header
