@@ -20,7 +20,7 @@ from pathlib import Path
 from auditor import safeio
 from auditor.errors import InputError
 from auditor.fsutil import atomic_write_bytes
-from auditor.report.sshsig import ssh_keygen
+from auditor.sshkeygen import ssh_keygen
 
 NAMESPACE = "offgrid-bundle"
 SIGNATURE_SUFFIX = ".sig"

@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from auditor.errors import InputError
 from auditor.fsutil import atomic_write_bytes
 from auditor.report.evidence_files import MANIFEST
-from auditor.report.sshsig import ssh_keygen
+from auditor.sshkeygen import ssh_keygen
 
 NAMESPACE = "offgrid-evidence"
 SIGNATURE = MANIFEST + ".sig"

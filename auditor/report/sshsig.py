@@ -8,14 +8,13 @@ allowed_signers file holding only public keys. No crypto library is added for th
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 from auditor.errors import InputError
 from auditor.fsutil import atomic_write_bytes
 from auditor.report.history import SIGNATURES_DIR, Entry, Problem
+from auditor.sshkeygen import ssh_keygen
 
 NAMESPACE = "offgrid-history"
 TIMEOUT_S = 30.0
@@ -27,24 +26,6 @@ def signed_message(entry: Entry) -> bytes:
 
 def signature_path(directory: Path, seq: int) -> Path:
     return directory / SIGNATURES_DIR / f"{seq:06d}.sig"
-
-
-def ssh_keygen(args: list[str], data: bytes) -> subprocess.CompletedProcess[bytes]:
-    binary = shutil.which("ssh-keygen")
-    if binary is None:
-        raise InputError("ssh-keygen not found: install openssh-client to sign or verify")
-    try:
-        # a new session has no terminal: a key with a passphrase fails instead of prompting
-        return subprocess.run(
-            [binary, *args],
-            input=data,
-            capture_output=True,
-            timeout=TIMEOUT_S,
-            start_new_session=True,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise InputError(f"ssh-keygen {args[1]} timed out") from exc
 
 
 def _first_line(output: bytes) -> str:
