@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -256,12 +257,98 @@ def widened_origins(value: str) -> list[str]:
     return widened
 
 
+def _cors_probe(facts: Facts) -> tuple[str | None, list[tuple[str, str]]]:
+    """What the running engine allowed a foreign origin (None: did not allow it), and the
+    evidence; CannotEvaluate-worthy absence is signalled by an empty evidence list."""
+    live = facts.live
+    probe = live.cors if live else None
+    if live is None or probe is None or probe.status is None:
+        return None, []
+    allowed = probe.headers.get("access-control-allow-origin")
+    evidence = [
+        ("CORS probe", f"{probe.method} {probe.url} Origin: {live.cors_origin} -> HTTP "
+         f"{probe.status}, Access-Control-Allow-Origin: {allowed or '(none)'}"),
+    ]  # fmt: skip
+    return (allowed if allowed in ("*", live.cors_origin) else None), evidence
+
+
 @check("OG-CFG-06")
 def cors_origins_not_widened(facts: Facts) -> Finding:
-    _engine, values, source = _engine_env(facts)
-    origins = values.get("OLLAMA_ORIGINS", "")
-    evidence = [("OLLAMA_ORIGINS", f"{origins or '(unset)'} (from {source})")]
-    widened = widened_origins(origins)
+    engine = require_engine(facts, running=False)
+    variable = profile(engine.kind).origins_variable
+    allowed, evidence = _cors_probe(facts)
+    widened: list[str] = []
+    if variable is not None:
+        _engine, values, source = _engine_env(facts)
+        origins = values.get(variable, "")
+        evidence.append((variable, f"{origins or '(unset)'} (from {source})"))
+        widened = widened_origins(origins)
+    elif not evidence:
+        raise CannotEvaluate(
+            f"the {engine.kind} engine has no CORS setting and did not answer the CORS probe"
+        )
+    if allowed is not None:
+        return finding(
+            Status.FAIL,
+            f"the running engine lets any web page call it: a request from "
+            f"{facts.live.cors_origin if facts.live else '?'} is answered with "
+            f"Access-Control-Allow-Origin: {allowed}",
+            evidence,
+        )
     if widened:
         return finding(Status.FAIL, "CORS widened to: " + ", ".join(widened), evidence)
-    return finding(Status.PASS, "no web origin added to the CORS allow-list", evidence)
+    return finding(Status.PASS, "no web origin is allowed to call the engine", evidence)
+
+
+def _cloud_reply(facts: Facts) -> tuple[bool | None, list[tuple[str, str]]]:
+    """The running server's /api/status: cloud disabled (True/False), or None with why."""
+    live = facts.live
+    probe = live.cloud_status if live else None
+    if probe is None:
+        return None, [("/api/status", "not asked (the engine is not running)")]
+    if probe.status is None:
+        return None, [("/api/status", f"no answer: {probe.error}")]
+    cloud = probe.body.get("cloud") if isinstance(probe.body, dict) else None
+    disabled = cloud.get("disabled") if isinstance(cloud, dict) else None
+    source = cloud.get("source") if isinstance(cloud, dict) else None
+    evidence = [("/api/status", f"HTTP {probe.status}: disabled={disabled}, source={source}")]
+    if probe.status != 200 or not isinstance(disabled, bool):
+        return None, evidence
+    return disabled, evidence
+
+
+def _cloud_log(facts: Facts) -> tuple[bool | None, list[tuple[str, str]]]:
+    log = facts.live.cloud_log if facts.live else None
+    if log is None:
+        return None, [("start-up log", "not read (no systemd unit)")]
+    if log.line is None:
+        why = log.error or f"no 'Ollama cloud disabled' line since the start ({log.invocation})"
+        return None, [("start-up log", why)]
+    match = re.search(r"cloud disabled: (true|false)", log.line)
+    evidence = [("start-up log", f"{log.unit} run {log.invocation}: {log.line}")]
+    return (match.group(1) == "true" if match else None), evidence
+
+
+@check("OG-CFG-07")
+def running_server_says_cloud_disabled(facts: Facts) -> Finding:
+    require_engine(facts, running=True)
+    status, evidence = _cloud_reply(facts)
+    logged, log_evidence = _cloud_log(facts)
+    evidence += log_evidence
+    if status is False or logged is False:
+        return finding(
+            Status.FAIL, "the running server says its cloud features are enabled", evidence
+        )
+    if status is None:
+        probe = facts.live.cloud_status if facts.live else None
+        if probe is not None and probe.status == 404:
+            raise CannotEvaluate(
+                "the running server has no /api/status (older than 0.16.2, which added "
+                "OLLAMA_NO_CLOUD): it cannot say whether cloud features are off",
+                evidence,
+            )
+        raise CannotEvaluate("the running server did not state its cloud status", evidence)
+    note = "" if logged else " (its start-up log line was not found)"
+    return finding(
+        Status.PASS, f"the running server says cloud features are disabled{note}", evidence
+    )

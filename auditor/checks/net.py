@@ -6,8 +6,17 @@ import psutil
 
 from auditor.checks._common import describe_socket, is_loopback, require_engine, tree_pids
 from auditor.checks.interface import check
-from auditor.inventory.interface import EngineFacts, Facts, NftRule, SocketFact
-from auditor.verdicts import CannotEvaluate, Finding, Status, finding
+from auditor.inventory.egress_probe import PROBE_SOURCE_PORT
+from auditor.inventory.interface import (
+    EgressAttempt,
+    EgressRecording,
+    EngineFacts,
+    Facts,
+    NftRule,
+    ProbeResult,
+    SocketFact,
+)
+from auditor.verdicts import CannotEvaluate, DoesNotApply, Finding, Status, finding
 
 
 def _bound(sock: SocketFact) -> bool:
@@ -104,10 +113,13 @@ def no_remote_connection_from_engine(facts: Facts) -> Finding:
     ]  # fmt: skip
     window = facts.options.watch_seconds
     samples = facts.extra.get("watch_samples", 0)
+    interval = facts.extra.get("watch_interval_ms")
+    every = f", one every {interval} ms (median)" if interval is not None else ""
     evidence = [
         ("process tree", ", ".join(f"{p.pid} {p.name}" for p in engine.tree)),
-        ("watch window", f"{window:g}s, {samples} samples" if window else "none (snapshot only)"),
-    ]
+        ("watch window",
+         f"{window:g}s, {samples} samples{every}" if window else "none (snapshot only)"),
+    ]  # fmt: skip
     if leaving:
         evidence += [(f"connection ({when})", describe_socket(s)) for s, when in leaving]
         return finding(
@@ -237,3 +249,96 @@ def egress_enforcement_present(facts: Facts) -> Finding:
             Status.PASS, f"egress restricted by {configured}; enforcement verified", evidence
         )
     return finding(Status.ERROR, f"enforcement could not be verified: {probe.detail}", evidence)
+
+
+# ---------------------------------------------------------------- OG-NET-05
+
+MAX_LISTED = 50
+
+
+def _is_probe(attempt: EgressAttempt, probe: ProbeResult | None) -> bool:
+    """An audit's probe: TCP to the probe target from the probe's fixed source port (any
+    night's), or from the port this night's probe reported."""
+    if probe is None:
+        return False
+    host, _, port = probe.target.rpartition(":")
+    return (
+        attempt.protocol == "tcp"
+        and attempt.destination == host.strip("[]")
+        and str(attempt.destination_port) == port
+        and attempt.source_port in {PROBE_SOURCE_PORT, probe.source_port}
+    )
+
+
+def describe_attempt(attempt: EgressAttempt) -> str:
+    port = f":{attempt.destination_port}" if attempt.destination_port is not None else ""
+    host = (
+        f"[{attempt.destination}]" if ":" in attempt.destination and port else attempt.destination
+    )
+    packets = ""
+    if attempt.packets > 1:
+        packets = f" ({attempt.packets} packets until {attempt.last_time})"
+    return f"{attempt.time} {attempt.protocol} {host}{port} uid {attempt.uid}{packets}"
+
+
+def _recorder_evidence(recording: EgressRecording, groups: set[int]) -> list[tuple[str, str]]:
+    listening = recording.listening_groups
+    return [
+        ("recorder log", f"{recording.path} ({recording.size} bytes, inode {recording.inode})"),
+        ("NFLOG groups of the egress rule", ", ".join(map(str, sorted(groups))) or "none"),
+        ("NFLOG groups with a listener",
+         "unreadable" if listening is None else ", ".join(map(str, listening)) or "none"),
+    ]  # fmt: skip
+
+
+def _recorder_problem(recording: EgressRecording, groups: set[int]) -> str | None:
+    if not recording.exists:
+        return f"the recorder's log {recording.path} does not exist (is ulogd2 running?)"
+    if recording.error is not None:
+        return f"the recorder's log {recording.path}: {recording.error}"
+    if not groups:
+        return "no loaded nft rule hands the service user's packets to an NFLOG group"
+    if recording.listening_groups is None:
+        return "the kernel's NFLOG listener table is unreadable"
+    if not groups & set(recording.listening_groups):
+        return f"nothing listens on NFLOG group(s) {sorted(groups)}: packets are not recorded"
+    return None
+
+
+@check("OG-NET-05")
+def no_recorded_egress_attempt(facts: Facts) -> Finding:
+    engine = require_engine(facts, running=False)
+    recording = facts.egress.recording if facts.egress else None
+    if recording is None:
+        raise DoesNotApply("no recorder log configured (--egress-log)")
+    ids = _service_ids(facts, engine)
+    rules = facts.egress.nft_rules if facts.egress else None
+    groups = {r.log_group for r in rules or () if r.skuid in ids and r.log_group is not None}
+    evidence = _recorder_evidence(recording, groups)
+    problem = _recorder_problem(recording, groups)
+    if problem is not None:
+        status = (
+            Status.ERROR if recording.error or recording.listening_groups is None else Status.FAIL
+        )
+        return finding(status, problem, evidence)
+    probe = facts.egress.probe if facts.egress else None
+    probes = [a for a in recording.attempts if _is_probe(a, probe)]
+    others = [a for a in recording.attempts if not _is_probe(a, probe)]
+    packets = sum(a.packets for a in probes)
+    evidence.append(
+        ("the audit's own probe", f"{len(probes)} recorded attempt(s), {packets} packet(s)")
+    )
+    if recording.unparsable_lines:
+        evidence.append(("unparsable lines", str(recording.unparsable_lines)))
+    if others:
+        evidence += [("attempt", describe_attempt(a)) for a in others[:MAX_LISTED]]
+        if len(others) > MAX_LISTED:
+            evidence.append(("more attempts", str(len(others) - MAX_LISTED)))
+        destinations = sorted({f"{a.destination}:{a.destination_port}" for a in others})
+        return finding(
+            Status.FAIL,
+            f"{len(others)} egress attempt(s) by the engine's user recorded by the kernel, "
+            f"to {', '.join(destinations[:10])}",
+            evidence,
+        )
+    return finding(Status.PASS, "no egress attempt by the engine's user was recorded", evidence)

@@ -1,69 +1,18 @@
-"""OG-VUL: the engine's version against the offline known-vulnerability table."""
+"""OG-VUL: the engine's version against the known-vulnerability table, and that table's age."""
 
 from __future__ import annotations
 
-import re
-import tomllib
-from dataclasses import dataclass
-from functools import cache
-from importlib import resources
+from datetime import date, datetime
 
 from auditor.checks._common import require_engine
 from auditor.checks.interface import check
 from auditor.inventory.interface import EngineFacts, Facts
 from auditor.inventory.profiles import profile
+from auditor.models.vulnbundle import VulnSelection
+from auditor.models.vulndb import KnownVulnerability, parse_version
 from auditor.verdicts import CannotEvaluate, Finding, Status, finding
 
-
-@dataclass(frozen=True)
-class KnownVulnerability:
-    product: str
-    id: str
-    affected: str
-    fixed: str
-    summary: str
-    source: str
-    verified: bool
-
-
-@cache
-def load_table() -> tuple[KnownVulnerability, ...]:
-    text = resources.files("auditor.data").joinpath("cves.toml").read_text("utf-8")
-    return tuple(KnownVulnerability(**entry) for entry in tomllib.loads(text)["cve"])
-
-
-Version = tuple[int, ...]
-
-
-def parse_version(text: str) -> Version:
-    """ "0.1.34", "v0.12.0-rc1" (→ 0.12.0), "b4882" (a llama.cpp build) → comparable tuple."""
-    match = re.match(r"^[vb]?(\d+(?:\.\d+)*)", text.strip())
-    if match is None:
-        raise ValueError(f"not a version: {text!r}")
-    return tuple(int(part) for part in match.group(1).split("."))
-
-
-def _pad(version: Version, width: int) -> Version:
-    return version + (0,) * (width - len(version))
-
-
-def in_range(version: str, affected: str) -> bool:
-    """Whether version satisfies every clause of a range such as ">=b4882,<=b9058"."""
-    current = parse_version(version)
-    for clause in (c.strip() for c in affected.split(",") if c.strip()):
-        match = re.match(r"^(<=|>=|<|>|==)\s*(.+)$", clause)
-        if match is None:
-            raise ValueError(f"bad range clause {clause!r}")
-        bound = parse_version(match.group(2))
-        width = max(len(current), len(bound))
-        left, right = _pad(current, width), _pad(bound, width)
-        holds = {
-            "<": left < right, "<=": left <= right, ">": left > right,
-            ">=": left >= right, "==": left == right,
-        }[match.group(1)]  # fmt: skip
-        if not holds:
-            return False
-    return True
+__all__ = ["parse_version", "product_of"]
 
 
 def product_of(engine: EngineFacts) -> str:
@@ -71,24 +20,45 @@ def product_of(engine: EngineFacts) -> str:
     return profile(engine.kind).product(engine.version or "")
 
 
+def _selection(facts: Facts) -> VulnSelection:
+    if facts.vulnerabilities is None:
+        raise CannotEvaluate("the known-vulnerability table was not loaded")
+    return facts.vulnerabilities
+
+
+def _table_evidence(selection: VulnSelection) -> list[tuple[str, str]]:
+    table = selection.table
+    evidence = [("table", f"{table.origin} table of {table.date} ({table.source})")]
+    if selection.kept_from_older:
+        evidence.append(("kept", f"{selection.kept_from_older} entries of the older table"))
+    if selection.bundle_problem:
+        evidence.append(("bundle table not used", selection.bundle_problem))
+    return evidence
+
+
+def _hit_text(hit: KnownVulnerability) -> str:
+    note = "" if hit.verified else f" (fixed version unconfirmed: {hit.note})"
+    return f"{hit.summary} affected {hit.affected}, fixed {hit.fixed or 'none'}{note}; {hit.source}"
+
+
 @check("OG-VUL-01")
 def engine_version_not_vulnerable(facts: Facts) -> Finding:
     engine = require_engine(facts, running=False)
     if engine.version is None:
         raise CannotEvaluate(f"the {engine.kind} engine's version is unknown")
+    selection = _selection(facts)
     product = product_of(engine)
-    entries = [v for v in load_table() if v.product == product]
+    entries = selection.table.for_product(product)
     try:
-        hits = [v for v in entries if in_range(engine.version, v.affected)]
+        hits = [v for v in entries if v.affects(engine.version)]
     except ValueError as exc:
         return finding(Status.ERROR, f"cannot compare version {engine.version!r}: {exc}")
-    evidence = [("version", f"{product} {engine.version}"), ("table entries", str(len(entries)))]
-    for hit in hits:
-        note = "" if hit.verified else " (fixed version unconfirmed)"
-        evidence.append(
-            (hit.id, f"{hit.summary} affected {hit.affected}, fixed {hit.fixed or 'none'}{note}; "
-             f"{hit.source}")
-        )  # fmt: skip
+    evidence = [
+        ("version", f"{product} {engine.version}"),
+        ("table entries", str(len(entries))),
+        *_table_evidence(selection),
+    ]
+    evidence += [(hit.id, _hit_text(hit)) for hit in hits]
     if hits:
         return finding(
             Status.FAIL,
@@ -96,7 +66,40 @@ def engine_version_not_vulnerable(facts: Facts) -> Finding:
             evidence,
         )
     return finding(
+        Status.PASS, f"{product} {engine.version}: no known vulnerability in the table", evidence
+    )
+
+
+def _age_days(table_date: str, collected_at: str) -> int:
+    return (datetime.fromisoformat(collected_at).date() - date.fromisoformat(table_date)).days
+
+
+@check("OG-VUL-02")
+def vulnerability_table_is_recent(facts: Facts) -> Finding:
+    selection = _selection(facts)
+    limit = facts.options.max_vuln_age_days
+    age = _age_days(selection.table.date, facts.collected_at)
+    evidence = [
+        *_table_evidence(selection),
+        ("wheel table", selection.wheel_date),
+        ("bundle table", selection.bundle_date or "none pinned in the lock"),
+        ("age", f"{age} days (limit {limit})"),
+    ]
+    if selection.bundle_problem:
+        return finding(
+            Status.FAIL,
+            f"the bundle's vulnerability table cannot be trusted: {selection.bundle_problem}",
+            evidence,
+        )
+    if age > limit:
+        return finding(
+            Status.FAIL,
+            f"the vulnerability table in use is {age} days old (limit {limit})",
+            evidence,
+        )
+    return finding(
         Status.PASS,
-        f"{product} {engine.version}: no known vulnerability in the table",
+        f"the {selection.table.origin}'s vulnerability table of {selection.table.date} "
+        f"is {age} days old (limit {limit})",
         evidence,
     )

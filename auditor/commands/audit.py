@@ -49,7 +49,10 @@ _CONFIG_KEYS: Mapping[str, tuple[str, tuple[type, ...]]] = {
     "store": ("store", (str,)),
     "full": ("full", (bool,)),
     "egress_probe": ("egress_probe", (str,)),
+    "egress_log": ("egress_log", (str,)),
     "max_exposure": ("max_exposure", (int, float)),
+    "max_vuln_age": ("max_vuln_age", (int,)),
+    "cli_users": ("cli_users", (list,)),
     "history": ("history", (str,)),
 }
 
@@ -70,8 +73,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="inspect this user's IDE telemetry settings (repeatable)")  # fmt: skip
     add("--egress-probe", metavar="HOST:PORT",
         help="prove egress enforcement by connecting here as the engine (no default)")  # fmt: skip
+    add("--egress-log", metavar="FILE",
+        help="ulogd2 JSON lines of the egress rule's NFLOG group (enables OG-NET-05)")  # fmt: skip
     add("--max-exposure", type=float, metavar="SCORE",
         help="highest acceptable systemd-analyze exposure (default 2.5)")  # fmt: skip
+    add("--cli-user", dest="cli_users", action="append", metavar="USER",
+        help="check this user's environment for the CLI agent's tools (repeatable)")  # fmt: skip
+    add("--max-vuln-age", type=int, metavar="DAYS",
+        help="oldest acceptable known-vulnerability table (default 90)")  # fmt: skip
     add("--history", metavar="DIR",
         help="also append the report to this tamper-evident history directory")  # fmt: skip
 
@@ -153,6 +162,9 @@ def build_request(args: argparse.Namespace) -> Request:
         ide_users=tuple(str(u) for u in s.get("ide_users", ())),
         max_exposure=_number(s.get("max_exposure", 2.5), "--max-exposure", 0.0, 10.0),
         egress_probe=probe,
+        cli_users=tuple(str(u) for u in s.get("cli_users", ())),
+        max_vuln_age_days=int(_number(s.get("max_vuln_age", 90), "--max-vuln-age", 1, 3650)),
+        egress_log=Path(s["egress_log"]) if s.get("egress_log") else None,
     )
     output = Path(s["output"]) if s.get("output") else None
     if output is not None and not output.parent.is_dir():

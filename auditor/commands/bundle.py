@@ -1,4 +1,5 @@
-"""`offgrid bundle export|add-gguf|build-engine|add-engine|add-debs|add-auditor|sign|verify`.
+"""`offgrid bundle export|add-gguf|build-engine|add-engine|add-debs|add-auditor|add-vulns|sign|
+verify`.
 
 Run on a connected staging box (or any box that has the models). Layout:
 
@@ -7,6 +8,7 @@ Run on a connected staging box (or any box that has the models). Layout:
     <bundle>/engines/llamacpp/wheelhouse/*.whl
     <bundle>/auditor/wheelhouse/*.whl
     <bundle>/debs/*.deb                                          Debian packages for the target
+    <bundle>/vulns/<id>.json                     the known-vulnerability table (OSV entries)
     <bundle>/models/ollama/{manifests,blobs}/…   an Ollama store
     <bundle>/models/gguf/<file>.gguf             plain GGUF files for the llamacpp engine
 
@@ -45,6 +47,7 @@ from auditor.models.verify import (
     BundleReport,
     verify_bundle,
 )
+from auditor.models.vulnbundle import add_vulns
 
 from ._progress import byte_progress
 
@@ -202,6 +205,14 @@ def _add_auditor(args: argparse.Namespace, console: Console) -> int:
     return ExitCode.OK
 
 
+def _add_vulns(args: argparse.Namespace, console: Console) -> int:
+    lock = _open_bundle(args.bundle)
+    pin = add_vulns(args.bundle, args.entries, args.source, args.date)
+    lockfile.save(lock.with_vulns(pin), _lock_path(args.bundle))
+    console.out(f"pinned {len(pin.files)} OSV entries, checked {pin.date}, from {pin.source}")
+    return ExitCode.OK
+
+
 def _check_files(bundle: Path, console: Console) -> BundleReport:
     if not bundle.is_dir():
         raise InputError(f"bundle directory not found: {bundle}")
@@ -249,6 +260,36 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
 
 def _bundle_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", type=Path, metavar="BUNDLE", help="bundle directory")
+
+
+def _register_sign_verify(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sign = actions.add_parser(
+        "sign",
+        help="check a bundle against its lock, then sign the lock with an SSH key",
+        description="Verify every file against the lock, then sign the lock with "
+        "ssh-keygen -Y sign (namespace offgrid-bundle) into offgrid.lock.json.sig. The lock "
+        "pins every file, so the signature covers them all.",
+    )
+    _bundle_arg(sign)
+    sign.add_argument("--key", type=Path, required=True, help="SSH private key (no passphrase)")
+    sign.set_defaults(bundle_handler=_sign)
+
+    verify = actions.add_parser(
+        "verify", help="check every file of a bundle against its lock (exit 0/1/2/3)"
+    )
+    _bundle_arg(verify)
+    verify.add_argument(
+        "--allowed-signers",
+        type=Path,
+        metavar="FILE",
+        help="also require the lock's signature by a key in this ssh allowed_signers file",
+    )
+    verify.add_argument(
+        "--signature-only",
+        action="store_true",
+        help="check only the lock's signature (the files are checked against it elsewhere)",
+    )
+    verify.set_defaults(bundle_handler=_verify)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -328,33 +369,22 @@ def register(parser: argparse.ArgumentParser) -> None:
     auditor.add_argument("wheelhouse", type=Path, help="directory of wheels")
     auditor.set_defaults(bundle_handler=_add_auditor)
 
-    sign = actions.add_parser(
-        "sign",
-        help="check a bundle against its lock, then sign the lock with an SSH key",
-        description="Verify every file against the lock, then sign the lock with "
-        "ssh-keygen -Y sign (namespace offgrid-bundle) into offgrid.lock.json.sig. The lock "
-        "pins every file, so the signature covers them all.",
+    vulns = actions.add_parser(
+        "add-vulns",
+        help="replace the bundle's known-vulnerability table with OSV JSON entries",
+        description="Validate OSV JSON entries (a file, or a directory of *.json such as an "
+        "unpacked osv.dev export) and pin them in the lock with the day they were checked and "
+        "their source. The audit uses this table when it is newer than the auditor's own.",
     )
-    _bundle_arg(sign)
-    sign.add_argument("--key", type=Path, required=True, help="SSH private key (no passphrase)")
-    sign.set_defaults(bundle_handler=_sign)
+    _bundle_arg(vulns)
+    vulns.add_argument("entries", type=Path, metavar="FILE|DIR", help="OSV entries")
+    vulns.add_argument("--source", required=True, help="where they came from (a URL)")
+    vulns.add_argument(
+        "--date", help="day they were checked, YYYY-MM-DD (default: the newest 'modified')"
+    )
+    vulns.set_defaults(bundle_handler=_add_vulns)
 
-    verify = actions.add_parser(
-        "verify", help="check every file of a bundle against its lock (exit 0/1/2/3)"
-    )
-    _bundle_arg(verify)
-    verify.add_argument(
-        "--allowed-signers",
-        type=Path,
-        metavar="FILE",
-        help="also require the lock's signature by a key in this ssh allowed_signers file",
-    )
-    verify.add_argument(
-        "--signature-only",
-        action="store_true",
-        help="check only the lock's signature (the files are checked against it elsewhere)",
-    )
-    verify.set_defaults(bundle_handler=_verify)
+    _register_sign_verify(actions)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

@@ -21,6 +21,15 @@ def names_of(fact: ProcessFact) -> set[str]:
     return {fact.name, basename(fact.exe), basename(argv[0] if argv else None)}
 
 
+def program(fact: ProcessFact) -> tuple[str, tuple[str, ...]]:
+    """The program a process runs and its arguments; a script run by an interpreter
+    (`python3 /path/llama-server --port 1`) is that script."""
+    argv = fact.cmdline
+    if len(argv) > 1 and basename(argv[0]).startswith("python") and not argv[1].startswith("-"):
+        return basename(argv[1]), tuple(argv[2:])
+    return (basename(argv[0]) if argv else fact.name), tuple(argv[1:])
+
+
 def option(argv: Sequence[str], *names: str) -> str | None:
     """The value of --name VALUE or --name=VALUE in a command line (last one wins)."""
     value = None

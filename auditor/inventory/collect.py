@@ -5,26 +5,44 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import socket
+import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import psutil
 
-from auditor.inventory import egress_probe, hardening, ide, integrity, nft, processes, sockets
-from auditor.inventory.discovery import locate
+from auditor.inventory import (
+    cli_env,
+    egress_log,
+    egress_probe,
+    gpu,
+    hardening,
+    ide,
+    integrity,
+    live,
+    nft,
+    processes,
+    sockets,
+)
+from auditor.inventory.discovery import Located, locate
 from auditor.inventory.engine_facts import engine_facts
 from auditor.inventory.interface import (
     AuditOptions,
+    CliUserEnv,
     EgressFacts,
     EngineFacts,
     Facts,
     ProcessFact,
     SocketFact,
 )
+from auditor.inventory.profiles import PROFILES, profile
 from auditor.inventory.systemd import systemd_running
+from auditor.models import vulnbundle
 
-WATCH_INTERVAL_S = 0.15
+# --watch samples the socket table every 20 ms: one netlink dump of thousands of sockets
+# takes a few ms, and owners are read only for new sockets that leave the host
+WATCH_INTERVAL_S = 0.02
 
 Progress = Callable[[str], None]
 
@@ -38,6 +56,17 @@ class WatchResult:
     sockets: list[SocketFact]
     processes: list[ProcessFact]
     samples: int
+    intervals_ms: list[float] = dataclasses.field(default_factory=list)
+
+    def median_interval_ms(self) -> float | None:
+        return round(statistics.median(self.intervals_ms), 2) if self.intervals_ms else None
+
+
+def _new_sockets(seen: set[tuple[object, ...]]) -> list[SocketFact]:
+    """Sockets of one sample not seen before; owners read for those leaving the host."""
+    fresh = [s for s in sockets.leaving_table() if sockets.watch_key(s) not in seen]
+    seen.update(sockets.watch_key(s) for s in fresh)
+    return list(sockets.resolve(tuple(fresh), lambda _: True))
 
 
 def watch(
@@ -46,26 +75,29 @@ def watch(
     known_pids: set[int],
     interval_s: float = WATCH_INTERVAL_S,
 ) -> WatchResult:
-    """Sample the socket table for `seconds`; keep sockets not seen before.
+    """Sample the sockets leaving the host every `interval_s` for `seconds`; keep new ones.
 
-    Owners of new sockets are read at once, while they still exist, so a short-lived
-    child of the engine can still be tied to its parent.
+    Owners of new sockets that leave the host are read at once, while they still exist,
+    so a short-lived child of the engine can still be tied to its parent. The real time
+    between samples is recorded: a slow sample shows there, not as a silent gap.
     """
     result = WatchResult([], [], 0)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    start = time.monotonic()
+    deadline, tick, last = start + seconds, start, None
+    while (now := time.monotonic()) < deadline:
+        if last is not None:
+            result.intervals_ms.append((now - last) * 1000)
+        last = now
         result.samples += 1
-        for fact in sockets.snapshot():
-            key = sockets.socket_key(fact)
-            if key in seen:
-                continue
-            seen.add(key)
+        for fact in _new_sockets(seen):
             result.sockets.append(fact)
             if fact.pid is not None and fact.pid not in known_pids:
                 known_pids.add(fact.pid)
                 with contextlib.suppress(psutil.Error):
                     result.processes.append(processes.read_process(fact.pid))
-        time.sleep(min(interval_s, max(0.0, deadline - time.monotonic())))
+        # a late sample is followed by the next one at once, not by a burst that catches up
+        tick = max(tick + interval_s, time.monotonic())
+        time.sleep(max(0.0, min(tick, deadline) - time.monotonic()))
     return result
 
 
@@ -78,7 +110,11 @@ def _egress(engine: EngineFacts | None, options: AuditOptions) -> EgressFacts:
         probe = egress_probe.probe(options.egress_probe, main.pid, uid, gid)
     # read after the probe, so a rule's counter shows the probe's packet when it matched
     rules, error = nft.read_ruleset()
-    return EgressFacts(nft_rules=rules, nft_error=error, probe=probe)
+    recording = None
+    if options.egress_log is not None:
+        groups = tuple(sorted({r.log_group for r in rules or () if r.log_group is not None}))
+        recording = egress_log.read(options.egress_log, groups)
+    return EgressFacts(nft_rules=rules, nft_error=error, probe=probe, recording=recording)
 
 
 def _gid_of(pid: int) -> int:
@@ -101,37 +137,73 @@ class _Observed:
 
     processes: tuple[ProcessFact, ...]
     sockets: tuple[SocketFact, ...]
-    watched: tuple[SocketFact, ...]
-    samples: int
+    watched: WatchResult
     engine: EngineFacts | None
     incomplete: tuple[str, ...]
+
+
+def _default_ports() -> set[int]:
+    return {port for profile in PROFILES.values() for port in profile.default_ports}
+
+
+def read_sockets(root: bool) -> tuple[SocketFact, ...]:
+    """The socket table with the owners discovery needs: listeners on engines' default ports.
+
+    Without root every readable owner is resolved, so a socket whose owner stays unknown
+    is one this user cannot see, and the report says so.
+    """
+    table = sockets.table()
+    if not root:
+        return sockets.resolve(table, lambda _: True)
+    ports = _default_ports()
+    return sockets.resolve(table, lambda s: sockets.listening(s) and s.local_port in ports)
+
+
+def _with_engine_owners(
+    socks: tuple[SocketFact, ...], located: Located, table: tuple[ProcessFact, ...]
+) -> tuple[SocketFact, ...]:
+    """Owners of the engine's process tree: only the tree's own fds are read."""
+    if located.main is None:
+        return socks
+    tree = processes.descendants(located.main, table)
+    return sockets.resolve(socks, lambda _: True, [p.pid for p in tree])
+
+
+def _with_port_owners(socks: tuple[SocketFact, ...], engine: EngineFacts) -> tuple[SocketFact, ...]:
+    """Owners of every listener on the engine's port (OG-NET-02 names them)."""
+    port = engine.port
+    if port is None or port in _default_ports():
+        return socks
+    return sockets.resolve(socks, lambda s: sockets.listening(s) and s.local_port == port)
 
 
 def _observe(options: AuditOptions, root: bool, running: bool, progress: Progress) -> _Observed:
     progress("reading the process table")
     table = processes.snapshot()
     progress("reading sockets")
-    socks = sockets.snapshot()
-    incomplete = [*table.incomplete, *_socket_incomplete(root, socks)]
+    socks = read_sockets(root)
     progress("locating the engine")
     located = locate(options, table.processes, socks, running)
-    engine = engine_facts(located, table.processes, socks) if located else None
-    watched: tuple[SocketFact, ...] = ()
-    samples = 0
+    engine = None
+    if located is not None:
+        socks = _with_engine_owners(socks, located, table.processes)
+        engine = engine_facts(located, table.processes, socks)
+        socks = _with_port_owners(socks, engine)
+    incomplete = [*table.incomplete, *_socket_incomplete(root, socks)]
+    watched = WatchResult([], [], 0)
     all_processes = list(table.processes)
     if options.watch_seconds > 0:
         progress(f"watching sockets for {options.watch_seconds:g}s")
-        seen = {sockets.socket_key(s) for s in socks}
-        result = watch(options.watch_seconds, seen, {p.pid for p in all_processes})
-        watched, samples = tuple(result.sockets), result.samples
-        all_processes += result.processes
+        seen = {sockets.watch_key(s) for s in socks}
+        watched = watch(options.watch_seconds, seen, {p.pid for p in all_processes})
+        all_processes += watched.processes
         if engine is not None and engine.main is not None:
             engine = dataclasses.replace(
                 engine, tree=processes.descendants(engine.main, all_processes)
             )
     if engine is not None:
         incomplete += _engine_incomplete(engine)
-    return _Observed(tuple(all_processes), socks, watched, samples, engine, tuple(incomplete))
+    return _Observed(tuple(all_processes), socks, watched, engine, tuple(incomplete))
 
 
 def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts:
@@ -152,16 +224,33 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
         options=options,
         processes=seen.processes,
         sockets=seen.sockets,
-        watched_sockets=seen.watched,
+        watched_sockets=tuple(seen.watched.sockets),
         engine=engine,
         systemd_running=running,
         incomplete=seen.incomplete,
-        extra={"watch_samples": seen.samples},
+        extra={
+            "watch_samples": seen.watched.samples,
+            "watch_interval_ms": seen.watched.median_interval_ms(),
+        },
         egress=egress,
         hardening=hardened,
         ide=ide_facts,
         integrity=integrity.collect(options, engine),
+        vulnerabilities=vulnbundle.select(options.lock_path),
+        live=live.collect(engine) if engine else None,
+        served=live.served(engine, options) if engine else None,
+        gpu=gpu.collect(),
+        cli_users=_cli_users(engine, options, seen.processes),
     )
+
+
+def _cli_users(
+    engine: EngineFacts | None, options: AuditOptions, table: tuple[ProcessFact, ...]
+) -> tuple[CliUserEnv, ...]:
+    if engine is None:
+        return ()
+    own = profile(engine.kind)
+    return cli_env.collect(options.cli_users, own.agent_switches, table, own.is_cli)
 
 
 def _engine_incomplete(engine: EngineFacts) -> list[str]:

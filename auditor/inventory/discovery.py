@@ -52,11 +52,14 @@ def _is_ancestor_candidate(
 def find_by_process(
     processes: Sequence[ProcessFact], kinds: Sequence[EngineKind]
 ) -> tuple[ProcessFact, EngineKind, tuple[int, ...]] | None:
-    """The oldest engine-looking process that is not itself a child of another one."""
-    matches = [(p, kind) for p in processes if (kind := classify(p)) is not None and kind in kinds]
+    """The oldest engine-looking process that is not itself a child of another one (of any
+    kind: Ollama's llama-server runners are not llama.cpp engines)."""
+    matches = [(p, kind) for p in processes if (kind := classify(p)) is not None]
     pids = {p.pid for p, _ in matches}
     table = by_pid(processes)
-    roots = [(p, k) for p, k in matches if not _is_ancestor_candidate(p, pids, table)]
+    roots = [
+        (p, k) for p, k in matches if k in kinds and not _is_ancestor_candidate(p, pids, table)
+    ]
     if not roots:
         return None
     roots.sort(key=lambda item: (item[0].create_time, item[0].pid))

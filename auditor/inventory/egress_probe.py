@@ -25,6 +25,10 @@ from auditor.errors import InputError
 from auditor.inventory.interface import ProbeResult
 
 DEFAULT_TIMEOUT_S = 3.0
+# The probe connects from this source port (outside Linux's default ephemeral range), so
+# the packet the kernel records for it is recognisable as the audit's, night after night.
+# When the port is taken the probe falls back to any port and reports which.
+PROBE_SOURCE_PORT = 64999
 
 # A failed connect with these errors, after the control connection succeeded, means a
 # local policy (BPF cgroup filter, nft drop → EPERM; reject → ECONNREFUSED/unreachable)
@@ -53,19 +57,42 @@ def parse_target(text: str) -> tuple[str, int]:
     return str(address), int(port_text)
 
 
-def connect_outcome(host: str, port: int, timeout_s: float) -> tuple[str, str]:
-    """("connected" | "blocked" | "error", detail) for one TCP connect."""
+def connect_outcome(host: str, port: int, timeout_s: float) -> tuple[str, str, int | None]:
+    """("connected" | "blocked" | "error", detail, the source port) for one TCP connect.
+
+    The source port is bound first, so the packet the kernel records is recognisable
+    as this probe's.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout_s)
+        source_port = _bind_source(sock, family)
+        outcome, detail = _connect(sock, host, port, timeout_s)
+    return outcome, detail, source_port
+
+
+def _bind_source(sock: socket.socket, family: int) -> int | None:
+    """Bind PROBE_SOURCE_PORT, or any port when it is taken; the port bound, if any."""
+    anywhere = "::" if family == socket.AF_INET6 else "0.0.0.0"  # noqa: S104  (a source port)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    for port in (PROBE_SOURCE_PORT, 0):
         try:
-            sock.connect((host, port))
-        except TimeoutError:
-            return "blocked", f"no answer within {timeout_s:g}s (dropped)"
-        except OSError as exc:
-            if exc.errno in _BLOCKED_ERRNOS:
-                return "blocked", _BLOCKED_ERRNOS[exc.errno]
-            return "error", f"{errno.errorcode.get(exc.errno or 0, exc.errno)}: {exc.strerror}"
+            sock.bind((anywhere, port))
+        except OSError:
+            continue
+        return int(sock.getsockname()[1])
+    return None
+
+
+def _connect(sock: socket.socket, host: str, port: int, timeout_s: float) -> tuple[str, str]:
+    try:
+        sock.connect((host, port))
+    except TimeoutError:
+        return "blocked", f"no answer within {timeout_s:g}s (dropped)"
+    except OSError as exc:
+        if exc.errno in _BLOCKED_ERRNOS:
+            return "blocked", _BLOCKED_ERRNOS[exc.errno]
+        return "error", f"{errno.errorcode.get(exc.errno or 0, exc.errno)}: {exc.strerror}"
     return "connected", f"connected to {host}:{port}"
 
 
@@ -90,15 +117,17 @@ def probe(
     host, port = parse_target(target)
     procs = cgroup_procs_path(engine_pid)
 
-    def result(outcome: str, detail: str, control: bool | None) -> ProbeResult:
+    def result(
+        outcome: str, detail: str, control: bool | None, source_port: int | None = None
+    ) -> ProbeResult:
         cgroup = str(procs.parent) if procs else None
-        return ProbeResult(target, outcome, detail, control, cgroup, uid, gid)
+        return ProbeResult(target, outcome, detail, control, cgroup, uid, gid, source_port)
 
     if os.geteuid() != 0:
         return result("error", "the probe needs root (join a cgroup, switch user)", None)
     if procs is None:
         return result("error", f"no cgroup v2 membership found for pid {engine_pid}", None)
-    control, control_detail = connect_outcome(host, port, timeout_s)
+    control, control_detail, _ = connect_outcome(host, port, timeout_s)
     if control != "connected":
         return result(
             "error",
@@ -113,12 +142,14 @@ def probe(
             timeout=timeout_s + 10, check=False,
         )  # fmt: skip
         reply = json.loads(done.stdout)
-        return result(str(reply["outcome"]), str(reply["detail"]), True)
+        source = reply.get("source_port")
+        return result(str(reply["outcome"]), str(reply["detail"]), True,
+                      source if isinstance(source, int) else None)  # fmt: skip
     except (OSError, subprocess.TimeoutExpired, ValueError, KeyError) as exc:
         return result("error", f"probe child failed: {exc}", True)
 
 
-def _child(argv: list[str]) -> dict[str, str]:
+def _child(argv: list[str]) -> dict[str, str | int | None]:
     procs, uid, gid, host, port, timeout_s = argv
     try:
         Path(procs).write_text(f"{os.getpid()}\n")
@@ -127,8 +158,8 @@ def _child(argv: list[str]) -> dict[str, str]:
         os.setuid(int(uid))
     except OSError as exc:
         return {"outcome": "error", "detail": f"could not become the engine: {exc}"}
-    outcome, detail = connect_outcome(host, int(port), float(timeout_s))
-    return {"outcome": outcome, "detail": detail}
+    outcome, detail, source_port = connect_outcome(host, int(port), float(timeout_s))
+    return {"outcome": outcome, "detail": detail, "source_port": source_port}
 
 
 if __name__ == "__main__":

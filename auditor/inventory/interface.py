@@ -12,6 +12,7 @@ from pathlib import Path
 
 from auditor.engine_kind import EngineKind
 from auditor.models.integrity import IntegrityRun
+from auditor.models.vulnbundle import VulnSelection
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,12 @@ class AuditOptions:
     max_exposure: float = 2.5  # OG-HRD-01 threshold on systemd-analyze security
     # OG-NET-04 active probe target "HOST:PORT"; no default: without it enforcement is unverified
     egress_probe: str | None = None
+    # OG-VUL-02: the oldest acceptable known-vulnerability table, in days
+    max_vuln_age_days: int = 90
+    cli_users: tuple[str, ...] = ()  # users of the engine's CLI whose environment OG-AGT reads
+    # JSON lines the kernel-side recorder (ulogd2 on the reject rule's NFLOG group) writes;
+    # None: not configured, OG-NET-05 says so
+    egress_log: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,21 @@ class ProcessFact:
 
 
 @dataclass(frozen=True)
+class RunnerFact:
+    """A process that looks like an engine's inference runner, as its command line says."""
+
+    pid: int
+    kind: str  # "llama-server" (Ollama >= 0.30) | "ollama runner" (older Ollama)
+    host: str | None  # --host; None: not given (the legacy runner binds 127.0.0.1 itself)
+    port: int | None  # --port; None: not given or not a number
+    offline: bool | None  # --offline given; None: this kind of runner has no such flag
+    model: str | None = None  # --model
+    ctx: int | None = None  # -c: context for all slots together
+    slots: int | None = None  # -np
+    gpu_layers: int | None = None  # -ngl
+
+
+@dataclass(frozen=True)
 class SocketFact:
     protocol: str  # "tcp" | "udp"
     family: str  # "ipv4" | "ipv6"
@@ -60,8 +82,10 @@ class SocketFact:
     remote_address: str | None
     remote_port: int | None
     state: str  # "LISTEN", "ESTABLISHED", "SYN_SENT", … ("NONE" for unconnected UDP)
-    pid: int | None  # None: the owner could not be read (not root)
+    # None: no owner resolved (not root: unreadable; root: not a socket any control needs)
+    pid: int | None
     inode: int | None = None
+    uid: int | None = None  # the socket's owning uid, as the kernel records it
 
 
 @dataclass(frozen=True)
@@ -116,6 +140,7 @@ class NftRule:
     packets: int | None  # the rule's counter; None when the rule has no counter
     bytes: int | None
     text: str  # a readable rendering of the rule for the evidence
+    log_group: int | None = None  # `log group N`: the rule hands packets to NFLOG group N
 
 
 @dataclass(frozen=True)
@@ -129,6 +154,41 @@ class ProbeResult:
     cgroup: str | None  # the cgroup the probe joined
     uid: int | None
     gid: int | None
+    source_port: int | None = None  # the probe's own port: its recorded attempt is recognisable
+
+
+@dataclass(frozen=True)
+class EgressAttempt:
+    """One packet the egress rule rejected, as the kernel handed it to the recorder."""
+
+    time: str  # ISO 8601 UTC, from the kernel's timestamp of the packet
+    protocol: str  # "tcp" | "udp" | "icmp" | "ipv6-icmp" | the IP protocol number
+    family: str  # "ipv4" | "ipv6"
+    source: str
+    source_port: int | None
+    destination: str
+    destination_port: int | None
+    uid: int | None  # the sending socket's owner (NFLOG cannot tell the process)
+    prefix: str
+    packets: int = 1  # packets of this attempt (a TCP SYN and its retransmissions)
+    last_time: str | None = None  # the last packet's time, when there were several
+
+
+@dataclass(frozen=True)
+class EgressRecording:
+    """What the recorder's log held when the audit read it."""
+
+    path: str
+    exists: bool
+    attempts: tuple[EgressAttempt, ...]
+    size: int | None = None
+    inode: int | None = None
+    unparsable_lines: int = 0
+    error: str | None = None  # unreadable, or too large to read whole
+    # the loaded rules' `log group N` (for any socket owner; the check picks the user's)
+    nflog_groups: tuple[int, ...] = ()
+    # NFLOG groups a listener (the recorder) is bound to here; None: the table is unreadable
+    listening_groups: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +196,7 @@ class EgressFacts:
     nft_rules: tuple[NftRule, ...] | None  # None: the ruleset could not be read (see nft_error)
     nft_error: str | None
     probe: ProbeResult | None  # None: no probe address configured
+    recording: EgressRecording | None = None  # None: no recorder log configured
 
 
 @dataclass(frozen=True)
@@ -195,6 +256,88 @@ class IdeFacts:
 
 
 @dataclass(frozen=True)
+class HttpProbe:
+    """One request to the running engine and what it answered."""
+
+    url: str
+    method: str
+    status: int | None  # None: no answer (see error)
+    headers: Mapping[str, str]  # lower-case names
+    body: object  # parsed JSON, or None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class JournalLine:
+    """The last line of the unit's journal since its last start that matched a pattern."""
+
+    unit: str
+    invocation: str | None  # systemd's InvocationID of the current run
+    line: str | None  # None: not found (or the journal is unreadable: see error)
+    error: str | None
+
+
+@dataclass(frozen=True)
+class LiveFacts:
+    """The running engine's own word: answers to probes and its start-up log."""
+
+    cors_origin: str  # the foreign Origin the CORS probe sent
+    cors: HttpProbe | None  # None: the engine is not running
+    cloud_status: HttpProbe | None  # None: the engine has no status route, or is not running
+    cloud_log: JournalLine | None  # None: no unit, or the engine logs no such line
+
+
+@dataclass(frozen=True)
+class GpuDevice:
+    name: str
+    driver_version: str
+    memory_total_mib: int | None
+
+
+@dataclass(frozen=True)
+class GpuFacts:
+    devices: tuple[GpuDevice, ...]
+    cuda_version: str | None  # the CUDA version the driver supports; None: not stated
+    source: str  # the nvidia-smi that answered
+    error: str | None  # no driver, no device, or nvidia-smi failed
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A model the running engine has loaded, with the parameters it serves it with."""
+
+    name: str  # as the engine names it (model:tag, or the llama.cpp model alias)
+    source: str  # where the values below were read
+    num_ctx: int | None  # context length in tokens per request; None: not stated
+    num_gpu: int | None  # layers asked on the GPU; None: not stated (the engine decides)
+    temperature: float | None  # default sampling temperature; None: not stated
+    size: int | None = None  # bytes the loaded model takes (Ollama's /api/ps)
+    size_vram: int | None = None  # of which on the GPU
+
+
+@dataclass(frozen=True)
+class ServedModels:
+    models: tuple[ServedModel, ...]
+    error: str | None  # the engine could not be asked (models is then empty)
+    # the lock's Modelfile parameters per model name (short form); empty without a lock
+    pinned: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CliUserEnv:
+    """Where the agent-tool switches are set for one user of the engine's CLI."""
+
+    user: str
+    home: str | None  # None: the user does not exist
+    # variable -> (value, where it was set), the last assignment in login order
+    settings: Mapping[str, tuple[str, str]]
+    files_read: tuple[str, ...]
+    # running CLI processes of the user: pid -> the variables' values (None: unset)
+    live: Mapping[int, Mapping[str, str | None]]
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Facts:
     hostname: str
     collected_at: str  # ISO 8601, UTC
@@ -213,3 +356,9 @@ class Facts:
     ide: IdeFacts | None = None
     # the engine and models verified against --lock; None: no lock file configured
     integrity: IntegrityRun | None = None
+    # the known-vulnerability table in use (the wheel's, or the bundle's when newer)
+    vulnerabilities: VulnSelection | None = None
+    live: LiveFacts | None = None  # None: no engine found
+    served: ServedModels | None = None  # None: no running engine
+    gpu: GpuFacts | None = None
+    cli_users: tuple[CliUserEnv, ...] = ()  # the configured CLI users (--cli-user)

@@ -8,10 +8,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import psutil
+import requests
 
 from auditor.inventory import systemd
 from auditor.inventory.cmdline import names_of, option, run_version
-from auditor.inventory.interface import EngineFacts, ProcessFact
+from auditor.inventory.interface import (
+    EngineFacts,
+    ProcessFact,
+    RunnerFact,
+    ServedModel,
+    ServedModels,
+)
 
 PYTHON_SERVER_MODULES = ("llama_cpp.server", "llama_cpp.server.__main__")
 # llama-server listens on 8080 by default, llama_cpp.server on 8000
@@ -34,6 +41,55 @@ def is_server(fact: ProcessFact) -> bool:
     return any(
         arg == "-m" and argv[index + 1] in PYTHON_SERVER_MODULES
         for index, arg in enumerate(argv[:-1])
+    )
+
+
+def runner(_fact: ProcessFact) -> RunnerFact | None:
+    """Neither llama-server nor llama-cpp-python's server starts runner processes."""
+    return None
+
+
+# llama-cpp-python's server defaults (llama_cpp/server/settings.py): n_ctx 2048, no GPU layers
+PYTHON_SERVER_DEFAULTS = {"--n_ctx": "2048", "--n_gpu_layers": "0"}
+
+
+def _served_args(main: ProcessFact) -> tuple[str | None, str | None, str]:
+    """(context, GPU layers, where read) from the server's command line."""
+    argv = main.cmdline
+    if is_llama_server(main):
+        ctx = option(argv, "-c", "--ctx-size")
+        return ctx, option(argv, "-ngl", "--n-gpu-layers", "--gpu-layers"), "argv"
+    ctx = option(argv, "--n_ctx") or PYTHON_SERVER_DEFAULTS["--n_ctx"]
+    gpu = option(argv, "--n_gpu_layers") or PYTHON_SERVER_DEFAULTS["--n_gpu_layers"]
+    return ctx, gpu, "argv (llama-cpp-python defaults where absent)"
+
+
+def _to_int(text: str | None) -> int | None:
+    return int(text) if text and text.lstrip("-").isdigit() else None
+
+
+def served(engine: EngineFacts, base: str, _runners: tuple[RunnerFact, ...]) -> ServedModels:
+    """The model /v1/models names, with the context and GPU layers the server was started
+    with; the temperature is chosen per request (not stated)."""
+    if engine.main is None:
+        return ServedModels((), "the engine is not running")
+    try:
+        reply = requests.get(base + "/v1/models", timeout=10)
+        reply.raise_for_status()
+        # an id without an alias is the model's path: named by its file's stem
+        ids = [
+            Path(str(m.get("id"))).name.removesuffix(".gguf")
+            for m in reply.json().get("data") or []
+        ]
+    except (requests.RequestException, ValueError, AttributeError) as exc:
+        return ServedModels((), f"GET {base}/v1/models: {exc}")
+    ctx, gpu, where = _served_args(engine.main)
+    return ServedModels(
+        tuple(
+            ServedModel(name, f"/v1/models, {where}", _to_int(ctx), _to_int(gpu), None)
+            for name in ids
+        ),
+        None,
     )
 
 

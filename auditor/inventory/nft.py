@@ -26,6 +26,9 @@ def _describe(expr: Mapping[str, Any]) -> str:
         else:
             left_text = json.dumps(left, sort_keys=True)
         return f"{left_text} {match.get('op', '==')} {json.dumps(right, sort_keys=True)}"
+    if "log" in expr:
+        log = expr["log"] or {}
+        return f"log prefix {json.dumps(log.get('prefix', ''))} group {log.get('group', '-')}"
     if "counter" in expr:
         counter = expr["counter"] or {}
         return f"counter packets {counter.get('packets', 0)} bytes {counter.get('bytes', 0)}"
@@ -51,6 +54,8 @@ def rule_from_json(rule: Mapping[str, Any]) -> NftRule:
     exprs: list[Mapping[str, Any]] = list(rule.get("expr", []))
     counter = next((e["counter"] or {} for e in exprs if "counter" in e), None)
     verdict = next((v for e in exprs for v in _VERDICTS if v in e), None)
+    log = next((e["log"] or {} for e in exprs if "log" in e), None)
+    group = log.get("group") if isinstance(log, dict) else None
     return NftRule(
         family=str(rule.get("family", "")),
         table=str(rule.get("table", "")),
@@ -62,6 +67,7 @@ def rule_from_json(rule: Mapping[str, Any]) -> NftRule:
         packets=int(counter.get("packets", 0)) if counter is not None else None,
         bytes=int(counter.get("bytes", 0)) if counter is not None else None,
         text=" ".join(_describe(e) for e in exprs),
+        log_group=group if isinstance(group, int) else None,
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from auditor.engine_kind import EngineKind
 from auditor.inventory import llamacpp, ollama
-from auditor.inventory.interface import EngineFacts, ProcessFact
+from auditor.inventory.interface import EngineFacts, ProcessFact, RunnerFact, ServedModels
 
 Bind = Callable[[ProcessFact | None, Mapping[str, str]], tuple[str, int]]
 VersionProbe = Callable[[ProcessFact, str, int | None], str | None]
@@ -36,8 +36,19 @@ class EngineProfile:
     # whether a drop-in's settings (see UnitFacts.dropin_settings) configure the engine itself
     configures_engine: Callable[[tuple[str, ...]], bool]
     verbose_flags: tuple[str, ...]  # command-line flags that log prompts
-    product: Callable[[str], str]  # its name in cves.toml, from its reported version
+    product: Callable[[str], str]  # its product name in the vulnerability table
+    # a process of its tree that is one of its inference runners (None: not a runner)
+    runner: Callable[[ProcessFact], RunnerFact | None]
     server_config: ServerConfigReader | None = None  # a settings file of its own, if any
+    cors_path: str = "/"  # a route the CORS probe asks about
+    origins_variable: str | None = None  # the setting that adds CORS origins, if any
+    status_path: str | None = None  # a route where the server states its cloud status
+    cloud_log_pattern: str | None = None  # the start-up log line that states it
+    # variables that switch off the tools of its CLI's agent (each: set and non-empty)
+    agent_switches: tuple[str, ...] = ()
+    is_cli: Callable[[ProcessFact], bool] | None = None  # a process of its CLI (not the server)
+    # the models it serves and their parameters (engine, base URL, its runners)
+    served: Callable[[EngineFacts, str, tuple[RunnerFact, ...]], ServedModels] | None = None
 
 
 PROFILES: Mapping[EngineKind, EngineProfile] = {
@@ -54,7 +65,15 @@ PROFILES: Mapping[EngineKind, EngineProfile] = {
         configures_engine=ollama.configures_engine,
         verbose_flags=(),
         product=ollama.product,
+        runner=ollama.runner,
         server_config=ollama.server_config,
+        cors_path="/api/tags",
+        origins_variable="OLLAMA_ORIGINS",
+        status_path="/api/status",
+        cloud_log_pattern=ollama.CLOUD_LOG_PATTERN,
+        agent_switches=ollama.AGENT_SWITCHES,
+        is_cli=ollama.is_cli,
+        served=ollama.served,
     ),
     EngineKind.LLAMACPP: EngineProfile(
         kind=EngineKind.LLAMACPP,
@@ -69,8 +88,18 @@ PROFILES: Mapping[EngineKind, EngineProfile] = {
         configures_engine=llamacpp.configures_engine,
         verbose_flags=llamacpp.VERBOSE_FLAGS,
         product=llamacpp.product,
+        runner=llamacpp.runner,
+        cors_path="/v1/models",
+        served=llamacpp.served,
     ),
 }
+
+
+def runners(engine: EngineFacts) -> tuple[RunnerFact, ...]:
+    """The engine's runners: the processes of its tree below the main one that are."""
+    find = profile(engine.kind).runner
+    main = engine.main.pid if engine.main else None
+    return tuple(r for p in engine.tree if p.pid != main if (r := find(p)) is not None)
 
 
 def profile(kind: str) -> EngineProfile:

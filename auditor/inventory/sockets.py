@@ -1,23 +1,26 @@
-"""Every TCP/UDP socket over IPv4/IPv6 with its owning process.
+"""Every TCP/UDP socket over IPv4/IPv6, and the processes that own the ones that matter.
 
-psutil reads /proc/net/{tcp,tcp6,udp,udp6} and maps socket inodes to pids by
-walking /proc/*/fd. Without root the fds of other users' processes cannot be
-read, so those sockets come back with no pid: they are kept (owner unknown),
-never dropped, and the privilege is recorded so the report says what was hidden.
+The table comes from the kernel over netlink sock_diag (`sockdiag.dump`): no owners.
+An owner is the process holding an fd `socket:[INODE]`; finding it means reading
+/proc/PID/fd, which is most of what `ss -p` costs. So owners are resolved only where a
+control needs them: the engine's process tree (its fds are read, nothing else), and a
+few sockets such as listeners on the engine's port (every process is walked until all
+of them are found). `snapshot()` resolves every owner, as `ss -tuanp` does.
+
+Without root the fds of other users' processes cannot be read, so those sockets come
+back with no pid: they are kept (owner unknown), never dropped, and the privilege is
+recorded so the report says what was hidden.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import os
-import socket
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 
-import psutil
-
+from auditor.inventory import sockdiag
 from auditor.inventory.interface import Privilege, SocketFact
-
-_PROTOCOLS = {socket.SOCK_STREAM: "tcp", socket.SOCK_DGRAM: "udp"}
-_FAMILIES = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6"}
 
 
 def privilege() -> Privilege:
@@ -35,37 +38,118 @@ def privilege() -> Privilege:
     )
 
 
-def to_fact(conn: Any) -> SocketFact:
-    """psutil's connection tuple (sconn) → SocketFact."""
-    local = conn.laddr
-    remote = conn.raddr if conn.raddr else None
-    return SocketFact(
-        protocol=_PROTOCOLS.get(conn.type, str(conn.type)),
-        family=_FAMILIES.get(conn.family, str(conn.family)),
-        local_address=local.ip if local else "",
-        local_port=local.port if local else 0,
-        remote_address=remote.ip if remote else None,
-        remote_port=remote.port if remote else None,
-        state=conn.status,
-        pid=conn.pid,
+def table() -> tuple[SocketFact, ...]:
+    """Every inet socket now, without owners (pid None), each with its inode and uid."""
+    return sockdiag.dump()
+
+
+def leaving_table() -> tuple[SocketFact, ...]:
+    """The sockets connected or connecting to a peer outside loopback, without owners."""
+    return sockdiag.dump(leaving_only=True)
+
+
+def _all_pids() -> Iterator[int]:
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if entry.name.isdigit():
+                yield int(entry.name)
+
+
+def _socket_inodes(pid: int) -> Iterator[int]:
+    """The inodes of the sockets process `pid` holds; nothing when its fds are unreadable."""
+    try:
+        fd_dir = os.open(f"/proc/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        for name in os.listdir(fd_dir):
+            try:
+                target = os.readlink(name, dir_fd=fd_dir)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                yield int(target[8:-1])
+    except OSError:
+        return
+    finally:
+        os.close(fd_dir)
+
+
+def owners(inodes: Collection[int], pids: Iterable[int] | None = None) -> dict[int, int]:
+    """inode → pid of the first process (of `pids`, default every process) holding it.
+
+    Stops as soon as every inode asked for has an owner.
+    """
+    wanted = set(inodes)
+    found: dict[int, int] = {}
+    for pid in _all_pids() if pids is None else pids:
+        if not wanted:
+            break
+        for inode in _socket_inodes(pid):
+            if inode in wanted:
+                wanted.discard(inode)
+                found[inode] = pid
+    return found
+
+
+def attribute(socks: Iterable[SocketFact], found: Mapping[int, int]) -> tuple[SocketFact, ...]:
+    """`socks` with the owners in `found` filled in; other sockets keep what they had."""
+    return tuple(
+        dataclasses.replace(s, pid=found[s.inode])
+        if s.pid is None and s.inode is not None and s.inode in found
+        else s
+        for s in socks
     )
 
 
-def snapshot() -> tuple[SocketFact, ...]:
-    """Every inet socket now.
+def resolve(
+    socks: tuple[SocketFact, ...],
+    needed: Callable[[SocketFact], bool],
+    pids: Iterable[int] | None = None,
+) -> tuple[SocketFact, ...]:
+    """Resolve the owners of the unowned sockets that `needed` selects."""
+    inodes = {s.inode for s in socks if s.pid is None and s.inode and needed(s)}
+    if not inodes:
+        return socks
+    return attribute(socks, owners(inodes, pids))
 
-    A socket shared by several processes (inherited across fork) is attributed to one
-    of them, as psutil reports it; `ss -p` lists them all.
+
+def snapshot() -> tuple[SocketFact, ...]:
+    """Every inet socket now with every readable owner (`ss -tuanp`).
+
+    A socket shared by several processes (inherited across fork) is attributed to the
+    first of them in /proc order; `ss -p` lists them all.
     """
-    return tuple(to_fact(conn) for conn in psutil.net_connections(kind="inet"))
+    return resolve(table(), lambda _: True)
 
 
 def unowned(sockets: tuple[SocketFact, ...]) -> tuple[SocketFact, ...]:
     return tuple(s for s in sockets if s.pid is None)
 
 
-def socket_key(fact: SocketFact) -> tuple[object, ...]:
-    return (
-        fact.protocol, fact.local_address, fact.local_port,
-        fact.remote_address, fact.remote_port, fact.state, fact.pid,
-    )  # fmt: skip
+def _loopback(address: str) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        return parsed.ipv4_mapped.is_loopback
+    return parsed.is_loopback
+
+
+def leaves_host(fact: SocketFact) -> bool:
+    """A socket connected (or connecting) to a peer outside loopback."""
+    return fact.remote_address is not None and not _loopback(fact.remote_address)
+
+
+def listening(fact: SocketFact) -> bool:
+    """A listening TCP socket or an unconnected bound UDP socket."""
+    if fact.protocol == "tcp":
+        return fact.state == "LISTEN"
+    return fact.remote_address is None
+
+
+def watch_key(fact: SocketFact) -> tuple[object, ...]:
+    """What makes a socket new to the watch: the socket itself, its peer and its state."""
+    return (fact.protocol, fact.inode, fact.local_port, fact.remote_address, fact.remote_port,
+            fact.state)  # fmt: skip

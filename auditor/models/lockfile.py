@@ -8,7 +8,9 @@ Format version 1, JSON Schema in auditor/data/lock.schema.json. Sections:
 - `gguf`: plain GGUF files for the llamacpp engine;
 - `auditor`: the auditor's wheels;
 - `debs` (optional): Debian packages the roles install on the target offline, with the
-  release and architecture they were resolved for.
+  release and architecture they were resolved for;
+- `vulns` (optional): the known-vulnerability table (OSV JSON entries under vulns/), with the
+  day it was checked and where it came from.
 An engine pin built by the recipe (`offgrid bundle build-engine`) carries a `build` record:
 variant, CMake flags, the CPU flags the build needs (declared and found in its libraries) and,
 for CUDA builds, the toolkit version and architectures.
@@ -97,6 +99,15 @@ class DebSet:
 
 
 @dataclass(frozen=True)
+class VulnsPin:
+    """The bundle's known-vulnerability table: OSV entries, the day checked, their source."""
+
+    date: str  # YYYY-MM-DD
+    source: str
+    files: tuple[FilePin, ...]  # vulns/<id>.json
+
+
+@dataclass(frozen=True)
 class LayerPin:
     media_type: str
     digest: str  # sha256:<hex>
@@ -143,6 +154,7 @@ class Lock:
     gguf: tuple[GGUFPin, ...] = ()
     auditor: tuple[FilePin, ...] = ()
     debs: DebSet | None = None
+    vulns: VulnsPin | None = None
     generator: str = f"offgrid {__version__}"
     updated_at: str = field(default_factory=_now)
 
@@ -171,6 +183,9 @@ class Lock:
 
     def with_debs(self, debs: DebSet) -> Lock:
         return dataclasses.replace(self, debs=debs, updated_at=_now())
+
+    def with_vulns(self, vulns: VulnsPin) -> Lock:
+        return dataclasses.replace(self, vulns=vulns, updated_at=_now())
 
 
 @cache
@@ -236,6 +251,12 @@ def _debs(raw: Mapping[str, Any] | None) -> DebSet | None:
     return DebSet(raw["release"], raw["architecture"], tuple(raw["requested"]), packages)
 
 
+def _vulns(raw: Mapping[str, Any] | None) -> VulnsPin | None:
+    if raw is None:
+        return None
+    return VulnsPin(raw["date"], raw["source"], tuple(_file(f) for f in raw["files"]))
+
+
 def from_dict(raw: object, origin: str = "lock file") -> Lock:
     """Validate against the schema and build the Lock; InputError names the first problem."""
     if isinstance(raw, dict) and raw.get("lock_version") not in (LOCK_VERSION, None):
@@ -256,6 +277,7 @@ def from_dict(raw: object, origin: str = "lock file") -> Lock:
         gguf=tuple(GGUFPin(g["name"], g["path"], g["sha256"], g["size"]) for g in raw["gguf"]),
         auditor=tuple(_file(a) for a in raw["auditor"]),
         debs=_debs(raw.get("debs")),
+        vulns=_vulns(raw.get("vulns")),
         generator=raw["generator"],
         updated_at=raw["updated_at"],
     )
@@ -364,6 +386,13 @@ def to_dict(lock: Lock) -> dict[str, object]:
     }
     if lock.debs is not None:
         out["debs"] = _debs_dict(lock.debs)
+    if lock.vulns is not None:
+        vulns = lock.vulns
+        out["vulns"] = {
+            "date": vulns.date,
+            "source": vulns.source,
+            "files": [_file_dict(f) for f in vulns.files],
+        }
     return out
 
 

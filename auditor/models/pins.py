@@ -1,7 +1,11 @@
 """Engine pins: record an engine artifact in the bundle, and check a running engine against it.
 
-- ollama: the release tarball (`.tar.zst` or `.tgz`) is pinned as a bundle artifact and the
-  `bin/ollama` it contains as the binary; OG-INT-01 hashes the running engine's executable.
+- ollama: the release tarball (`.tar.zst` or `.tgz`) is pinned as a bundle artifact, and as
+  binaries `bin/ollama` and every file under `lib/ollama/` (ggml and its CPU, CUDA and Vulkan
+  backends, the llama-server runner), paths relative to the install prefix. OG-INT-01 hashes
+  the running engine's executable and every pinned file of the installed `lib/ollama/` tree
+  (a missing, altered or unpinned file fails), and checks that every library the engine and
+  its runners have mapped from that tree (/proc/PID/maps) is a pinned one.
 - llamacpp: the engine is Python code plus llama.cpp's native libraries from the
   llama-cpp-python wheel. The wheelhouse is pinned as artifacts, and every native library in
   that wheel (`llama_cpp/lib/*.so*`) as a binary: those libraries hold the inference code and
@@ -23,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import psutil
+
 from auditor.engine_kind import EngineKind
 from auditor.errors import InputError
 from auditor.models.copying import copy_hashed
@@ -30,6 +36,8 @@ from auditor.models.hashing import CHUNK, sha256_file
 from auditor.models.lockfile import EngineBuild, EnginePin, FilePin
 
 OLLAMA_BINARY = "bin/ollama"
+OLLAMA_LIBDIR = "lib/ollama/"
+_ENGINE_LIBRARIES = ("libggml", "libllama", "libmtmd")  # inference code, wherever mapped
 LLAMACPP_WHEEL = re.compile(r"^llama_cpp_python-([^-]+)-.*\.whl$")
 LLAMACPP_LIB = re.compile(r"^llama_cpp/lib/[^/]+\.so(\.[0-9]+)*$")
 
@@ -59,19 +67,28 @@ def _tar_stream(tarball: Path) -> Iterator[tarfile.TarFile]:
             yield archive
 
 
+def _tree_member(name: str) -> bool:
+    return name == OLLAMA_BINARY or (name.startswith(OLLAMA_LIBDIR) and ".." not in name)
+
+
 def tarball_binaries(tarball: Path) -> tuple[FilePin, ...]:
-    """sha256 and size of bin/ollama inside the release tarball, read as a stream."""
+    """sha256 and size of bin/ollama and every regular file under lib/ollama/ in the release
+    tarball, read as a stream (links point at pinned files and are not pinned themselves)."""
+    pins = []
     try:
         with _tar_stream(tarball) as archive:
             for member in archive:
-                if member.name.removeprefix("./") == OLLAMA_BINARY and member.isfile():
+                name = member.name.removeprefix("./")
+                if member.isfile() and _tree_member(name):
                     handle = archive.extractfile(member)
                     assert handle is not None
                     sha, size = _hash_stream(handle)
-                    return (FilePin(OLLAMA_BINARY, sha, size),)
+                    pins.append(FilePin(name, sha, size))
     except (tarfile.TarError, OSError) as exc:
         raise InputError(f"{tarball}: not a readable tarball: {exc}") from None
-    raise InputError(f"{tarball}: has no {OLLAMA_BINARY}; is it an Ollama release tarball?")
+    if not any(p.path == OLLAMA_BINARY for p in pins):
+        raise InputError(f"{tarball}: has no {OLLAMA_BINARY}; is it an Ollama release tarball?")
+    return tuple(sorted(pins, key=lambda p: p.path))
 
 
 def wheel_binaries(wheel: Path) -> tuple[FilePin, ...]:
@@ -188,11 +205,68 @@ def _check_file(path: Path, pin: FilePin | None) -> BinaryCheck:
     )
 
 
-def check_ollama(pin: EnginePin, exe_path: str | None) -> EngineCheck:
+def _install_root(exe: Path) -> Path:
+    """The prefix the tarball was unpacked into: bin/ollama's grandparent."""
+    return exe.resolve().parent.parent
+
+
+def _tree_files(root: Path, pin: EnginePin) -> list[BinaryCheck]:
+    """Every pinned lib/ollama file hashed, and every file found there that is not pinned."""
+    pinned = {b.path: b for b in pin.binaries if b.path.startswith(OLLAMA_LIBDIR)}
+    libdir = root / OLLAMA_LIBDIR
+    found = set()
+    if libdir.is_dir():
+        found = {
+            p.relative_to(root).as_posix()
+            for p in libdir.rglob("*")
+            if p.is_file() and not p.is_symlink()
+        }
+    checks = [_check_file(root / rel, pinned[rel]) for rel in sorted(pinned)]
+    checks += [_check_file(root / rel, None) for rel in sorted(found - set(pinned))]
+    return checks
+
+
+def _tree_pids(pid: int) -> list[int]:
+    try:
+        return [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+    except psutil.Error:
+        return [pid]
+
+
+def _mapped_unpinned(root: Path, pin: EnginePin, pid: int) -> list[BinaryCheck]:
+    """Libraries the engine or a runner mapped from lib/ollama/ that no pin names, or that
+    are mapped from outside the tree they should come from."""
+    pinned = {b.path for b in pin.binaries}
+    libdir = (root / OLLAMA_LIBDIR).as_posix()
+    checks = []
+    for each in _tree_pids(pid):
+        try:
+            mapped = mapped_files(each)
+        except OSError as exc:
+            checks.append(
+                BinaryCheck(f"/proc/{each}/maps", None, None, None, f"cannot read: {exc}")
+            )
+            continue
+        for path in mapped:
+            if path.as_posix().startswith(libdir):
+                if path.relative_to(root).as_posix() not in pinned:
+                    checks.append(_check_file(path, None))
+            elif path.name.startswith(_ENGINE_LIBRARIES):
+                checks.append(_check_file(path, None))  # ggml from outside the pinned tree
+    return checks
+
+
+def check_ollama(pin: EnginePin, exe_path: str | None, pid: int | None = None) -> EngineCheck:
     binary = next((b for b in pin.binaries if b.path == OLLAMA_BINARY), None)
     if exe_path is None:
         return EngineCheck(pin.name, pin.version, (), "the engine's executable path is unknown")
-    return EngineCheck(pin.name, pin.version, (_check_file(Path(exe_path), binary),))
+    files = [_check_file(Path(exe_path), binary)]
+    if any(b.path.startswith(OLLAMA_LIBDIR) for b in pin.binaries):
+        root = _install_root(Path(exe_path))
+        files += _tree_files(root, pin)
+        if pid is not None:
+            files += _mapped_unpinned(root, pin, pid)
+    return EngineCheck(pin.name, pin.version, tuple(files))
 
 
 def mapped_files(pid: int) -> list[Path]:
@@ -225,8 +299,8 @@ def check_llamacpp(pin: EnginePin, pid: int | None) -> EngineCheck:
     return EngineCheck(pin.name, pin.version, tuple(files))
 
 
-def _check_ollama(pin: EnginePin, exe_path: str | None, _pid: int | None) -> EngineCheck:
-    return check_ollama(pin, exe_path)
+def _check_ollama(pin: EnginePin, exe_path: str | None, pid: int | None) -> EngineCheck:
+    return check_ollama(pin, exe_path, pid)
 
 
 def _check_llamacpp(pin: EnginePin, _exe_path: str | None, pid: int | None) -> EngineCheck:

@@ -246,7 +246,7 @@ def verify_files(
 BUNDLE_OLLAMA_STORE = "models/ollama"
 BUNDLE_GGUF_DIR = "models/gguf"
 BUNDLE_DEBS_DIR = "debs"
-_BUNDLE_ARTIFACT_DIRS = ("engines", "auditor/wheelhouse", BUNDLE_DEBS_DIR)
+_BUNDLE_ARTIFACT_DIRS = ("engines", "auditor/wheelhouse", BUNDLE_DEBS_DIR, "vulns")
 
 
 @dataclass(frozen=True)
@@ -281,12 +281,15 @@ def verify_bundle(lock: Lock, root: Path, source: DigestSource) -> BundleReport:
     deb_files = _deb_files(lock)
     if deb_files:
         items.append(verify_files(deb_files, root, source, "Debian packages", "debs"))
+    vuln_files = lock.vulns.files if lock.vulns else ()
+    if vuln_files:
+        items.append(verify_files(vuln_files, root, source, "vulnerability table", "vulns"))
     stores = (
         verify_ollama_store(lock.models, root / BUNDLE_OLLAMA_STORE, source, BUNDLE_OLLAMA_STORE),
         verify_gguf_dir(lock.gguf, root / BUNDLE_GGUF_DIR, source, BUNDLE_GGUF_DIR),
     )
     pinned = {a.path for e in lock.engines for a in e.artifacts} | {a.path for a in lock.auditor}
-    pinned |= {d.path for d in deb_files}
+    pinned |= {d.path for d in deb_files} | {v.path for v in vuln_files}
     unpinned = tuple(
         Problem(Kind.EXTRA_FILE, rel, "not pinned in the lock file")
         for top in _BUNDLE_ARTIFACT_DIRS

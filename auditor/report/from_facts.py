@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auditor.checks.waivers import WaiverSet
-from auditor.inventory.interface import EngineFacts, Facts, UnitFacts
+from auditor.inventory.interface import EngineFacts, Facts, GpuFacts, ServedModels, UnitFacts
 from auditor.models.integrity import IntegrityRun
 from auditor.models.pins import EngineCheck
 from auditor.report.model import (
@@ -13,11 +13,14 @@ from auditor.report.model import (
     ExpiredWaiver,
     ExtraSection,
     FileCheck,
+    GpuRef,
+    GpuSection,
     HashingSection,
     IntegritySection,
     ModelCheck,
     PrivilegeSection,
     ProcessRef,
+    ServedRef,
     StoreSection,
     UnitSection,
 )
@@ -88,15 +91,51 @@ def integrity_section(run: IntegrityRun) -> IntegritySection:
     return IntegritySection(run.lock_path, run.lock_sha256, error, _pin_check(run), hashing, store)
 
 
+def gpu_section(gpu: GpuFacts | None) -> GpuSection | None:
+    if gpu is None:
+        return None
+    devices = tuple(GpuRef(d.name, d.driver_version, d.memory_total_mib) for d in gpu.devices)
+    return GpuSection(devices, gpu.cuda_version, gpu.error)
+
+
+def served_refs(served: ServedModels | None) -> tuple[ServedRef, ...] | None:
+    """Each loaded model's share on the GPU, with a warning when it is not all there."""
+    if served is None or served.error:
+        return None
+    refs = []
+    for model in served.models:
+        share = None
+        if model.size and model.size_vram is not None:
+            share = round(model.size_vram / model.size, 4)
+        warning = None
+        if share is not None and share < 1:
+            warning = (
+                f"{model.name} is {share:.0%} on the GPU: the rest runs on the CPU, at a "
+                "fraction of the speed"
+            )
+        refs.append(ServedRef(model.name, model.size, model.size_vram, share, warning))
+    return tuple(refs)
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _float_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
 def extra_section(facts: Facts, waivers: WaiverSet | None) -> ExtraSection:
     return ExtraSection(
         sockets_observed=len(facts.sockets),
         watched_sockets=len(facts.watched_sockets),
         watch_seconds=facts.options.watch_seconds,
+        watch_samples=_int_or_none(facts.extra.get("watch_samples")),
+        watch_interval_ms=_float_or_none(facts.extra.get("watch_interval_ms")),
         processes_observed=len(facts.processes),
         systemd_running=facts.systemd_running,
         expired_waivers=tuple(
             ExpiredWaiver(w.control_id, w.expires, w.justification)
             for w in (waivers.expired if waivers else ())
         ),
+        gpu=gpu_section(facts.gpu),
+        served_models=served_refs(facts.served),
     )

@@ -17,6 +17,8 @@ from auditor.report.model import (
     ExpiredWaiver,
     ExtraSection,
     FileCheck,
+    GpuRef,
+    GpuSection,
     HashingSection,
     HostInfo,
     IntegritySection,
@@ -24,6 +26,7 @@ from auditor.report.model import (
     PrivilegeSection,
     ProcessRef,
     Report,
+    ServedRef,
     StoreSection,
     UnitSection,
 )
@@ -131,16 +134,27 @@ _HASHING_KEYS = (
 )  # fmt: skip
 
 
+def _gpu(data: Mapping[str, Any] | None) -> GpuSection | None:
+    if data is None:
+        return None
+    devices = tuple(GpuRef(**d) for d in data["devices"])
+    return GpuSection(devices, data.get("cuda_version"), data.get("error"))
+
+
 def _extra(data: Mapping[str, Any]) -> ExtraSection:
     waivers = data.get("expired_waivers")
+    served = data.get("served_models")
     return ExtraSection(
         **{key: data.get(key) for key in _EXTRA_COUNTS},
         expired_waivers=None if waivers is None else tuple(ExpiredWaiver(**w) for w in waivers),
+        gpu=_gpu(data.get("gpu")),
+        served_models=None if served is None else tuple(ServedRef(**m) for m in served),
     )
 
 
 _EXTRA_COUNTS = (
-    "sockets_observed", "watched_sockets", "watch_seconds", "processes_observed",
+    "sockets_observed", "watched_sockets", "watch_seconds", "watch_samples", "watch_interval_ms",
+    "processes_observed",
     "systemd_running",
 )  # fmt: skip
 

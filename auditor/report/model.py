@@ -154,15 +154,44 @@ class IntegritySection:
 
 
 @dataclass(frozen=True)
+class GpuRef:
+    name: str
+    driver_version: str
+    memory_total_mib: int | None
+
+
+@dataclass(frozen=True)
+class GpuSection:
+    devices: tuple[GpuRef, ...]
+    cuda_version: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class ServedRef:
+    """A model the engine had loaded: its size, how much is on the GPU, the share."""
+
+    name: str
+    size: int | None
+    size_vram: int | None
+    gpu_share: float | None  # size_vram / size; None: not stated
+    warning: str | None  # set when the model is not fully on the GPU
+
+
+@dataclass(frozen=True)
 class ExtraSection:
     """What the audit observed beyond the controls; a field a saved report leaves out is None."""
 
     sockets_observed: int | None = None
     watched_sockets: int | None = None
     watch_seconds: float | None = None
+    watch_samples: int | None = None  # samples --watch took
+    watch_interval_ms: float | None = None  # their real median interval
     processes_observed: int | None = None
     systemd_running: bool | None = None
     expired_waivers: tuple[ExpiredWaiver, ...] | None = None
+    gpu: GpuSection | None = None  # nvidia-smi: devices, driver, CUDA
+    served_models: tuple[ServedRef, ...] | None = None  # what the engine had loaded
 
 
 @dataclass(frozen=True)
@@ -246,6 +275,10 @@ def _extra_json(extra: ExtraSection) -> Json:
     data = asdict(extra)
     if extra.expired_waivers is not None:
         data["expired_waivers"] = [asdict(w) for w in extra.expired_waivers]
+    if extra.gpu is not None:
+        data["gpu"] = asdict(extra.gpu) | {"devices": [asdict(d) for d in extra.gpu.devices]}
+    if extra.served_models is not None:
+        data["served_models"] = [asdict(m) for m in extra.served_models]
     return _without_none(data)
 
 

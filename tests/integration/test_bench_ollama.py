@@ -215,7 +215,8 @@ def test_cold_start_pays_a_real_load_after_keep_alive_0(tmp_path: Path) -> None:
 def test_status_and_show_follow_the_environment_and_store(tmp_path: Path) -> None:
     (tmp_path / ".ollama").mkdir()
     (tmp_path / ".ollama" / "server.json").write_text('{"disable_ollama_cloud": true}')
-    with standin(tmp_path, {"OLLAMA_NO_CLOUD": "1"}) as url:
+    # /api/status exists from Ollama 0.16.2 on (the stand-in answers 404 before)
+    with standin(tmp_path, {"OLLAMA_NO_CLOUD": "1", "OFFGRID_STANDIN_VERSION": "0.17.1"}) as url:
         assert requests.get(url + "/api/status", timeout=5).json() == {
             "cloud": {"disabled": True, "source": "both"}
         }
@@ -223,7 +224,7 @@ def test_status_and_show_follow_the_environment_and_store(tmp_path: Path) -> Non
         assert shown["details"]["quantization_level"] == "Q4_1"
         assert requests.get(url + "/api/ps", timeout=5).json() == {"models": []}
     (tmp_path / ".ollama" / "server.json").unlink()
-    with standin(tmp_path, {}) as url:
+    with standin(tmp_path, {"OFFGRID_STANDIN_VERSION": "0.17.1"}) as url:
         assert requests.get(url + "/api/status", timeout=5).json() == {
             "cloud": {"disabled": False, "source": "none"}
         }

@@ -7,8 +7,11 @@ it would on a real release. ``bin/ollama`` is a small compiled launcher
 (``ollama_standin_launcher.c``) that runs the Ollama-protocol stand-in server
 (``tests/standins/ollama_standin.py``, shipped inside as ``lib/ollama/``) with the target's
 ``python3``; being a real executable, it is what /proc/PID/exe of the service names, so the
-auditor's binary pin (OG-INT-01) is checked as on a real install. Every file says it is a
-stand-in.
+auditor's binary pin (OG-INT-01) is checked as on a real install. ``lib/ollama/`` also holds
+the runner (``llama-server``, started by the server as Ollama >= 0.30 starts its runners) and
+two real shared libraries (``libggml_standin.c``) that the server and its runners map, so the
+pins of the whole tree and the mapped-library check are exercised too. Every file says it is
+a stand-in.
 
 Archives are reproducible: the same version and server file always give the same sha256, so a
 test bundle built twice pins the same digest.
@@ -28,7 +31,11 @@ from pathlib import Path
 from typing import Literal
 
 STANDIN_SERVER = Path(__file__).with_name("ollama_standin.py")
+STANDIN_RUNNER = Path(__file__).with_name("llama-server")
 LAUNCHER = Path(__file__).with_name("ollama_standin_launcher.c")
+LIBRARY_SOURCE = Path(__file__).with_name("libggml_standin.c")
+# shared libraries the stand-in server and its runners map, as Ollama maps ggml's
+LIBRARIES = ("libggml-base.so", "libggml-cpu.so")
 _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]*")
 ARCHIVE_NAMES = {"zst": "ollama-linux-amd64.tar.zst", "tgz": "ollama-linux-amd64.tgz"}
 # Fixed metadata keeps the archive bytes identical between builds.
@@ -66,6 +73,19 @@ def launcher_binary(version: str) -> bytes:
         return out.read_bytes()
 
 
+def shared_library(name: str) -> bytes:
+    """lib/ollama/<name>: a real ELF shared library (libggml_standin.c), stripped, so the same
+    name gives the same bytes."""
+    with tempfile.TemporaryDirectory(prefix="ollama-standin-lib-") as tmp:
+        out = Path(tmp) / name
+        subprocess.run(
+            ["cc", "-O2", "-s", "-shared", "-fPIC", f'-DSTANDIN_LIBRARY="{name}"',
+             "-o", str(out), LIBRARY_SOURCE.name],
+            cwd=LIBRARY_SOURCE.parent, capture_output=True, check=True,
+        )  # fmt: skip
+        return out.read_bytes()
+
+
 def _readme(version: str) -> str:
     return (
         f"offgrid TEST STAND-IN for an Ollama {version} release tarball.\n"
@@ -88,13 +108,17 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes | None, mode: int) -> None
 
 
 def release_tar_bytes(version: str, server: Path = STANDIN_SERVER) -> bytes:
-    """The uncompressed tar: ./bin/ollama, ./lib/ollama/ollama_standin.py, a README."""
+    """The uncompressed tar: ./bin/ollama and ./lib/ollama/ with the stand-in server, its
+    llama-server runner, the shared libraries both map, and a README."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for directory in ("./bin", "./lib", "./lib/ollama"):
             _add(tar, directory, None, 0o755)
         _add(tar, "./bin/ollama", launcher_binary(version), 0o755)
         _add(tar, "./lib/ollama/ollama_standin.py", server.read_bytes(), 0o644)
+        _add(tar, "./lib/ollama/llama-server", STANDIN_RUNNER.read_bytes(), 0o755)
+        for library in LIBRARIES:
+            _add(tar, f"./lib/ollama/{library}", shared_library(library), 0o755)
         _add(tar, "./lib/ollama/STANDIN-NOT-OLLAMA.txt", _readme(version).encode(), 0o644)
     return buffer.getvalue()
 

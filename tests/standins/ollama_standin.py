@@ -11,7 +11,10 @@ What it does for real:
   (OFFGRID_STANDIN_VERSION, default 0.12.3), /api/tags and /api/show from the manifests in
   OLLAMA_MODELS (default ~/.ollama/models; `digest` = sha256 of the manifest file), /api/ps,
   and /api/status (cloud disabled by OLLAMA_NO_CLOUD and/or ~/.ollama/server.json
-  `disable_ollama_cloud`).
+  `disable_ollama_cloud`; from version 0.16.2 on, as Ollama: older versions answer 404).
+  A CORS preflight (OPTIONS) is answered as Ollama's: the Origin echoed when it is a built-in
+  one (localhost, 127.0.0.1, 0.0.0.0, app://, file://, tauri://, vscode-webview://) or listed
+  in OLLAMA_ORIGINS ("*" allows all), 403 otherwise.
 - /api/generate and /api/chat relay generation to a real OpenAI-compatible engine so the
   timings are real, and answer in Ollama's NDJSON with a final done object whose durations
   are nanoseconds measured by the stand-in around the relay:
@@ -29,6 +32,16 @@ What it does for real:
   not the stand-in's to stop: `keep_alive: 0` marks the model unloaded in /api/ps, and the
   next "load" is only a readiness probe of that engine (load_duration says so by being
   small). Without either, generation answers HTTP 503 with a JSON error.
+- Runners (stand-in version 0.30.0 or later, the default, and no ..._ENGINE_CMD): as Ollama
+  since v0.30.0, loading a model starts a runner child, the `llama-server` next to this file
+  (lib/ollama/llama-server in the release layout), with Ollama's own argv:
+  `--model <blob> --port <ephemeral> --host 127.0.0.1 --no-webui --offline -c <num_ctx> -np 1`
+  (and `-ngl <num_gpu>` when the model's params set it). The runner is a child of the server in
+  its process group, listens on that loopback port, answers /health, /v1/models and /props
+  (n_ctx, total_slots) and relays every other request to OFFGRID_STANDIN_UPSTREAM; the server
+  talks to the model only through it. Unloading stops the runner. OFFGRID_STANDIN_RUNNER_HOST
+  replaces the runner's --host (a planted fault for tests); OFFGRID_STANDIN_RUNNER_ONLINE=1
+  leaves out --offline.
 - Models never expire on a timer; only `keep_alive: 0` unloads.
 
 Fault injection for tests (env): OFFGRID_STANDIN_FAULT = malformed | http500 | reset |
@@ -39,6 +52,7 @@ every one); a stall sleeps OFFGRID_STANDIN_STALL_S seconds (default 30) mid-stre
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import http.client
 import json
@@ -54,10 +68,23 @@ import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 DEFAULT_VERSION = "0.12.3"
+RUNNERS_SINCE = (0, 30, 0)  # Ollama starts upstream llama-server children from this release
+DEFAULT_NUM_CTX = 4096
+STATUS_SINCE = (0, 16, 2)  # /api/status and OLLAMA_NO_CLOUD arrived in this release
+# origins Ollama allows without OLLAMA_ORIGINS (envconfig.AllowedOrigins), any port
+BUILTIN_ORIGINS = (
+    "http://localhost",
+    "https://localhost",
+    "http://127.0.0.1",
+    "https://127.0.0.1",
+    "http://0.0.0.0",
+    "https://0.0.0.0",
+)
+BUILTIN_SCHEMES = ("app://", "file://", "tauri://", "vscode-webview://")
 DEFAULT_REGISTRY = ("registry.ollama.ai", "library")
 TRUTHY = ("1", "true", "yes", "on")
 
@@ -171,6 +198,14 @@ def cloud_status() -> dict[str, Any]:
     return {"cloud": {"disabled": env or config, "source": source}}
 
 
+def origin_allowed(origin: str) -> bool:
+    extra = [o.strip() for o in os.environ.get("OLLAMA_ORIGINS", "").split(",") if o.strip()]
+    if "*" in extra or origin in extra or origin.startswith(BUILTIN_SCHEMES):
+        return True
+    base = origin.rsplit(":", 1)[0] if origin.count(":") > 1 else origin
+    return base in BUILTIN_ORIGINS
+
+
 # --- the engine behind the stand-in ------------------------------------------------------
 
 
@@ -180,28 +215,98 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for part in text.lstrip("v").split("-", 1)[0].split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
+
+
+def standin_version() -> str:
+    return os.environ.get("OFFGRID_STANDIN_VERSION", DEFAULT_VERSION)
+
+
+def model_params(name: str) -> dict[str, Any]:
+    entry = read_store().get(name)
+    with contextlib.suppress(ValueError):
+        data = json.loads(layer_text(entry, ".params")) if entry else {}
+        if isinstance(data, dict):
+            return data
+    return {}
+
+
+def parameters_text(params: dict[str, Any]) -> str:
+    """/api/show "parameters" as Ollama writes it: `name<padding>value` lines, lists one
+    line per value, strings quoted."""
+    lines = []
+    for key, value in params.items():
+        for item in value if isinstance(value, list) else [value]:
+            text = (
+                json.dumps(item)
+                if isinstance(item, str)
+                else str(item).lower()
+                if isinstance(item, bool)
+                else str(item)
+            )
+            lines.append(f"{key:<30} {text}")
+    return "\n".join(lines)
+
+
+def runner_argv(name: str, port: int) -> list[str]:
+    """The argv Ollama >= 0.30 gives its llama-server runner (llm/llama_server.go)."""
+    entry = read_store().get(name) or {"manifest": {}}
+    layers = entry["manifest"].get("layers") or []
+    model = next(
+        (str(blob_path(layer["digest"])) for layer in layers
+         if str(layer.get("mediaType", "")).endswith(".model")),
+        name,
+    )  # fmt: skip
+    params = model_params(name)
+    host = os.environ.get("OFFGRID_STANDIN_RUNNER_HOST", "127.0.0.1")
+    argv = [sys.executable, str(Path(__file__).with_name("llama-server")), "--model", model]
+    argv += ["--port", str(port), "--host", host, "--no-webui"]
+    if os.environ.get("OFFGRID_STANDIN_RUNNER_ONLINE", "") not in TRUTHY:
+        argv.append("--offline")
+    argv += ["-c", str(int(params.get("num_ctx", DEFAULT_NUM_CTX))), "-np", "1"]
+    if "num_gpu" in params:
+        argv += ["-ngl", str(int(params["num_gpu"]))]
+    return argv
+
+
 class Engine:
-    """The upstream OpenAI-compatible engine; owned (spawned) when a command is given."""
+    """The upstream OpenAI-compatible engine; owned (spawned) when a command is given, reached
+    through a runner child when the stand-in plays Ollama 0.30 or later."""
 
     def __init__(self) -> None:
         self.command = os.environ.get("OFFGRID_STANDIN_ENGINE_CMD", "")
         self.url = os.environ.get("OFFGRID_STANDIN_UPSTREAM", "").rstrip("/")
+        self.upstream = self.url  # where a runner relays to
+        self.runners = not self.command and version_tuple(standin_version()) >= RUNNERS_SINCE
         self.upstream_model = os.environ.get("OFFGRID_STANDIN_UPSTREAM_MODEL", "")
         self.process: subprocess.Popen[bytes] | None = None
+        self.runner_model: str | None = None
         self.loaded: dict[str, float] = {}  # model -> time loaded
         self.lock = threading.Lock()
 
     @property
     def configured(self) -> bool:
-        return bool(self.command or self.url)
+        return bool(self.command or self.url or self.runners)
 
     def load(self, model: str) -> int:
         """Make the engine ready for model; returns the nanoseconds it took (0 if loaded)."""
         with self.lock:
-            if model in self.loaded and (not self.command or self._alive()):
+            owned = self.command or self.runners
+            ready = model in self.loaded and (not owned or self._alive())
+            if ready and (not self.runners or self.runner_model == model):
                 return 0
             started = time.perf_counter_ns()
-            if self.command and not self._alive():
+            if self.runners and (not self._alive() or self.runner_model != model):
+                self.stop()
+                self.loaded.clear()
+                self._spawn_runner(model)
+            elif self.command and not self._alive():
                 self._spawn()
             self._wait_ready(120.0)
             self.loaded[model] = time.time()
@@ -210,8 +315,21 @@ class Engine:
     def unload(self, model: str) -> None:
         with self.lock:
             self.loaded.pop(model, None)
-            if self.command and not self.loaded:
+            if (self.command or self.runners) and not self.loaded:
                 self.stop()
+
+    def _spawn_runner(self, model: str) -> None:
+        port = free_port()
+        env = dict(os.environ, OFFGRID_STANDIN_RUNNER_UPSTREAM=self.upstream)
+        self.process = subprocess.Popen(
+            runner_argv(model, port),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        self.runner_model = model
+        self.url = f"http://127.0.0.1:{port}"
 
     def _alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -231,7 +349,7 @@ class Engine:
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.command and not self._alive():
+            if (self.command or self.runners) and not self._alive():
                 raise RuntimeError("the engine process exited while loading")
             with contextlib.suppress(OSError, http.client.HTTPException):
                 status, _ = upstream_request(self.url, "GET", "/v1/models", None, 2.0)
@@ -241,6 +359,9 @@ class Engine:
         raise RuntimeError(f"the engine at {self.url} did not become ready")
 
     def stop(self) -> None:
+        if self.runners:
+            self._stop_runner()
+            return
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
@@ -250,6 +371,17 @@ class Engine:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=15)
         self.process = None
+
+    def _stop_runner(self) -> None:
+        """The runner shares the server's process group: signal it alone."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        self.process, self.runner_model = None, None
 
 
 def upstream_connection(url: str, timeout_s: float) -> http.client.HTTPConnection:
@@ -385,6 +517,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "ollama-standin"
     engine: Engine
     faults: Faults
+    libraries: ClassVar[list[ctypes.CDLL]] = []  # kept mapped for the server's lifetime
 
     def log_message(self, format: str, *args: Any) -> None:
         sys.stderr.write("[standin] " + (format % args) + "\n")
@@ -437,6 +570,19 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
+    def do_OPTIONS(self) -> None:
+        """A CORS preflight answered as Ollama's gin cors middleware does: the origin echoed
+        when allowed, 403 otherwise."""
+        origin = self.headers.get("Origin", "")
+        if not origin_allowed(origin):
+            self.send_json(403, {"error": "origin not allowed"})
+            return
+        self.send_response(204)
+        self.send_header("Access-Control-Allow-Origin", origin)
+        self.send_header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, HEAD")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         if path == "/":
@@ -455,7 +601,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(200, {"models": [tag_entry(n, e) for n, e in store.items()]})
         elif path == "/api/ps":
             self.send_json(200, {"models": self.running_models()})
-        elif path == "/api/status":
+        elif path == "/api/status" and version_tuple(standin_version()) >= STATUS_SINCE:
             self.send_json(200, cloud_status())
         else:
             self.send_json(404, {"error": "404 page not found"})
@@ -478,7 +624,8 @@ class Handler(BaseHTTPRequestHandler):
                 continue
             row = tag_entry(name, entry)
             row["expires_at"] = "2318-01-01T00:00:00Z"  # no timer: only keep_alive 0 unloads
-            row["size_vram"] = 0
+            row["size_vram"] = 0  # the stand-in has no GPU
+            row["context_length"] = int(model_params(name).get("num_ctx", DEFAULT_NUM_CTX))
             out.append(row)
         return out
 
@@ -492,7 +639,7 @@ class Handler(BaseHTTPRequestHandler):
             200,
             {
                 "modelfile": f"# Modelfile served by the offgrid Ollama stand-in\nFROM {name}\n",
-                "parameters": layer_text(entry, ".params"),
+                "parameters": parameters_text(model_params(name)),
                 "template": layer_text(entry, ".template"),
                 "system": layer_text(entry, ".system"),
                 "details": details(entry),
@@ -667,8 +814,15 @@ class Server(ThreadingHTTPServer):
         super().__init__(address, Handler)
 
 
+def map_libraries() -> list[ctypes.CDLL]:
+    """Map the shared libraries beside this file (lib/ollama/*.so in the release layout), as
+    Ollama maps ggml and its backends from lib/ollama/."""
+    return [ctypes.CDLL(str(path)) for path in sorted(Path(__file__).parent.glob("*.so"))]
+
+
 def serve() -> int:
     host, port = parse_host(os.environ.get("OLLAMA_HOST", ""))
+    Handler.libraries = map_libraries()
     Handler.engine = Engine()
     Handler.faults = Faults()
     server = Server((host, port))

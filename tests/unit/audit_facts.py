@@ -18,6 +18,7 @@ from auditor.inventory.interface import (
     SocketFact,
     UnitFacts,
 )
+from auditor.models import vulnbundle
 
 ROOT = Privilege(euid=0, is_root=True, note="root")
 USER = Privilege(euid=1000, is_root=False, note="not root")
@@ -80,5 +81,6 @@ def facts(**changes: Any) -> Facts:
             service_user=ServiceUserFact("ollama", 999, 999, "/bin/false", "process"),
             files=(),
         ),
+        vulnerabilities=vulnbundle.select(None),
     )  # fmt: skip
     return dataclasses.replace(base, **changes)

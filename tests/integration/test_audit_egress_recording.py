@@ -1,0 +1,186 @@
+"""OG-NET-05 against the real kernel recording: nft `log group` + ulogd2 in a test namespace.
+
+The engine stand-in runs as an unprivileged uid; the namespace's rule hands every packet
+that uid sends outside loopback to NFLOG group GROUP, then rejects it, as role
+offgrid_egress does (matched by address here: the probe's peer is an address of the
+namespace itself, which the kernel routes over `lo`). ulogd2 (Debian's, with its JSON
+output) runs inside the namespace and writes the log the audit reads. Every packet goes
+to an address on the namespace's own link.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.netns import PEER_ADDRESS, Namespace, network_namespace
+
+pytestmark = pytest.mark.root
+
+STANDIN = Path(__file__).resolve().parents[1] / "standins" / "engine_sockets_standin.py"
+SERVICE_UID = 64124
+GROUP = 7411
+PEER = f"{PEER_ADDRESS}:9443"
+PLUGINS = Path("/usr/lib/x86_64-linux-gnu/ulogd")
+
+RULESET = f"""\
+table inet offgrid_egress {{
+  chain output {{
+    type filter hook output priority 0; policy accept;
+    meta skuid {SERVICE_UID} ip daddr 127.0.0.0/8 accept
+    meta skuid {SERVICE_UID} ip6 daddr ::1 accept
+    meta skuid {SERVICE_UID} log prefix "offgrid-egress " group {GROUP}
+    meta skuid {SERVICE_UID} counter reject comment "OG-NET-04 engine egress"
+  }}
+}}
+"""
+
+ULOGD_CONF = """\
+[global]
+logfile="{dir}/ulogd.log"
+loglevel=3
+plugin="{plugins}/ulogd_inppkt_NFLOG.so"
+plugin="{plugins}/ulogd_raw2packet_BASE.so"
+plugin="{plugins}/ulogd_filter_IFINDEX.so"
+plugin="{plugins}/ulogd_filter_IP2STR.so"
+plugin="{plugins}/ulogd_output_JSON.so"
+stack=log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,json1:JSON
+[log1]
+group={group}
+netlink_qthreshold=1
+[json1]
+sync=1
+file="{dir}/egress.json"
+"""
+
+# 20 children of the engine's uid, each living ~20 ms around one attempt
+ATTEMPTS = """\
+import os, socket, sys, time
+targets = [("198.18.77.50", 443, "tcp"), ("198.18.77.51", 53, "udp"),
+           ("2001:db8:77::50", 443, "tcp"), ("2001:db8:77::51", 53, "udp")]
+for i in range(20):
+    host, port, proto = targets[i % 4]
+    if os.fork() == 0:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+        with socket.socket(family, kind) as s:
+            try:
+                s.connect((host, port)) if proto == "tcp" else s.sendto(b"x", (host, port))
+            except OSError:
+                pass
+            time.sleep(0.02)
+        os._exit(0)
+    os.wait()
+"""
+
+
+def _listening(ns: Namespace) -> bool:
+    table = ns.run(["cat", "/proc/net/netfilter/nfnetlink_log"]).stdout
+    return any(line.split()[:1] == [str(GROUP)] for line in table.splitlines())
+
+
+@pytest.fixture
+def recorded(tmp_path: Path) -> Iterator[tuple[Namespace, Path]]:
+    if shutil.which("ulogd") is None or not (PLUGINS / "ulogd_output_JSON.so").exists():
+        pytest.skip("ulogd2 and ulogd2-json are not installed (apt-get install ulogd2-json)")
+    conf = tmp_path / "ulogd.conf"
+    conf.write_text(ULOGD_CONF.format(dir=tmp_path, plugins=PLUGINS, group=GROUP))
+    with network_namespace("offgrid-audit-rec") as ns:
+        subprocess.run(ns.command(["nft", "-f", "-"]), input=RULESET, text=True, check=True)
+        ns.spawn(["/usr/bin/python3", str(STANDIN), "peer", "--listen", PEER])
+        ulogd = subprocess.Popen(ns.command(["ulogd", "-c", str(conf)]), start_new_session=True)
+        ns.processes.append(ulogd)  # type: ignore[arg-type]
+        for _ in range(100):
+            if _listening(ns):
+                break
+            time.sleep(0.05)
+        assert _listening(ns), (tmp_path / "ulogd.log").read_text()
+        yield ns, tmp_path / "egress.json"
+
+
+def _engine(ns: Namespace) -> int:
+    argv = ["/usr/bin/python3", str(STANDIN), "serve", "--listen", "127.0.0.1:11434"]
+    return ns.spawn(argv, user=SERVICE_UID).pid
+
+
+def _audit(ns: Namespace, out: Path, pid: int, log: Path, *extra: str) -> tuple[int, dict]:
+    done = ns.run(
+        [sys.executable, "-m", "auditor", "audit", "--engine", "ollama", "--engine-pid", str(pid),
+         "--egress-log", str(log), "--output", str(out), *extra]
+    )  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr
+    controls = {c["id"]: c for c in json.loads(out.read_text())["controls"]}
+    return done.returncode, controls
+
+
+def _attempts(ns: Namespace) -> None:
+    argv = ["setpriv", f"--reuid={SERVICE_UID}", f"--regid={SERVICE_UID}", "--clear-groups",
+            "/usr/bin/python3", "-c", ATTEMPTS]  # fmt: skip
+    subprocess.run(ns.command(argv), check=True, timeout=60)
+
+
+def _wait_for_records(log: Path, count: int) -> None:
+    for _ in range(100):
+        if log.exists() and len(log.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.05)
+
+
+def test_twenty_short_attempts_between_two_audits_fail_with_every_destination(
+    recorded: tuple[Namespace, Path], tmp_path: Path
+) -> None:
+    ns, log = recorded
+    pid = _engine(ns)
+    _, before = _audit(ns, tmp_path / "1.json", pid, log)
+    assert before["OG-NET-05"]["status"] == "pass", before["OG-NET-05"]
+    _attempts(ns)
+    _wait_for_records(log, 20)
+    code, after = _audit(ns, tmp_path / "2.json", pid, log)
+    control = after["OG-NET-05"]
+    assert code == 1 and control["status"] == "fail", control
+    listed = [e["value"] for e in control["evidence"] if e["label"] == "attempt"]
+    assert len(listed) == 20, listed
+    assert control["summary"].startswith("20 egress attempt(s)")
+    for destination in ("198.18.77.50:443", "198.18.77.51:53",
+                        "[2001:db8:77::50]:443", "[2001:db8:77::51]:53"):  # fmt: skip
+        assert sum(destination in line for line in listed) == 5, (destination, listed)
+    assert all(line[:4].isdigit() and f"uid {SERVICE_UID}" in line for line in listed)
+    assert sum(" udp " in line for line in listed) == 10
+
+
+def test_the_audits_own_probe_is_recognised_night_after_night(
+    recorded: tuple[Namespace, Path], tmp_path: Path
+) -> None:
+    ns, log = recorded
+    pid = _engine(ns)
+    _audit(ns, tmp_path / "1.json", pid, log, "--egress-probe", PEER)
+    _wait_for_records(log, 1)
+    _, controls = _audit(ns, tmp_path / "2.json", pid, log, "--egress-probe", PEER)
+    assert controls["OG-NET-04"]["status"] == "pass"
+    control = controls["OG-NET-05"]
+    assert control["status"] == "pass", control
+    probes = [e["value"] for e in control["evidence"] if e["label"] == "the audit's own probe"]
+    # both probes used the same source port to the same target within seconds: one flow
+    assert probes == ["1 recorded attempt(s), 2 packet(s)"], control
+
+
+def test_a_recorder_that_is_not_listening_is_not_a_pass(
+    recorded: tuple[Namespace, Path], tmp_path: Path
+) -> None:
+    ns, log = recorded
+    pid = _engine(ns)
+    for proc in ns.processes[1:]:  # ulogd: the stand-in peer is first
+        if proc.pid != pid and proc.args[-2:] == ["-c", str(tmp_path / "ulogd.conf")]:
+            proc.kill()
+            proc.wait()
+    _, controls = _audit(ns, tmp_path / "r.json", pid, log)
+    control = controls["OG-NET-05"]
+    assert control["status"] == "fail", control
+    assert "nothing listens on NFLOG group" in control["summary"]
