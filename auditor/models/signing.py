@@ -1,8 +1,8 @@
 """SSH signatures of a bundle's lock: the staging box signs, the controller and target verify.
 
 The lock pins every file of the bundle by sha256 and size (engines, models, Debian packages,
-the auditor wheelhouse and with it the CVE table the auditor ships), so a signature over the
-lock's bytes covers every file. `ssh-keygen -Y sign` with the namespace `offgrid-bundle`
+the known-vulnerability table and the auditor wheelhouse), so a signature over the lock's
+bytes covers every file. `ssh-keygen -Y sign` with the namespace `offgrid-bundle`
 writes `offgrid.lock.json.sig` beside the lock; `ssh-keygen -Y verify` checks it against an
 allowed-signers file holding only public keys. A signature made for another namespace (a
 history head, an e-mail) never passes for a lock.

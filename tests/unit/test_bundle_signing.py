@@ -17,7 +17,7 @@ from auditor.console import Console
 from auditor.models import lockfile, signing
 from auditor.report.sshsig import NAMESPACE as HISTORY_NAMESPACE
 
-CVE_TABLE = "auditor/data/cves.toml"
+PACKAGE_FILE = "auditor/__init__.py"
 
 
 def _run(*argv: str | Path) -> tuple[int, str, str]:
@@ -50,11 +50,11 @@ def keys(tmp_path: Path) -> dict[str, Path]:
 
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
-    """A bundle whose auditor wheelhouse holds a wheel carrying the auditor's CVE table."""
+    """A bundle whose auditor wheelhouse holds one wheel."""
     wheelhouse = tmp_path / "wheelhouse"
     wheelhouse.mkdir()
     with zipfile.ZipFile(wheelhouse / "offgrid-0.1.0-py3-none-any.whl", "w") as wheel:
-        wheel.writestr(CVE_TABLE, resources.files("auditor.data").joinpath("cves.toml").read_text())
+        wheel.writestr(PACKAGE_FILE, resources.files("auditor").joinpath("__init__.py").read_text())
     root = tmp_path / "bundle"
     assert _run("bundle", "add-auditor", root, wheelhouse)[0] == 0
     return root
@@ -83,11 +83,11 @@ def test_signed_bundle_verifies_and_names_the_key(bundle: Path, keys: dict[str, 
     assert "bundle matches its lock" in out
 
 
-def test_the_lock_pins_the_auditor_wheel_and_so_the_cve_table(bundle: Path) -> None:
+def test_the_lock_pins_the_auditor_wheel(bundle: Path) -> None:
     lock = lockfile.load(_lock(bundle))
     (wheel,) = lock.auditor
     with zipfile.ZipFile(bundle / wheel.path) as archive:
-        assert CVE_TABLE in archive.namelist()
+        assert PACKAGE_FILE in archive.namelist()
 
 
 def test_unsigned_bundle_is_refused(bundle: Path, keys: dict[str, Path]) -> None:
