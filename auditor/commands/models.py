@@ -13,6 +13,7 @@ from pathlib import Path
 
 from auditor.console import Console
 from auditor.engine_kind import EngineKind
+from auditor.enginebuild.isa import host_cpu_flags
 from auditor.errors import InputError, UsageError
 from auditor.exitcodes import ExitCode
 from auditor.fsutil import dumps_json
@@ -38,7 +39,8 @@ def _target(args: argparse.Namespace) -> Target:
         raise UsageError("give --engine-binary (ollama) or --engine-pid (llamacpp), not both")
     kind = EngineKind.OLLAMA if args.engine_binary else None
     kind = EngineKind.LLAMACPP if args.engine_pid else kind
-    return Target(args.store, args.layout, kind, args.engine_binary, args.engine_pid)
+    flags = host_cpu_flags() or None
+    return Target(args.store, args.layout, kind, args.engine_binary, args.engine_pid, flags)
 
 
 def _text(run: IntegrityRun) -> str:

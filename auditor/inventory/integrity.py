@@ -6,6 +6,7 @@ Collected once per audit, like every other fact; OG-INT-01..03 and the report's
 
 from __future__ import annotations
 
+from auditor.enginebuild.isa import host_cpu_flags
 from auditor.inventory.interface import AuditOptions, EngineFacts
 from auditor.inventory.profiles import model_store, profile
 from auditor.models.cache import DEFAULT_STATE_DIR
@@ -26,6 +27,7 @@ def target_for(options: AuditOptions, engine: EngineFacts | None) -> Target:
         engine_kind=engine.kind if engine else options.engine,
         exe_path=engine.exe_path if engine else None,
         pid=engine.main.pid if engine and engine.main else None,
+        cpu_flags=host_cpu_flags() or None,
     )
 
 

@@ -18,7 +18,7 @@ from auditor.models import lockfile
 from auditor.models.cache import DEFAULT_MAX_AGE_DAYS, DEFAULT_STATE_DIR
 from auditor.models.digests import DigestStats, open_source
 from auditor.models.hashing import Progress
-from auditor.models.pins import EngineCheck, check_engine
+from auditor.models.pins import EngineCheck, build_facts, check_engine
 from auditor.models.store import is_ollama_store
 from auditor.models.verify import StoreReport, verify_gguf_dir, verify_ollama_store
 
@@ -46,6 +46,7 @@ class Target:
     engine_kind: EngineKind | None = None
     exe_path: str | None = None
     pid: int | None = None
+    cpu_flags: frozenset[str] | None = None  # this machine's /proc/cpuinfo flags; None: unread
 
 
 def _layout(target: Target) -> str:
@@ -61,7 +62,8 @@ def _engine_check(lock: lockfile.Lock, target: Target) -> tuple[EngineCheck | No
     pin = lock.engine(target.engine_kind)
     if pin is None:
         return None, f"the lock pins no {target.engine_kind} engine"
-    return check_engine(target.engine_kind, pin, target.exe_path, target.pid), ""
+    check = check_engine(target.engine_kind, pin, target.exe_path, target.pid)
+    return replace(check, build=build_facts(pin, target.cpu_flags)), ""
 
 
 def run_integrity(

@@ -177,11 +177,23 @@ class BinaryCheck:
 
 
 @dataclass(frozen=True)
+class BuildFacts:
+    """What the pinned engine build needs from this machine, and whether it has it."""
+
+    variant: str
+    cpu_baseline: tuple[str, ...]
+    cpu_missing: tuple[str, ...] | None  # baseline flags this CPU lacks; None: flags unread
+    cuda_version: str | None = None
+    cuda_architectures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class EngineCheck:
     name: str
     version: str | None  # the pinned version
     files: tuple[BinaryCheck, ...]
     error: str | None = None  # could not be evaluated (nothing mapped, no pid …)
+    build: BuildFacts | None = None  # None: the pin carries no build record
 
     @property
     def status(self) -> str:
@@ -313,6 +325,24 @@ CHECKERS: Mapping[EngineKind, Callable[[EnginePin, str | None, int | None], Engi
     EngineKind.OLLAMA: _check_ollama,
     EngineKind.LLAMACPP: _check_llamacpp,
 }
+
+
+def build_facts(pin: EnginePin, cpu_flags: frozenset[str] | None) -> BuildFacts | None:
+    """The pin's build record beside this CPU's flags (None: a pin without a record)."""
+    build = pin.build
+    if build is None:
+        return None
+    missing = None
+    if cpu_flags is not None:
+        missing = tuple(sorted(f for f in build.cpu_baseline if f not in cpu_flags))
+    cuda = build.cuda
+    return BuildFacts(
+        build.variant,
+        build.cpu_baseline,
+        missing,
+        cuda.version if cuda else None,
+        cuda.architectures if cuda else (),
+    )
 
 
 def check_engine(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from auditor.report.model import (
+    EngineBuildRef,
     EngineNotChecked,
     EngineSection,
     FileCheck,
@@ -67,6 +68,7 @@ def _engine_rows(integrity: IntegritySection) -> tuple[KeyValues, tuple[tuple[st
         ("engine.name", engine.name), ("engine.pinned_version", engine.pinned_version),
         ("engine.status", engine.status), ("engine.error", engine.error),
     )  # fmt: skip
+    rows += _build_rows(engine.build)
     if not engine.files:
         return rows, ()
     header = ("path", "pinned_path", "sha256", "pinned_sha256", "ok", "error")
@@ -78,6 +80,25 @@ def _engine_rows(integrity: IntegritySection) -> tuple[KeyValues, tuple[tuple[st
         for f in engine.files
     )
     return rows, (("engine.files", Table(header, files)),)
+
+
+def _build_rows(build: EngineBuildRef | None) -> KeyValues:
+    if build is None:
+        return _rows(("engine.build", "no build record in the lock"))
+    missing = build.cpu_missing
+    verdict = "unknown (CPU flags unreadable)" if missing is None else (
+        "satisfied" if not missing else "missing " + " ".join(missing))  # fmt: skip
+    rows = _rows(
+        ("engine.build.variant", build.variant),
+        ("engine.build.cpu_baseline", " ".join(build.cpu_baseline)),
+        ("engine.build.this_cpu", verdict),
+    )
+    if build.cuda_version:
+        rows += _rows(
+            ("engine.build.cuda", build.cuda_version),
+            ("engine.build.cuda_architectures", " ".join(build.cuda_architectures)),
+        )
+    return rows
 
 
 def integrity_view(integrity: IntegritySection | None) -> IntegrityView | None:

@@ -7,6 +7,7 @@ from auditor.inventory.interface import EngineFacts, Facts, GpuFacts, ServedMode
 from auditor.models.integrity import IntegrityRun
 from auditor.models.pins import EngineCheck
 from auditor.report.model import (
+    EngineBuildRef,
     EngineNotChecked,
     EnginePinCheck,
     EngineSection,
@@ -68,7 +69,14 @@ def _pin_check(run: IntegrityRun) -> EnginePinCheck | EngineNotChecked | None:
         FileCheck(f.path, f.pinned_path, f.sha256, f.pinned_sha256, f.ok, f.error)
         for f in check.files
     )
-    return EnginePinCheck(check.name, check.version, check.status, check.error, files)
+    build = check.build
+    ref = None
+    if build is not None:
+        ref = EngineBuildRef(
+            build.variant, build.cpu_baseline, build.cpu_missing,
+            build.cuda_version, build.cuda_architectures,
+        )  # fmt: skip
+    return EnginePinCheck(check.name, check.version, check.status, check.error, files, ref)
 
 
 def integrity_section(run: IntegrityRun) -> IntegritySection:
@@ -115,6 +123,8 @@ def served_refs(served: ServedModels | None) -> tuple[ServedRef, ...] | None:
             )
         refs.append(ServedRef(model.name, model.size, model.size_vram, share, warning))
     return tuple(refs)
+
+
 def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) else None
 

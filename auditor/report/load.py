@@ -11,6 +11,7 @@ from auditor import safeio
 from auditor.errors import InputError
 from auditor.report.bench_json import benchmark_from_json
 from auditor.report.model import (
+    EngineBuildRef,
     EngineNotChecked,
     EnginePinCheck,
     EngineSection,
@@ -107,8 +108,25 @@ def _pin_check(data: Mapping[str, Any] | None) -> EnginePinCheck | EngineNotChec
     if data["status"] == "not_checked":
         return EngineNotChecked(data["note"])
     files = tuple(FileCheck(**f) for f in data["files"])
+    build = data.get("build")
     return EnginePinCheck(
-        data["name"], data["pinned_version"], data["status"], data["error"], files
+        data["name"],
+        data["pinned_version"],
+        data["status"],
+        data["error"],
+        files,
+        None if build is None else _build_ref(build),
+    )
+
+
+def _build_ref(data: Mapping[str, Any]) -> EngineBuildRef:
+    missing = data["cpu_missing"]
+    return EngineBuildRef(
+        data["variant"],
+        tuple(data["cpu_baseline"]),
+        None if missing is None else tuple(missing),
+        data["cuda_version"],
+        tuple(data["cuda_architectures"]),
     )
 
 

@@ -16,6 +16,7 @@ from auditor.verdicts import ControlResult, summarize
 
 __all__ = [
     "SCHEMA_VERSION",
+    "EngineBuildRef",
     "EngineNotChecked",
     "EnginePinCheck",
     "EngineSection",
@@ -102,12 +103,24 @@ class FileCheck:
 
 
 @dataclass(frozen=True)
+class EngineBuildRef:
+    """The pinned build's needs (from the lock) beside this machine's CPU."""
+
+    variant: str
+    cpu_baseline: tuple[str, ...]
+    cpu_missing: tuple[str, ...] | None  # None: this machine's CPU flags were not readable
+    cuda_version: str | None
+    cuda_architectures: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class EnginePinCheck:
     name: str
     pinned_version: str | None
     status: str  # "ok" | "failed" | "unreadable"
     error: str | None
     files: tuple[FileCheck, ...]
+    build: EngineBuildRef | None = None  # None: the pin carries no build record
 
 
 @dataclass(frozen=True)
@@ -241,6 +254,8 @@ def _pin_check_json(engine: EnginePinCheck | EngineNotChecked | None) -> Json | 
         return {"status": engine.status, "note": engine.note}
     data = asdict(engine)
     data["files"] = [asdict(f) for f in engine.files]
+    if engine.build is None:
+        del data["build"]
     return data
 
 

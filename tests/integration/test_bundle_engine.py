@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from auditor.embedded.llamacpp import RunningEngine
 from auditor.enginebuild import recipe
 from auditor.enginebuild.cache import default_cache_root
 from auditor.enginebuild.install import installed_build
@@ -41,3 +42,24 @@ def test_unknown_variant_is_a_usage_error(tmp_path: Path) -> None:
     run = offgrid("bundle", "build-engine", tmp_path / "b", "--variant", "native")
     assert run.code == 2
     assert len(run.err.strip().splitlines()) == 1
+
+
+def test_the_report_says_what_build_the_engine_runs_and_whether_this_cpu_has_it(
+    tmp_path: Path, llama_engine: RunningEngine
+) -> None:
+    bundle = tmp_path / "bundle"
+    assert offgrid("bundle", "build-engine", bundle).code == 0
+    lock = bundle / "offgrid.lock.json"
+    run = offgrid(
+        "models", "verify", "--lock", lock, "--engine-pid", str(llama_engine.pid),
+        "--store", tmp_path, "--format", "json",
+    )  # fmt: skip
+    engine = json.loads(run.out)["engine"]
+    assert engine["status"] == "ok", engine
+    assert engine["build"] == {
+        "variant": recipe.DEFAULT_VARIANT,
+        "cpu_baseline": ["avx", "avx2", "bmi2", "f16c", "fma", "sse4_2"],
+        "cpu_missing": [],
+        "cuda_version": None,
+        "cuda_architectures": [],
+    }

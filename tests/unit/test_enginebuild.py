@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from auditor.enginebuild import cache, isa, recipe, smoke
+from auditor.models import lockfile
+from auditor.models.pins import build_facts
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -176,3 +178,17 @@ def test_no_variant_offered_to_users_is_native() -> None:
     spec = dataclasses.replace(_spec(), variant=native)
     assert spec.cmake_args[0] == "-DGGML_NATIVE=ON"
     assert spec.cache_key() != _spec().cache_key()
+
+
+def test_build_facts_name_the_flags_this_cpu_lacks() -> None:
+    build = lockfile.EngineBuild(
+        "cuda", ("avx2", "fma"), (), "gcc", "cp311", lockfile.CudaBuild("12.4", ("90",))
+    )
+    pin = lockfile.EnginePin("llamacpp", "0.3.36", "wheelhouse", (), (), build)
+    facts = build_facts(pin, frozenset({"avx2"}))
+    assert facts is not None
+    assert facts.cpu_missing == ("fma",)
+    assert (facts.cuda_version, facts.cuda_architectures) == ("12.4", ("90",))
+    unread = build_facts(pin, None)
+    assert unread is not None and unread.cpu_missing is None
+    assert build_facts(lockfile.EnginePin("ollama", "1", "tarball", (), ()), frozenset()) is None
