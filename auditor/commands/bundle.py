@@ -1,4 +1,5 @@
-"""`offgrid bundle export|add-gguf|build-engine|add-engine|add-debs|add-auditor|add-vulns|verify`.
+"""`offgrid bundle export|add-gguf|build-engine|add-engine|add-debs|add-auditor|add-vulns|sign|
+verify`.
 
 Run on a connected staging box (or any box that has the models). Layout:
 
@@ -12,7 +13,9 @@ Run on a connected staging box (or any box that has the models). Layout:
     <bundle>/models/gguf/<file>.gguf             plain GGUF files for the llamacpp engine
 
 Every add-* command copies its input into the bundle while hashing it and records the pin
-in the lock file, which is rewritten atomically after the files are in place.
+in the lock file, which is rewritten atomically after the files are in place. `sign` checks
+the bundle against its lock and signs the lock (`<bundle>/offgrid.lock.json.sig`, ssh-keygen
+-Y, namespace offgrid-bundle); `verify --allowed-signers` checks that signature first.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from auditor.console import Console
 from auditor.enginebuild import cache, install, recipe
 from auditor.errors import InputError, UsageError
 from auditor.exitcodes import ExitCode
-from auditor.models import lockfile, modelfile
+from auditor.models import lockfile, modelfile, signing
 from auditor.models import pins as engines
 from auditor.models.build import add_gguf
 from auditor.models.copying import copy_hashed
@@ -38,7 +41,12 @@ from auditor.models.export import export_model, installed_models
 from auditor.models.lockfile import CudaBuild, EngineBuild, EnginePin, GGUFPin, Lock
 from auditor.models.store import parse_name, prune_unreferenced
 from auditor.models.summary import bundle_text
-from auditor.models.verify import BUNDLE_GGUF_DIR, BUNDLE_OLLAMA_STORE, verify_bundle
+from auditor.models.verify import (
+    BUNDLE_GGUF_DIR,
+    BUNDLE_OLLAMA_STORE,
+    BundleReport,
+    verify_bundle,
+)
 from auditor.models.vulnbundle import add_vulns
 
 from ._progress import byte_progress
@@ -205,14 +213,42 @@ def _add_vulns(args: argparse.Namespace, console: Console) -> int:
     return ExitCode.OK
 
 
-def _verify(args: argparse.Namespace, console: Console) -> int:
-    if not args.bundle.is_dir():
-        raise InputError(f"bundle directory not found: {args.bundle}")
-    lock = lockfile.load(_lock_path(args.bundle))
+def _check_files(bundle: Path, console: Console) -> BundleReport:
+    if not bundle.is_dir():
+        raise InputError(f"bundle directory not found: {bundle}")
+    lock = lockfile.load(_lock_path(bundle))
     with byte_progress(console, "verify bundle", None) as progress:
         source = open_source(None, True, 0.0, progress=progress)
-        report = verify_bundle(lock, args.bundle, source)
+        report = verify_bundle(lock, bundle, source)
     console.out(bundle_text(report, source.finish()))
+    return report
+
+
+def _sign(args: argparse.Namespace, console: Console) -> int:
+    """Sign only a bundle that matches its lock: a signature vouches for every pinned file."""
+    report = _check_files(args.bundle, console)
+    if not report.ok:
+        console.error(f"{args.bundle}: not signed: the bundle does not match its lock")
+        return ExitCode.FAILED
+    path, info = signing.sign_lock(_lock_path(args.bundle), args.key)
+    console.out(f"signed {_lock_path(args.bundle)} with key {info.fingerprint}: {path}")
+    return ExitCode.OK
+
+
+def _verify(args: argparse.Namespace, console: Console) -> int:
+    if args.signature_only and args.allowed_signers is None:
+        raise UsageError("--signature-only needs --allowed-signers FILE")
+    if args.allowed_signers is not None:
+        if not _lock_path(args.bundle).is_file():
+            raise InputError(f"{_lock_path(args.bundle)}: no such file")
+        signature = signing.verify_lock(_lock_path(args.bundle), args.allowed_signers)
+        console.out(f"signature: {signature.reason}")
+        if not signature.ok:
+            console.error(f"{args.bundle}: refused: {signature.reason}")
+            return ExitCode.FAILED
+        if args.signature_only:
+            return ExitCode.OK
+    report = _check_files(args.bundle, console)
     if report.ok:
         return ExitCode.OK
     items = [*report.items, *(i for s in report.stores for i in s.items)]
@@ -224,6 +260,36 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
 
 def _bundle_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", type=Path, metavar="BUNDLE", help="bundle directory")
+
+
+def _register_sign_verify(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sign = actions.add_parser(
+        "sign",
+        help="check a bundle against its lock, then sign the lock with an SSH key",
+        description="Verify every file against the lock, then sign the lock with "
+        "ssh-keygen -Y sign (namespace offgrid-bundle) into offgrid.lock.json.sig. The lock "
+        "pins every file, so the signature covers them all.",
+    )
+    _bundle_arg(sign)
+    sign.add_argument("--key", type=Path, required=True, help="SSH private key (no passphrase)")
+    sign.set_defaults(bundle_handler=_sign)
+
+    verify = actions.add_parser(
+        "verify", help="check every file of a bundle against its lock (exit 0/1/2/3)"
+    )
+    _bundle_arg(verify)
+    verify.add_argument(
+        "--allowed-signers",
+        type=Path,
+        metavar="FILE",
+        help="also require the lock's signature by a key in this ssh allowed_signers file",
+    )
+    verify.add_argument(
+        "--signature-only",
+        action="store_true",
+        help="check only the lock's signature (the files are checked against it elsewhere)",
+    )
+    verify.set_defaults(bundle_handler=_verify)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -318,11 +384,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     vulns.set_defaults(bundle_handler=_add_vulns)
 
-    verify = actions.add_parser(
-        "verify", help="check every file of a bundle against its lock (exit 0/1/2/3)"
-    )
-    _bundle_arg(verify)
-    verify.set_defaults(bundle_handler=_verify)
+    _register_sign_verify(actions)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

@@ -1,9 +1,11 @@
-"""`offgrid report render|validate|history|fleet`: convert, check, chain and summarize reports.
+"""`offgrid report render|validate|history|fleet|evidence`: convert, check, chain, summarize
+and package reports.
 
 A workstation keeps the JSON report (the one with a schema); a reviewer asks for
 HTML, a CI system for JUnit, a GRC tool for OSCAL. `render` converts without
 re-running the audit, `validate` proves a file is a well-formed offgrid report,
-`history` keeps reports in a tamper-evident chain and `fleet` summarizes many hosts.
+`history` keeps reports in a tamper-evident chain, `fleet` summarizes many hosts and
+`evidence` packs a review period's histories for a reviewer.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from auditor.commands import _history
+from auditor.commands import _evidence, _history
 from auditor.console import Console
 from auditor.errors import UsageError
 from auditor.exitcodes import ExitCode
@@ -115,6 +117,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     validate_parser.set_defaults(report_handler=_validate)
     _history.register(actions)
     _register_fleet(actions)
+    _evidence.register(actions)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

@@ -80,13 +80,27 @@ def category_metrics(category: CategoryResult) -> tuple[tuple[str, Summary | Non
     )
 
 
+# a percentile needs at least this many samples before one sample lies beyond it
+PERCENTILE_MIN_SAMPLES = {"p95": 20, "p99": 100}
+STAT_LABELS = {"count": "n (samples)"}
+
+
+def _cell(stats: Summary, column: str) -> str:
+    """The figure; a p95/p99 from too few samples says so, with its n."""
+    text = format_value(getattr(stats, column))
+    needed = PERCENTILE_MIN_SAMPLES.get(column)
+    if needed and stats.count < needed:
+        return f"{text} (n={stats.count}: too few samples for a {column}, near the maximum)"
+    return text
+
+
 def _stat_cells(stats: Summary) -> tuple[str, ...]:
-    return tuple(format_value(getattr(stats, column)) for column in STAT_COLUMNS)
+    return tuple(_cell(stats, column) for column in STAT_COLUMNS)
 
 
 def _stats_table(rows: list[tuple[str, Summary]]) -> Table:
     return Table(
-        header=("Metric", *STAT_COLUMNS),
+        header=("Metric", *(STAT_LABELS.get(c, c) for c in STAT_COLUMNS)),
         rows=tuple((label, *_stat_cells(stats)) for label, stats in rows),
     )
 
@@ -120,13 +134,13 @@ def _category_view(category: CategoryResult) -> CategoryView:
 
 
 def _stat(stats: Summary | None, column: str) -> str:
-    return MISSING if stats is None else format_value(getattr(stats, column))
+    return MISSING if stats is None else _cell(stats, column)
 
 
 def _concurrency_table(levels: tuple[Level, ...]) -> Table | None:
     if not levels:
         return None
-    header: tuple[str, ...] = ("Users", "Requests", "Failures", "Throughput (tok/s)")
+    header: tuple[str, ...] = ("Users", "Requests", "Failures", "Throughput (tok/s)", "n")
     header += ("TTFT median (ms)", "TTFT p95 (ms)", "Total median (ms)", "Total p95 (ms)")
     rows = tuple(
         (
@@ -134,6 +148,7 @@ def _concurrency_table(levels: tuple[Level, ...]) -> Table | None:
             format_value(level.requests),
             format_value(level.failures),
             format_value(level.throughput_tps),
+            _stat(level.ttft_ms, "count"),
             _stat(level.ttft_ms, "median"),
             _stat(level.ttft_ms, "p95"),
             _stat(level.total_ms, "median"),

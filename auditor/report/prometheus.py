@@ -18,13 +18,17 @@ from auditor.report.model import Report
 from auditor.verdicts import effective_status, summarize
 
 # metric name suffix, help text, the category's summary
-BENCH_METRICS: tuple[tuple[str, str, Callable[[CategoryResult], Summary | None]], ...] = (
-    ("ttft_ms", "Time to first token", lambda c: c.ttft_ms),
-    ("total_ms", "Total request time", lambda c: c.total_ms),
-    ("tpot_ms", "Time per output token after the first", lambda c: c.tpot_ms),
-    ("itl_ms", "Inter-token latency", lambda c: c.itl_ms),
-    ("decode_tokens_per_second", "Decode rate", lambda c: c.decode_tps),
-)
+# Percentiles of a finished benchmark are gauges, so they carry a `percentile` label: the
+# `quantile` label belongs to summaries (promtool rejects it elsewhere). Times in base units.
+# metric name suffix, help text, the category's summary, the factor to base units
+BENCH_METRICS: tuple[tuple[str, str, Callable[[CategoryResult], Summary | None], float], ...] = (
+    ("ttft_seconds", "Time to first token", lambda c: c.ttft_ms, 1e-3),
+    ("request_duration_seconds", "Total request time", lambda c: c.total_ms, 1e-3),
+    ("time_per_output_token_seconds", "Time per output token after the first",
+     lambda c: c.tpot_ms, 1e-3),
+    ("inter_token_latency_seconds", "Inter-token latency", lambda c: c.itl_ms, 1e-3),
+    ("decode_tokens_per_second", "Decode rate", lambda c: c.decode_tps, 1.0),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ def audit_families(report: Report) -> list[Family]:
             "not_applicable or waived (a failure with a valid waiver).",
             status,
         ),
-        Family("offgrid_controls_total", "Controls of the last audit by status.", totals),
+        Family("offgrid_controls", "Controls of the last audit by status.", totals),
         Family(
             "offgrid_audit_timestamp_seconds",
             "When the last audit finished (Unix time).",
@@ -112,25 +116,29 @@ def audit_families(report: Report) -> list[Family]:
     ]
 
 
-def _quantile_samples(
-    categories: tuple[CategoryResult, ...], pick: Callable[[CategoryResult], Summary | None]
+def _percentile_samples(
+    categories: tuple[CategoryResult, ...],
+    pick: Callable[[CategoryResult], Summary | None],
+    scale: float,
 ) -> tuple[Sample, ...]:
     samples = []
     for category in categories:
         stats = pick(category)
         if stats is None:
             continue
-        for quantile, value in (("0.5", stats.median), ("0.95", stats.p95), ("0.99", stats.p99)):
-            samples.append(Sample({"category": category.name, "quantile": quantile}, value))
+        for percentile, value in (("50", stats.median), ("95", stats.p95), ("99", stats.p99)):
+            samples.append(
+                Sample({"category": category.name, "percentile": percentile}, value * scale)
+            )
     return tuple(samples)
 
 
 def benchmark_families(benchmark: BenchmarkSection) -> list[Family]:
     categories = benchmark.categories
     families = [
-        Family(f"offgrid_bench_{suffix}", f"{text} by task category and quantile.", samples)
-        for suffix, text, pick in BENCH_METRICS
-        if (samples := _quantile_samples(categories, pick))
+        Family(f"offgrid_bench_{suffix}", f"{text} by task category and percentile.", samples)
+        for suffix, text, pick, scale in BENCH_METRICS
+        if (samples := _percentile_samples(categories, pick, scale))
     ]
     failures = tuple(Sample({"category": c.name}, c.failures) for c in categories)
     if failures:

@@ -8,14 +8,13 @@ allowed_signers file holding only public keys. No crypto library is added for th
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 from auditor.errors import InputError
 from auditor.fsutil import atomic_write_bytes
 from auditor.report.history import SIGNATURES_DIR, Entry, Problem
+from auditor.sshkeygen import ssh_keygen
 
 NAMESPACE = "offgrid-history"
 TIMEOUT_S = 30.0
@@ -29,24 +28,6 @@ def signature_path(directory: Path, seq: int) -> Path:
     return directory / SIGNATURES_DIR / f"{seq:06d}.sig"
 
 
-def _ssh_keygen(args: list[str], data: bytes) -> subprocess.CompletedProcess[bytes]:
-    binary = shutil.which("ssh-keygen")
-    if binary is None:
-        raise InputError("ssh-keygen not found: install openssh-client to sign or verify")
-    try:
-        # a new session has no terminal: a key with a passphrase fails instead of prompting
-        return subprocess.run(
-            [binary, *args],
-            input=data,
-            capture_output=True,
-            timeout=TIMEOUT_S,
-            start_new_session=True,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise InputError(f"ssh-keygen {args[1]} timed out") from exc
-
-
 def _first_line(output: bytes) -> str:
     lines = output.decode("utf-8", "replace").strip().splitlines()
     return lines[0] if lines else "no output"
@@ -56,7 +37,7 @@ def sign_head(directory: Path, entry: Entry, private_key: Path) -> Path:
     """Sign `entry` (the head) with an SSH private key; the signature goes to signatures/."""
     if not private_key.is_file():
         raise InputError(f"SSH key {private_key}: no such file")
-    done = _ssh_keygen(
+    done = ssh_keygen(
         ["-Y", "sign", "-n", NAMESPACE, "-f", str(private_key)], signed_message(entry)
     )
     if done.returncode != 0 or b"BEGIN SSH SIGNATURE" not in done.stdout:
@@ -67,7 +48,7 @@ def sign_head(directory: Path, entry: Entry, private_key: Path) -> Path:
 
 
 def _signer(signature: Path, allowed_signers: Path) -> str | None:
-    done = _ssh_keygen(
+    done = ssh_keygen(
         ["-Y", "find-principals", "-s", str(signature), "-f", str(allowed_signers)], b""
     )
     principals = done.stdout.decode("utf-8", "replace").split()
@@ -79,7 +60,7 @@ def verify_signature(entry: Entry, signature: Path, allowed_signers: Path) -> st
     signer = _signer(signature, allowed_signers)
     if signer is None:
         return None
-    done = _ssh_keygen(
+    done = ssh_keygen(
         ["-Y", "verify", "-n", NAMESPACE, "-f", str(allowed_signers), "-I", signer,
          "-s", str(signature)],
         signed_message(entry),

@@ -9,7 +9,7 @@ of breaking the report.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,7 +28,25 @@ STATUS_LABELS = {
     "not_applicable": "N/A",
     "waived": "WAIVED",
 }
-FRAMEWORK_LABELS = {"soc2": "SOC 2", "gdpr": "GDPR", "hipaa": "HIPAA", "nist": "NIST 800-53"}
+# the summary cards use the same words as the status badges
+SUMMARY_LABELS = (
+    ("fail", "Failed"),
+    ("error", "Error"),
+    ("waived", "Waived"),
+    ("pass", "Passed"),
+    ("not_applicable", "N/A"),
+    ("total", "Total"),
+)
+# the order a reader needs: what must be fixed first, what is proven last
+STATUS_ORDER = {"fail": 0, "error": 1, "waived": 2, "pass": 3, "not_applicable": 4}
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+FRAMEWORK_LABELS = {
+    "soc2": "SOC 2",
+    "gdpr": "GDPR",
+    "hipaa": "HIPAA",
+    "nist": "NIST 800-53",
+    "iso27001": "ISO/IEC 27001:2022",
+}
 
 
 @dataclass(frozen=True)
@@ -71,6 +89,7 @@ class ReportView:
     engine: KeyValues
     integrity: IntegrityView | None
     benchmark: BenchmarkView | None
+    summary_labels: tuple[tuple[str, str], ...] = SUMMARY_LABELS
 
 
 def verdict(report: Report) -> Verdict:
@@ -116,6 +135,16 @@ def _control_view(control: ControlResult) -> ControlView:
         ),
         evidence=tuple((e.label, e.value) for e in control.evidence),
         waiver=waiver,
+    )
+
+
+def failures_first(controls: Iterable[ControlView]) -> tuple[ControlView, ...]:
+    """Failed, then errored, waived, passed and not-applicable; by severity, then id."""
+    return tuple(
+        sorted(
+            controls,
+            key=lambda c: (STATUS_ORDER[c.status], SEVERITY_ORDER.get(c.severity, 9), c.id),
+        )
     )
 
 
@@ -175,7 +204,7 @@ def build(report: Report) -> ReportView:
         privilege=privilege_rows(report.privilege),
         verdict=verdict(report),
         counts=summarize(report.controls),
-        controls=tuple(_control_view(c) for c in report.controls),
+        controls=failures_first(_control_view(c) for c in report.controls),
         incomplete=tuple(report.incomplete),
         engine=engine_rows(report.engine),
         integrity=integrity_view(report.integrity),

@@ -10,11 +10,19 @@ from auditor.report.model import Report
 from auditor.report.render import FILE_SUFFIXES, render
 from auditor.report.validate import ensure_valid
 
+# node_exporter's textfile collector runs unprivileged: the metrics file must be world-readable
+# (it holds only control ids and statuses). Every other format stays group-readable at most.
+PUBLIC_FORMATS = frozenset({"prometheus"})
+
+
+def file_mode(fmt: str) -> int:
+    return 0o644 if fmt in PUBLIC_FORMATS else 0o640
+
 
 def write_report(report: Report, fmt: str, path: Path) -> Path:
     """Render `report` as `fmt` and write it to `path` in one atomic step."""
     ensure_valid(report)  # every format is derived from this model: check it once
-    atomic_write_text(path, render(report, fmt))
+    atomic_write_text(path, render(report, fmt), mode=file_mode(fmt))
     return path
 
 
@@ -30,6 +38,6 @@ def write_all(report: Report, directory: Path, stem: str, formats: Sequence[str]
     paths = []
     for fmt, text in rendered:
         path = directory / f"{stem}{FILE_SUFFIXES[fmt]}"
-        atomic_write_text(path, text)
+        atomic_write_text(path, text, mode=file_mode(fmt))
         paths.append(path)
     return paths

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from auditor.embedded.llamacpp import bundled_model_path
 from auditor.enginebuild import cache, recipe
-from auditor.models import lockfile, pins
+from auditor.models import lockfile, pins, signing
 from tests.host import log
 from tests.host.rootfs import CACHE_DIR
 
@@ -53,6 +53,26 @@ class TestBundle:
     @property
     def lock_path(self) -> Path:
         return self.path / lockfile.LOCK_FILE
+
+    @property
+    def allowed_signers(self) -> Path:
+        """The public half of the key that signed the lock (beside the bundle, not in it)."""
+        return self.path.parent / f"{self.path.name}.allowed_signers"
+
+
+def sign_test_bundle(bundle: TestBundle) -> None:
+    """Sign the lock as the staging box does (offgrid bundle sign), with a throw-away key."""
+    key = bundle.path.parent / f"{bundle.path.name}.signing-key"
+    if not key.exists():
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test-staging", "-f", str(key)],
+            check=True,
+        )
+    kind, blob = Path(f"{key}.pub").read_text().split()[:2]
+    bundle.allowed_signers.write_text(
+        f'staging@offgrid namespaces="offgrid-bundle" {kind} {blob}\n'
+    )
+    signing.sign_lock(bundle.lock_path, key)
 
 
 def build_test_bundle(dest: Path, engine: str = "llamacpp") -> TestBundle:
@@ -79,6 +99,7 @@ def build_test_bundle(dest: Path, engine: str = "llamacpp") -> TestBundle:
     if engine == "ollama":
         bundle, lock = _add_ollama_standin(bundle, lock)
     lockfile.save(lock, bundle.lock_path)
+    sign_test_bundle(bundle)
     return bundle
 
 
@@ -145,6 +166,7 @@ def site_vars(bundle: TestBundle, engine: str = "llamacpp") -> dict[str, object]
     variables: dict[str, object] = {
         "offgrid_engine": engine,
         "offgrid_bundle_dir": str(bundle.path),
+        "offgrid_bundle_allowed_signers": str(bundle.allowed_signers),
     }
     if engine == "ollama":
         variables["offgrid_ollama_version"] = bundle.ollama_version

@@ -184,5 +184,7 @@ def test_audit_playbook_fetches_reports(provisioned: Workstation, tmp_path: Path
             extra_vars={"offgrid_audit_reports_dir": str(tmp_path)},
         )
     assert run.stats[provisioned.name].failed == 0
-    fetched = sorted(p.suffix for p in (tmp_path / provisioned.name).iterdir())
+    fetched = sorted(p.suffix for p in (tmp_path / provisioned.name).iterdir() if p.is_file())
     assert fetched == [".html", ".json"]
+    history = tmp_path / provisioned.name / "history"
+    assert (history / "chain.jsonl").is_file() and not (history / "history.key").exists()

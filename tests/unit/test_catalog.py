@@ -18,5 +18,5 @@ def test_catalog_entries_are_complete() -> None:
     for control in load_catalog().values():
         assert control.id.startswith(control.family + "-")
         assert control.rationale and control.remediation and control.title
-        assert {"soc2", "gdpr", "hipaa", "nist"} <= set(control.references), control.id
+        assert {"soc2", "gdpr", "hipaa", "nist", "iso27001"} <= set(control.references), control.id
         assert set(control.engines) <= {"ollama", "llamacpp"}

@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import pytest
 
+from auditor.checks.catalog import load_catalog
+from auditor.report import html
 from auditor.report.bench_json import benchmark_from_json
 from auditor.report.benchmark_view import benchmark_view
 from auditor.report.model import PrivilegeSection
@@ -99,10 +101,33 @@ def test_benchmark_view_leaves_out_what_is_missing() -> None:
 def test_duration_and_effective_status() -> None:
     view = build(sample_report())
     assert dict(view.run)["Duration"] == "7.5 s"
-    assert [c.status for c in view.controls] == [
-        "pass",
+    assert [c.status for c in view.controls] == [  # failures first
         "fail",
         "error",
-        "not_applicable",
         "waived",
+        "pass",
+        "not_applicable",
     ]
+
+
+def test_labels_name_error_one_way_and_failures_carry_remediation() -> None:
+    text = html.render(sample_report())
+    assert "Not evaluated" not in text
+    assert ">Error</div>" in text and ">ERROR</span>" in text
+    first_row = text.index('<tr class="row-')
+    assert text.startswith('<tr class="row-fail">', first_row)
+    remediation = load_catalog()["OG-NET-03"].remediation
+    assert remediation[-40:] in text[first_row : text.index("</tr>", first_row)]
+
+
+def test_percentiles_from_few_samples_say_so() -> None:
+    bench = sample_report().benchmark
+    assert bench is not None
+    first = bench.categories[0]
+    assert first.ttft_ms is not None
+    few = replace(first, ttft_ms=replace(first.ttft_ms, median=10.0, p95=30.0, p99=31.0, count=3))
+    view = benchmark_view(replace(bench, categories=(few,)))
+    assert view is not None
+    ttft = next(r for r in view.categories[0].stats.rows if r[0].startswith("TTFT"))
+    assert "(n=3: too few samples for a p95" in ttft[2] and "(n=3:" in ttft[3] and ttft[7] == "3"
+    assert "n (samples)" in view.categories[0].stats.header
