@@ -113,7 +113,7 @@ def with_cpu_baseline(bundle: TestBundle, dest: Path, extra_flags: tuple[str, ..
     baseline = tuple(sorted({*pin.build.cpu_baseline, *extra_flags}))
     hostile = dataclasses.replace(pin, build=dataclasses.replace(pin.build, cpu_baseline=baseline))
     lockfile.save(lock.with_engine(hostile), dest / lockfile.LOCK_FILE)
-    return dataclasses.replace(bundle, path=dest)
+    return _signed(dataclasses.replace(bundle, path=dest))
 
 
 # Appended to the engine package: imports and reports its version like the real build, and dies
@@ -158,7 +158,14 @@ def with_crashing_engine(bundle: TestBundle, dest: Path) -> TestBundle:
     lockfile.save(
         lock.with_engine(dataclasses.replace(pin, artifacts=artifacts)), dest / lockfile.LOCK_FILE
     )
-    return dataclasses.replace(bundle, path=dest)
+    return _signed(dataclasses.replace(bundle, path=dest))
+
+
+def _signed(bundle: TestBundle) -> TestBundle:
+    """A variant is signed like any bundle the staging box builds, so the play gets past the
+    signature check to the refusal under test."""
+    sign_test_bundle(bundle)
+    return bundle
 
 
 def site_vars(bundle: TestBundle, engine: str = "llamacpp") -> dict[str, object]:
