@@ -60,9 +60,11 @@ class TestBundle:
         return self.path.parent / f"{self.path.name}.allowed_signers"
 
 
-def sign_test_bundle(bundle: TestBundle) -> None:
-    """Sign the lock as the staging box does (offgrid bundle sign), with a throw-away key."""
-    key = bundle.path.parent / f"{bundle.path.name}.signing-key"
+def sign_test_bundle(bundle: TestBundle, signer: TestBundle | None = None) -> None:
+    """Sign the lock as the staging box does (offgrid bundle sign), with a throw-away key:
+    the signer bundle's (the staging box's one key), or a new one for a new bundle."""
+    owner = signer or bundle
+    key = owner.path.parent / f"{owner.path.name}.signing-key"
     if not key.exists():
         subprocess.run(
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test-staging", "-f", str(key)],
@@ -113,7 +115,7 @@ def with_cpu_baseline(bundle: TestBundle, dest: Path, extra_flags: tuple[str, ..
     baseline = tuple(sorted({*pin.build.cpu_baseline, *extra_flags}))
     hostile = dataclasses.replace(pin, build=dataclasses.replace(pin.build, cpu_baseline=baseline))
     lockfile.save(lock.with_engine(hostile), dest / lockfile.LOCK_FILE)
-    return _signed(dataclasses.replace(bundle, path=dest))
+    return _signed(dataclasses.replace(bundle, path=dest), bundle)
 
 
 # Appended to the engine package: imports and reports its version like the real build, and dies
@@ -158,13 +160,13 @@ def with_crashing_engine(bundle: TestBundle, dest: Path) -> TestBundle:
     lockfile.save(
         lock.with_engine(dataclasses.replace(pin, artifacts=artifacts)), dest / lockfile.LOCK_FILE
     )
-    return _signed(dataclasses.replace(bundle, path=dest))
+    return _signed(dataclasses.replace(bundle, path=dest), bundle)
 
 
-def _signed(bundle: TestBundle) -> TestBundle:
-    """A variant is signed like any bundle the staging box builds, so the play gets past the
-    signature check to the refusal under test."""
-    sign_test_bundle(bundle)
+def _signed(bundle: TestBundle, original: TestBundle) -> TestBundle:
+    """A variant is signed with the original's key, as every bundle the staging box builds,
+    so the play gets past the signature check to the refusal under test."""
+    sign_test_bundle(bundle, original)
     return bundle
 
 
