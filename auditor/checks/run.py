@@ -22,11 +22,13 @@ from auditor.verdicts import DoesNotApply, Finding, Status, finding
 
 
 def _role(sock: SocketFact, engine: EngineFacts, by_pid: dict[int, RunnerFact]) -> str | None:
-    """What an expected listener is ("API", "runner …"); None when it is not expected."""
-    main = engine.main.pid if engine.main else None
+    """What an expected listener is ("API", "runner …"); None when it is not expected.
+
+    The API is the engine's own port held by a process of its tree that is not a runner
+    (Ollama's server listens in its main process; a launcher may leave it to its child)."""
     if sock.protocol != "tcp":
         return None
-    if sock.pid == main and sock.local_port == engine.port:
+    if sock.local_port == engine.port and sock.pid not in by_pid:
         return "the engine's API"
     runner = by_pid.get(sock.pid) if sock.pid is not None else None
     if runner and runner.port == sock.local_port and is_loopback(sock.local_address):
