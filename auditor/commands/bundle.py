@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from auditor import fsutil
@@ -38,7 +38,7 @@ from auditor.models.copying import copy_hashed
 from auditor.models.debs import add_debs
 from auditor.models.digests import open_source
 from auditor.models.export import export_model, installed_models
-from auditor.models.lockfile import CudaBuild, EngineBuild, EnginePin, GGUFPin, Lock
+from auditor.models.lockfile import CudaBuild, DebPin, EngineBuild, FilePin, GGUFPin, Lock
 from auditor.models.store import parse_name, prune_unreferenced
 from auditor.models.summary import bundle_text
 from auditor.models.verify import (
@@ -154,9 +154,9 @@ def _build_engine(args: argparse.Namespace, console: Console) -> int:
         install.build_wheelhouse(built, sys.executable, Path(scratch))
         pin = engines.add_llamacpp_wheelhouse(args.bundle, Path(scratch), _build_record(built))
     previous = lock.engine("llamacpp")
-    if previous is not None:
-        _drop_unpinned(args.bundle, previous, pin)
     lockfile.save(lock.with_engine(pin), _lock_path(args.bundle))
+    if previous is not None:
+        _drop_replaced(args.bundle, previous.artifacts, pin.artifacts)
     console.out(
         f"llamacpp {pin.version} ({spec.variant.name}): {len(pin.artifacts)} wheel(s); "
         f"needs CPU flags {', '.join(built.cpu_baseline)}"
@@ -172,23 +172,23 @@ def _build_record(built: cache.BuiltEngine) -> EngineBuild:
     )
 
 
-def _drop_unpinned(bundle: Path, previous: EnginePin, pin: EnginePin) -> None:
-    """Wheels of the previous build that the new pin no longer lists leave the bundle."""
-    keep = {a.path for a in pin.artifacts}
-    for artifact in previous.artifacts:
-        if artifact.path not in keep:
-            (bundle / artifact.path).unlink(missing_ok=True)
+def _drop_replaced(
+    bundle: Path, old: Sequence[FilePin | DebPin], new: Sequence[FilePin | DebPin]
+) -> None:
+    """Files of a replaced pin that the new one no longer lists leave the bundle; called after
+    the new lock is saved, so the lock never names a file that is gone."""
+    keep = {n.path for n in new}
+    for pinned in old:
+        if pinned.path not in keep:
+            (bundle / pinned.path).unlink(missing_ok=True)
 
 
 def _add_debs(args: argparse.Namespace, console: Console) -> int:
     lock = _open_bundle(args.bundle)
     debs = add_debs(args.bundle, args.packages, console.info)
-    if lock.debs is not None:
-        keep = {p.path for p in debs.packages}
-        for old in lock.debs.packages:
-            if old.path not in keep:
-                (args.bundle / old.path).unlink(missing_ok=True)
     lockfile.save(lock.with_debs(debs), _lock_path(args.bundle))
+    if lock.debs is not None:
+        _drop_replaced(args.bundle, lock.debs.packages, debs.packages)
     size = sum(p.size for p in debs.packages)
     console.out(
         f"pinned {len(debs.packages)} Debian package(s) for {debs.release}/{debs.architecture} "
