@@ -1,7 +1,9 @@
 """playbooks/audit.yml against a fleet of four booted workstations at once.
 
-One machine is provisioned with site.yml, three are clones of its root (tests/host/fleet.py).
-One clone is made to fail a control (the engine rebound to every address: OG-NET-01), one has
+The four are clones of the session's provisioned machine (tests/host/fleet.py: no site.yml of
+their own); the offgrid_auditor role is applied to them as site.yml applies it, with each
+host's egress probe on its own controller link and node_exporter's textfile enabled. One is
+made to fail a control (the engine rebound to every address: OG-NET-01), one has
 a report of its history altered after it was chained. One run of audit.yml on all four, in
 parallel (ansible.cfg's forks), must fetch every history, write the fleet summary naming
 every host with its state and build the evidence pack of those histories on the controller.
@@ -24,21 +26,22 @@ from pathlib import Path
 import pytest
 
 from tests.host import log
-from tests.host.bundle import TestBundle
-from tests.host.fleet import Fleet, boot_clones, fleet_of, repoint_probe
+from tests.host.bundle import TestBundle, site_vars
+from tests.host.fleet import Fleet, assert_not_named, boot_clones, fleet_of
 from tests.host.inhost import (
     DROPIN_DIR,
     LLAMACPP_PORT,
     probe_listener,
-    provisioned_vars,
+    probe_target,
     restart_engine,
 )
-from tests.host.workstation import REPO, SITE_PLAYBOOK, PlaybookRun, Workstation, booted
+from tests.host.workstation import REPO, PlaybookRun, Workstation
 from tests.unit.validators import promtool_check
 
 pytestmark = [pytest.mark.host, pytest.mark.root]
 
 AUDIT_PLAYBOOK = REPO / "playbooks" / "audit.yml"
+AUDITOR_ROLE_PLAYBOOK = Path(__file__).resolve().parent / "auditor_role.yml"
 HISTORY = "/var/lib/offgrid/history"
 REPORTS = "/var/lib/offgrid/reports"
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
@@ -66,6 +69,10 @@ class FleetAudit:
 
     def host(self, index: int) -> Workstation:
         return self.fleet.machines[index]
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _night() -> str:
@@ -106,21 +113,27 @@ def _plant_tampering(ws: Workstation) -> None:
 
 
 @pytest.fixture(scope="module")
-def fleet(test_bundle: TestBundle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+def fleet(
+    provisioned: Workstation, test_bundle: TestBundle, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Fleet]:
     base = f"ogf-{os.getpid()}"
     with contextlib.ExitStack() as stack:
-        seed = stack.enter_context(booted(f"{base}-1"))
-        seed.run(PROMETHEUS_USER)
-        settings = {**provisioned_vars(seed, test_bundle), "offgrid_auditor_textfile_enabled": True}
-        seed.provisioning = seed.playbook(SITE_PLAYBOOK, extra_vars=settings)
-        log.info(f"{seed.name} provisioned in {seed.provisioning.duration_s:.0f} s")
-        clones = boot_clones(seed, [f"{base}-{n}" for n in (2, 3, 4)], stack)
-        for clone in clones:
-            repoint_probe(clone, seed)
-        machines = (seed, *clones)
+        machines = boot_clones(provisioned, [f"{base}-{n}" for n in (1, 2, 3, 4)], stack)
         for ws in machines:
+            ws.run(PROMETHEUS_USER)
             _fresh_history(ws)
-        yield stack.enter_context(fleet_of(machines, tmp_path_factory.mktemp("fleet")))
+        probes = {ws.name: {"offgrid_auditor_egress_probe": probe_target(ws)} for ws in machines}
+        fleet = stack.enter_context(
+            fleet_of(machines, tmp_path_factory.mktemp("fleet"), host_vars=probes)
+        )
+        settings = {**site_vars(test_bundle), "offgrid_auditor_textfile_enabled": True}
+        applied = fleet.playbook(AUDITOR_ROLE_PLAYBOOK, settings)
+        log.info(f"the auditor role on {len(machines)} clones took {applied.duration_s:.0f} s")
+        for ws in machines:
+            assert_not_named(ws, provisioned.host_ip)
+            # the nightly timer must not add a history entry the test did not plan
+            ws.run("systemctl stop offgrid-audit.timer")
+        yield fleet
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +161,18 @@ def test_the_play_ran_on_every_host_in_one_run(audited: FleetAudit) -> None:
     assert sorted(audited.four_hosts.stats) == sorted(audited.fleet.names)
     assert all(s.failed == 0 and s.unreachable == 0 for s in audited.four_hosts.stats.values())
     assert sorted(audited.one_host.stats) == [audited.host(0).name]
+
+
+def test_the_hosts_were_audited_in_parallel(audited: FleetAudit) -> None:
+    """Forks, not a loop: every host's audit of the fleet run started before any finished."""
+    spans = []
+    for ws in audited.fleet.machines:
+        reports = [
+            json.loads(p.read_text()) for p in (audited.reports / ws.name).glob("audit-*.json")
+        ]
+        newest = max(reports, key=lambda r: r["finished_at"])
+        spans.append((_instant(newest["started_at"]), _instant(newest["finished_at"])))
+    assert max(start for start, _ in spans) < min(end for _, end in spans), spans
 
 
 def test_every_history_is_fetched_without_its_key(audited: FleetAudit) -> None:
@@ -189,7 +214,10 @@ def test_the_evidence_pack_is_built_from_the_fetched_histories(audited: FleetAud
     nights = {h["host"]: {n["status"] for n in h["nights"]} for h in evidence["hosts"]}
     assert sorted(nights) == sorted(audited.fleet.names)
     assert "tampered" in nights[tampered] and "fail" in nights[failing]
-    assert nights[seed] == {"pass"} and nights[clean] == {"pass"}
+    # a run that crossed midnight UTC leaves a night some host has no report for
+    clean_nights = {"pass"} if audited.since == audited.until else {"pass", "missing"}
+    for host in (seed, clean):
+        assert "pass" in nights[host] and nights[host] <= clean_nights, (host, nights[host])
     kinds = {(f["kind"], f.get("host")) for f in evidence["findings"]}
     assert ("tampered", tampered) in kinds and ("fail", failing) in kinds
     assert len(evidence["histories"]) == len(audited.fleet.machines)
