@@ -15,6 +15,7 @@ sha256 are checked, not the HMACs (the summary says so).
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from auditor.report.model import Report, summarize
 from auditor.report.validate import validate
 from auditor.report.view import effective_status, verdict
 
-FLEET_SCHEMA = "offgrid-fleet/1"
+FLEET_SCHEMA = "offgrid-fleet/2"
 DEFAULT_MAX_AGE_HOURS = 36.0
 MAX_AGE_LIMIT_HOURS = 1e6
 # Written by playbooks/audit.yml when the auditor itself failed on a host (exit not 0, 1, 3);
@@ -139,8 +140,13 @@ def _run_failure(host_dir: Path) -> str | None:
 def _history_state(host_dir: Path) -> HistoryState | None:
     """The fetched history's verification; None when audit.yml fetched none for the host."""
     directory = host_dir / HISTORY_DIR
-    if not directory.is_dir() or directory.is_symlink():
-        return None
+    try:
+        mode = os.lstat(directory).st_mode
+    except OSError:
+        return None  # none fetched, or the host directory cannot be searched (listed already)
+    if not stat.S_ISDIR(mode):
+        kind = "a symbolic link: not followed" if stat.S_ISLNK(mode) else "not a directory"
+        return HistoryState(0, None, (f"the history is {kind}",), ())
     try:
         result = history.verify(directory)
     except InputError as exc:

@@ -99,7 +99,7 @@ def test_all_fresh_and_passing_is_a_pass(tmp_path: Path) -> None:
 def test_json_validates_against_the_schema(fleet_dir: Path) -> None:
     data = json.loads(render_json(aggregate(fleet_dir, now=NOW)))
     assert schema_errors(data) == []
-    assert data["schema"] == "offgrid-fleet/1"
+    assert data["schema"] == "offgrid-fleet/2"
     broken = to_dict(aggregate(fleet_dir, now=NOW))
     broken["hosts"][0]["verdict"] = "great"
     assert schema_errors(broken)
@@ -181,3 +181,14 @@ def test_a_host_with_only_an_empty_history_is_listed(tmp_path: Path) -> None:
     assert hosts["ws-empty"].verdict == "tampered"
     assert hosts["ws-empty"].history is not None
     assert "no entry" in hosts["ws-empty"].history.problems[0]
+
+
+def test_a_history_that_is_a_symlink_is_not_followed(tmp_path: Path) -> None:
+    elsewhere = _fetched_history(tmp_path / "elsewhere", "ws-link", ["2026-11-24T02:00:00Z"])
+    _put(
+        tmp_path / "reports", "ws-link", "audit-1.json", all_pass("ws-link", "2026-11-24T02:00:00Z")
+    )
+    (tmp_path / "reports" / "ws-link" / "history").symlink_to(elsewhere)
+    (host,) = aggregate(tmp_path / "reports", now=NOW).hosts
+    assert host.verdict == "tampered" and host.history is not None
+    assert "symbolic link" in host.history.problems[0]
