@@ -38,7 +38,10 @@ from tests.host.inhost import (
 from tests.host.workstation import REPO, PlaybookRun, Workstation
 from tests.unit.validators import promtool_check
 
-pytestmark = [pytest.mark.host, pytest.mark.root]
+# The first test's setup may provision the session's machine (when no earlier test did), then
+# clones four, applies the auditor role and audits twice: more than one test's 900 s on a
+# loaded 2-core machine.
+pytestmark = [pytest.mark.host, pytest.mark.root, pytest.mark.timeout(1800)]
 
 AUDIT_PLAYBOOK = REPO / "playbooks" / "audit.yml"
 AUDITOR_ROLE_PLAYBOOK = Path(__file__).resolve().parent / "auditor_role.yml"
