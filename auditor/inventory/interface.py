@@ -89,6 +89,53 @@ class SocketFact:
 
 
 @dataclass(frozen=True)
+class InterfaceFact:
+    """One network interface of a namespace, as rtnetlink and /proc/PID/net/dev show it."""
+
+    index: int
+    name: str
+    kind: str | None  # rtnetlink's link kind: "veth", "dummy", "bridge", "tun", …; None: a device
+    link_type: int  # ARPHRD_* (772 loopback, 1 ethernet, 65534 none)
+    up: bool  # IFF_UP
+    loopback: bool  # IFF_LOOPBACK
+    operstate: str  # "UP", "DOWN", "UNKNOWN", …
+    addresses: tuple[str, ...]  # "10.88.0.2/16", "fe80::1/64"
+    peer_index: int | None = None  # IFLA_LINK: a veth's peer, a macvlan's parent
+    # IFLA_LINK_NETNSID: the peer lives in another namespace (None: in this one, or no peer)
+    peer_netnsid: int | None = None
+    master: int | None = None  # IFLA_MASTER: the bridge or bond it is enslaved to
+    rx_packets: int | None = None  # /proc/PID/net/dev; None: not listed there
+    tx_packets: int | None = None
+
+
+@dataclass(frozen=True)
+class RouteFact:
+    """One route of any table of a namespace (rtnetlink RTM_GETROUTE dump)."""
+
+    family: str  # "ipv4" | "ipv6"
+    destination: str  # "default" or "10.88.0.0/16"
+    table: int  # 254 main, 255 local, …
+    type: str  # "unicast", "local", "broadcast", "multicast", "blackhole", "unreachable", …
+    devices: tuple[str, ...]  # the output interface(s) by name (several for multipath)
+    gateway: str | None = None
+    nexthop_id: int | None = None  # RTA_NH_ID: the route goes through a nexthop object
+
+
+@dataclass(frozen=True)
+class NamespaceFacts:
+    """One network namespace, read from inside it (entered through a member process)."""
+
+    namespace: str  # "net:[4026532291]", the /proc/PID/ns/net link
+    pid: int  # the process whose namespace was entered
+    role: str  # why it was read: "engine", "audit" (the audit's own), …
+    shares_audit_namespace: bool  # the namespace the audit itself runs in
+    sockets: tuple[SocketFact, ...] | None  # owners resolved among the pids asked; None: error
+    interfaces: tuple[InterfaceFact, ...] | None  # None: not asked, or error
+    routes: tuple[RouteFact, ...] | None
+    error: str | None  # why it could not be read (no CAP_SYS_ADMIN, process gone, …)
+
+
+@dataclass(frozen=True)
 class UnitFacts:
     """A systemd unit as configured: the unit file, every drop-in, the merged environment."""
 
