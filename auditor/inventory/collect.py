@@ -16,6 +16,7 @@ from auditor.inventory import (
     cli_env,
     egress_log,
     egress_probe,
+    exposure,
     gpu,
     hardening,
     ide,
@@ -32,7 +33,9 @@ from auditor.inventory.interface import (
     CliUserEnv,
     EgressFacts,
     EngineFacts,
+    ExposureFacts,
     Facts,
+    NamespaceFacts,
     ProcessFact,
     SocketFact,
 )
@@ -140,6 +143,8 @@ class _Observed:
     watched: WatchResult
     engine: EngineFacts | None
     incomplete: tuple[str, ...]
+    namespaces: tuple[NamespaceFacts, ...] = ()
+    exposure: ExposureFacts | None = None
 
 
 def _default_ports() -> set[int]:
@@ -185,10 +190,17 @@ def _observe(options: AuditOptions, root: bool, running: bool, progress: Progres
     progress("locating the engine")
     located = locate(options, table.processes, socks, running)
     engine = None
+    spaces: tuple[NamespaceFacts, ...] = ()
+    host: ExposureFacts | None = None
     if located is not None:
         socks = _with_engine_owners(socks, located, table.processes)
         engine = engine_facts(located, table.processes, socks)
         socks = _with_port_owners(socks, engine)
+        progress("reading the engine's network namespace")
+        spaces = exposure.engine_namespaces(engine)
+        if engine.foreign_netns and spaces:
+            socks, host = exposure.host_side(socks, spaces[0])
+    spaces = (exposure.audit_namespace(socks), *spaces)
     incomplete = [*table.incomplete, *_socket_incomplete(root, socks)]
     watched = WatchResult([], [], 0)
     all_processes = list(table.processes)
@@ -203,7 +215,7 @@ def _observe(options: AuditOptions, root: bool, running: bool, progress: Progres
             )
     if engine is not None:
         incomplete += _engine_incomplete(engine)
-    return _Observed(tuple(all_processes), socks, watched, engine, tuple(incomplete))
+    return _Observed(tuple(all_processes), socks, watched, engine, tuple(incomplete), spaces, host)
 
 
 def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts:
@@ -241,6 +253,8 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
         served=live.served(engine, options) if engine else None,
         gpu=gpu.collect(),
         cli_users=_cli_users(engine, options, seen.processes),
+        namespaces=seen.namespaces,
+        exposure=seen.exposure,
     )
 
 
@@ -257,8 +271,6 @@ def _engine_incomplete(engine: EngineFacts) -> list[str]:
     notes = []
     if engine.main is not None and engine.environ is None:
         notes.append(f"/proc/{engine.main.pid}/environ is unreadable (not root)")
-    if engine.foreign_netns:
-        notes.append("the engine runs in another network namespace: its sockets are not visible")
     if engine.main is not None and engine.version is None:
         notes.append("the engine's version could not be determined")
     return notes

@@ -37,6 +37,9 @@ class AuditOptions:
     # JSON lines the kernel-side recorder (ulogd2 on the reject rule's NFLOG group) writes;
     # None: not configured, OG-NET-05 says so
     egress_log: Path | None = None
+    # OG-NET-06: an engine sharing the host's network namespace fails instead of being
+    # not applicable (for workstations provisioned with the sealed engine)
+    require_sealed: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,36 @@ class NamespaceFacts:
     interfaces: tuple[InterfaceFact, ...] | None  # None: not asked, or error
     routes: tuple[RouteFact, ...] | None
     error: str | None  # why it could not be read (no CAP_SYS_ADMIN, process gone, …)
+    # the member process's cgroup (docker-ID.scope, libpod-ID.scope, machine-NAME.scope,
+    # UNIT.service): which container or unit holds the namespace
+    cgroup: str | None = None
+
+
+@dataclass(frozen=True)
+class NatRule:
+    """An nftables destination-NAT rule (`dnat`, `redirect`, iptables-nft's DNAT target)."""
+
+    family: str
+    table: str
+    chain: str
+    hook: str | None  # the chain's hook ("prerouting", "output"); None: a chain jumped to
+    handle: int | None
+    action: str  # "dnat" | "redirect" | "xt DNAT"
+    to_address: str | None  # None: redirect (this host), or not readable (see opaque)
+    to_port: int | None  # None: the packet's own destination port
+    dport_ranges: tuple[tuple[int, int], ...] | None  # matched destination ports; None: any
+    daddr: str | None  # matched destination address (`ip daddr`); None: any
+    opaque: bool  # the destination is a map or an iptables extension nft cannot show
+    text: str
+
+
+@dataclass(frozen=True)
+class ExposureFacts:
+    """What the audit's (host) namespace does toward an engine in another namespace."""
+
+    owner_namespaces: Mapping[int, str]  # pid of a host-side socket owner -> its namespace
+    nat_rules: tuple[NatRule, ...] | None  # None: the ruleset could not be read
+    nat_error: str | None
 
 
 @dataclass(frozen=True)
@@ -409,3 +442,6 @@ class Facts:
     served: ServedModels | None = None  # None: no running engine
     gpu: GpuFacts | None = None
     cli_users: tuple[CliUserEnv, ...] = ()  # the configured CLI users (--cli-user)
+    # the network namespaces looked at: the audit's own, the engine's, other candidates'
+    namespaces: tuple[NamespaceFacts, ...] = ()
+    exposure: ExposureFacts | None = None  # None: the engine shares the audit's namespace
