@@ -38,6 +38,7 @@ class Publication:
     host: str  # the host-side address, "0.0.0.0:11434" or "every address:11434"
     how: str  # what carries it and why it is known to lead to the engine
     loopback_only: bool  # reachable from this host only
+    socket: SocketFact | None = None  # the forwarder's host-side listener; None: a NAT rule
 
 
 def _host(address: str) -> str:
@@ -142,7 +143,7 @@ def host_exposure(facts: Facts, view: EngineView) -> Exposure:
         reason = _forwarder_reason(sock, facts, view, addresses)
         where = f"{_host(sock.local_address)}:{sock.local_port}"
         if reason is not None:
-            found.append(Publication(where, reason, is_loopback(sock.local_address)))
+            found.append(Publication(where, reason, is_loopback(sock.local_address), sock))
         elif names.get(sock.pid or -1) in KNOWN_FORWARDERS and not is_loopback(sock.local_address):
             unknown.append(
                 f"{names[sock.pid or -1]} pid {sock.pid} listens on {where}; "

@@ -115,11 +115,12 @@ def nothing_else_on_engine_port(facts: Facts) -> Finding:
     evidence = [("listener on port", _describe_in(s, view)) for s in inside]
     evidence += [("listener on port (host side)", describe_socket(s)) for s in host]
     others = [_describe_in(s, view) for s in inside if s.pid not in pids]
-    forwarders = {p.host: p.how for p in host_exposure(facts, view).publications}
+    forwarders = {p.socket: p.how for p in host_exposure(facts, view).publications if p.socket}
     for s in host:
-        if s.pid not in pids:
-            how = forwarders.get(f"{_bracket(s.local_address)}:{s.local_port}")
-            others.append(describe_socket(s) + (f", forwarding: {how}" if how else ""))
+        if s in forwarders:
+            evidence.append(("forwards into the engine's namespace", forwarders[s]))
+        elif s.pid not in pids:
+            others.append(describe_socket(s))
     unknown = [s for s in (*inside, *host) if s.pid is None and s.pid not in pids]
     if unknown and not facts.privilege.is_root:
         return finding(
@@ -136,10 +137,6 @@ def nothing_else_on_engine_port(facts: Facts) -> Finding:
     return finding(
         Status.PASS, f"only the engine listens on port {engine.port}{view.where()}", evidence
     )
-
-
-def _bracket(address: str) -> str:
-    return f"[{address}]" if ":" in address else address
 
 
 def _outbound(sock: SocketFact) -> bool:
