@@ -168,7 +168,9 @@ def no_remote_connection_from_engine(facts: Facts) -> Finding:
     samples = facts.extra.get("watch_samples", 0)
     interval = facts.extra.get("watch_interval_ms")
     every = f", one every {interval} ms (median)" if interval is not None else ""
-    scope = " of the audit's namespace only" if view.foreign else ""
+    inside = facts.extra.get("watch_engine_namespace") is True
+    scope = " of the audit's namespace only" if view.foreign and not inside else ""
+    scope = ", in the audit's and the engine's namespaces" if view.foreign and inside else scope
     evidence = [
         ("process tree", ", ".join(f"{p.pid} {p.name}" for p in engine.tree)),
         ("watch window",

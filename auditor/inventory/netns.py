@@ -20,6 +20,11 @@ The whole API is two functions:
         A pid in the audit's own namespace is read directly (no setns, no privilege
         needed) and says so in `shares_audit_namespace`.
 
+    diag_socket(pid) -> socket.socket
+        A sock_diag netlink socket opened inside the namespace of `pid`; the caller owns
+        (and closes) it. `sockdiag.dump(sock=it)` then reads that namespace's sockets from
+        any thread, as often as needed (what --watch samples). Raises NamespaceError.
+
 Judging what was read (is the engine exposed, does the namespace lead out) is for the
 checks; this module only reports what the kernel says.
 """
@@ -31,6 +36,7 @@ import dataclasses
 import errno
 import functools
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -108,6 +114,11 @@ def in_namespace(pid: int, work: Callable[[], T]) -> T:
     if failure:
         raise failure[0]
     return outcome[0]
+
+
+def diag_socket(pid: int) -> socket.socket:
+    """A NETLINK_SOCK_DIAG socket in the network namespace of `pid` (see the module doc)."""
+    return in_namespace(pid, sockdiag.open_socket)
 
 
 def _counters(pid: int) -> dict[str, tuple[int, int]]:

@@ -123,11 +123,13 @@ def version_through(space: Namespace, address: str) -> str:
     return done.stdout.strip()
 
 
-def audit(space: Namespace, tmp_path: Path, pid: int, *prefix: str) -> dict[str, dict]:
+def audit(
+    space: Namespace, tmp_path: Path, pid: int, *extra: str, prefix: tuple[str, ...] = ()
+) -> dict[str, dict]:
     out = tmp_path / "report.json"
     done = space.run(
         [*prefix, sys.executable, "-m", "auditor", "audit", "--engine", "ollama",
-         "--engine-pid", str(pid), "--output", str(out)]
+         "--engine-pid", str(pid), "--output", str(out), *extra]
     )  # fmt: skip
     assert done.returncode in (0, 1, 3), done.stderr
     assert "Traceback" not in done.stderr
@@ -255,11 +257,32 @@ def test_namespace_unreadable_without_cap_sys_admin_is_an_error(
         pytest.skip("setpriv is not installed")
     pid = start_engine(docker_like, ollama_exe, "127.0.0.1")
     controls = audit(
-        docker_like.host, tmp_path, pid, "setpriv", "--inh-caps=-all",
-        "--bounding-set=-sys_admin",
+        docker_like.host, tmp_path, pid,
+        prefix=("setpriv", "--inh-caps=-all", "--bounding-set=-sys_admin"),
     )  # fmt: skip
     for cid in ("OG-NET-01", "OG-NET-02", "OG-NET-03", "OG-NET-06"):
         assert controls[cid]["status"] == "error", controls[cid]
         assert "CAP_SYS_ADMIN" in controls[cid]["summary"], controls[cid]
     spaces = {n["role"]: n for n in controls["namespaces"]["list"]}
     assert "CAP_SYS_ADMIN" in spaces["engine"]["error"]
+
+
+def test_watch_samples_the_engine_namespace(
+    docker_like: Machine, ollama_exe: Path, tmp_path: Path
+) -> None:
+    """Short-lived connections out of the container are caught by --watch inside it."""
+    m = docker_like
+    sockets_standin = STANDINS / "engine_sockets_standin.py"
+    m.host.spawn([SYSTEM_PYTHON, str(sockets_standin), "peer", "--listen", f"{HOST_LINK}:9443"])
+    pid = m.engine.spawn(
+        [str(ollama_exe), str(sockets_standin), "serve", "--listen", f"127.0.0.1:{PORT}",
+         "--pulse", f"{HOST_LINK}:9443"]
+    ).pid  # fmt: skip
+    controls = audit(m.host, tmp_path, pid, "--watch", "3")
+    net03 = controls["OG-NET-03"]
+    assert net03["status"] == "fail", net03
+    evidence = {e["label"]: e["value"] for e in net03["evidence"]}
+    assert (
+        "connection (watch)" in evidence and f"{HOST_LINK}:9443" in evidence["connection (watch)"]
+    )
+    assert "the engine's namespaces" in evidence["watch window"]
