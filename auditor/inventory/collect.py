@@ -245,7 +245,7 @@ def _observe(options: AuditOptions, root: bool, running: bool, progress: Progres
         engine, spaces = _engine_and_namespaces(located, table.processes, socks, progress)
         socks = _with_port_owners(socks, engine)
         if engine.foreign_netns and spaces:
-            socks, host = exposure.host_side(socks, spaces[0])
+            socks, host = exposure.host_side(socks, spaces[0], table.processes)
     spaces = (exposure.audit_namespace(socks), *spaces)
     incomplete = [*table.incomplete, *_socket_incomplete(root, socks)]
     incomplete += [f"network namespace {n.namespace} ({n.role}): {n.error}" for n in spaces

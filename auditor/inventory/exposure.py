@@ -21,6 +21,7 @@ from auditor.inventory.interface import (
     EngineFacts,
     ExposureFacts,
     NamespaceFacts,
+    ProcessFact,
     SocketFact,
 )
 
@@ -101,17 +102,21 @@ def _same_address(a: str | None, addresses: Iterable[str]) -> bool:
 
 
 def host_side(
-    table: tuple[SocketFact, ...], engine_space: NamespaceFacts
+    table: tuple[SocketFact, ...],
+    engine_space: NamespaceFacts,
+    processes: Iterable[ProcessFact] = (),
 ) -> tuple[tuple[SocketFact, ...], ExposureFacts]:
     """Owners of every host-side listener and of connections into the engine's namespace,
-    each owner's namespace, and the destination-NAT rules."""
+    the namespace of each owner and of each owner's children, and the destination-NAT rules."""
     addresses = namespace_addresses(engine_space)
     owned = sockets.resolve(
         table,
         lambda s: sockets.listening(s) or _same_address(s.remote_address, addresses),
     )
+    owners = {s.pid for s in owned if s.pid is not None}
+    children = {p.pid for p in processes if p.ppid in owners}
     spaces: dict[int, str] = {}
-    for pid in {s.pid for s in owned if s.pid is not None}:
+    for pid in owners | children:
         space = netns.namespace_of(pid)
         if space is not None:
             spaces[pid] = space

@@ -312,3 +312,17 @@ def test_a_forwarder_is_tied_by_the_address_and_port_its_command_line_names(
         assert result.status == "fail" and "forwards to" in result.summary, result
     else:  # socat is a known forwarder: untied beyond loopback, it is no pass either
         assert result.status == "error" and "cannot be read" in result.summary, result
+
+
+def test_a_listener_whose_child_joined_the_engine_namespace_publishes_it() -> None:
+    parent = proc(FORWARDER_PID, name="rootlessport", cmdline=("rootlessport",))
+    child = proc(FORWARDER_PID + 1, ppid=FORWARDER_PID, name="rootlessport-child")
+    base = container(
+        bind="127.0.0.1", host=(sock("0.0.0.0", 8080, pid=FORWARDER_PID),),
+        owners={FORWARDER_PID: HOST_NS, FORWARDER_PID + 1: ENGINE_NS},
+    )  # fmt: skip
+    result = engine_listens_on_loopback(
+        dataclasses.replace(base, processes=(*facts().processes, parent, child))
+    )
+    assert result.status == "fail", result
+    assert f"its child pid {FORWARDER_PID + 1} runs in the engine's namespace" in result.summary
