@@ -283,3 +283,27 @@ def test_full_disk_mid_issue_keeps_the_last_whole_store(tmp_path: Path) -> None:
     assert listed["rc"] == 0, listed
     assert done.stdout.splitlines()[-2] == str(issued)  # every confirmed token, no other
     assert done.stdout.splitlines()[-1] == "0"  # no temporary left behind
+
+
+def _issue_many(store: Path, user: str, count: int) -> None:  # pragma: no cover - forked
+    code = 1
+    try:
+        for _ in range(count):
+            tokens.issue(store, user)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def test_concurrent_issuers_lose_no_token(tmp_path: Path) -> None:
+    """Read-modify-write under the directory lock: four writers at once, every token kept."""
+    store = tmp_path / "tokens.json"
+    pids = []
+    for n in range(4):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            _issue_many(store, f"dev{n}", 10)
+        pids.append(pid)
+    assert all(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 for pid in pids)
+    users = [r.user for r in load_store(store).tokens]
+    assert sorted(users) == sorted(f"dev{n}" for n in range(4) for _ in range(10))
