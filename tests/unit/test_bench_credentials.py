@@ -18,7 +18,9 @@ from auditor.console import Console
 from auditor.errors import InputError
 from auditor.gateway import credential
 from auditor.report.bench_json import benchmark_from_json, benchmark_to_json
+from auditor.report.benchmark_view import TEAM_TITLE
 from tests.unit.report_sample import benchmark_section
+from tests.unit.report_variants import report_data
 
 SECRET = "ogk_0123456789ab_" + "s" * 43
 BENCH = ["bench", "--endpoint", "http://127.0.0.1:9", "--api", "ollama", "--model", "m"]
@@ -100,3 +102,29 @@ def test_the_access_record_round_trips_and_matches_the_schema() -> None:
     assert not validator.is_valid(section)
     with pytest.raises(InputError):
         benchmark_from_json(section)
+
+
+@pytest.mark.parametrize("fmt", ["html", "markdown"])
+def test_the_sweep_is_the_team_view_only_through_an_authenticated_gateway(
+    tmp_path: Path, fmt: str
+) -> None:
+    data = report_data()
+    data["benchmark"] = copy.deepcopy(benchmark_section())
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps(data))
+    data["benchmark"]["access"] = {
+        "via": "authenticated gateway",
+        "scheme": "bearer",
+        "credential_source": "file",
+        "concurrency_view": "team",
+    }
+    team = tmp_path / "team.json"
+    team.write_text(json.dumps(data))
+    rendered = {}
+    for path in (plain, team):
+        out = tmp_path / f"{path.stem}.{fmt}"
+        code, _, err = _run(["report", "render", str(path), "-f", fmt, "-o", str(out)])
+        assert code == 0, err
+        rendered[path.stem] = out.read_text()
+    assert TEAM_TITLE in rendered["team"] and "authenticated gateway" in rendered["team"]
+    assert TEAM_TITLE not in rendered["plain"] and "Concurrency" in rendered["plain"]
