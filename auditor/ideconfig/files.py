@@ -54,10 +54,12 @@ def _q(value: str) -> str:
 
 
 def api_base(target: Target) -> str:
+    """The URL Continue resolves routes against: with a trailing slash, as its providers'
+    defaults have it (`new URL("chat/completions", base)` keeps the path only then)."""
     base = target.url.rstrip("/")
     if target.api == "openai" and not base.endswith("/v1"):
         base += "/v1"
-    return base
+    return base + "/"
 
 
 def _model_block(model: str, roles: tuple[str, ...], target: Target, token: str) -> list[str]:

@@ -98,7 +98,7 @@ def test_what_offgrid_hands_out_passes_og_tel_as_the_collector_reads_it(
     assert stat.S_IMODE(os.lstat(config).st_mode) == 0o600
     assert stat.S_IMODE(os.lstat(out / ".continue").st_mode) == 0o700
     text = config.read_text()
-    assert text.count(f'apiKey: "{TOKEN}"') == 2 and f'apiBase: "{URL}/v1"' in text
+    assert text.count(f'apiKey: "{TOKEN}"') == 2 and f'apiBase: "{URL}/v1/"' in text
     parsed = yaml.safe_load(text)  # Continue's config.yaml shape, read by a YAML parser
     assert (parsed["schema"], parsed["allowAnonymousTelemetry"]) == ("v1", False)
     roles = {m["model"]: m["roles"] for m in parsed["models"]}
