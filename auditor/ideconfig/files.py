@@ -101,14 +101,17 @@ def vscode_settings(target: Target) -> str:
     return f"// {MARKER} for {target.user}: telemetry off.\n{body}\n"
 
 
-def _ensure_dirs(out: Path, relative: str) -> None:
-    """Create the directories below `out` for `relative` (0700); refuse a symlink on the way."""
+def _ensure_dirs(out: Path, relative: str, *, create: bool) -> None:
+    """Check (and with `create`, make, 0700) the directories below `out` for `relative`;
+    refuse a symlink or anything but a directory on the way."""
     current = out
     for part in Path(relative).parent.parts:
         current = current / part
         try:
             st = os.lstat(current)
         except FileNotFoundError:
+            if not create:
+                return  # nothing below a missing directory can be in the way
             current.mkdir(mode=0o700)
             continue
         if not stat.S_ISDIR(st.st_mode):
@@ -154,10 +157,11 @@ def write_all(out: Path, target: Target, plan: ModelPlan, token: str) -> list[Wr
         (VSCODE_FILE, vscode_settings(target), 0o644, False),
     )
     for relative, *_ in files:
+        _ensure_dirs(out, relative, create=False)
         _check_replaceable(out / relative)
     written = []
     for relative, text, mode, secret in files:
-        _ensure_dirs(out, relative)
+        _ensure_dirs(out, relative, create=True)
         atomic_write_text(out / relative, text, mode=mode)
         written.append(Written(out / relative, mode, secret))
     return written

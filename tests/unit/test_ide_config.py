@@ -237,6 +237,7 @@ def test_never_overwrites_what_offgrid_did_not_write(
         assert TOKEN not in err and "hunter2" not in err
     assert (own / ".continue" / "config.yaml").read_text() == "name: mine\n"
     assert not (own / ".config").exists()  # a refusal writes neither file
+    assert not (linked / ".continue").exists()
     assert list(tmp_path.glob("User")) == [] and stat.S_ISFIFO(
         os.lstat(fifo / ".continue" / "config.yaml").st_mode
     )
