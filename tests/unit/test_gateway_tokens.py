@@ -240,11 +240,12 @@ def _kill_mid_issue(store: Path, rng: random.Random) -> set[str]:
         os.close(read_fd)
         _issuer(store, write_fd)
     os.close(write_fd)
-    time.sleep(rng.uniform(0.0, 0.05))
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
     with os.fdopen(read_fd, "rb") as pipe:
-        return {line.decode() for line in pipe.read().split()}
+        first = pipe.readline()  # the child has issued once: the kill falls mid-work, not before
+        time.sleep(rng.uniform(0.0, 0.02))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return {line.decode() for line in (first + pipe.read()).split()}
 
 
 def test_kill_9_at_random_points_never_leaves_a_half_written_store(tmp_path: Path) -> None:
@@ -258,7 +259,7 @@ def test_kill_9_at_random_points_never_leaves_a_half_written_store(tmp_path: Pat
         stored = {r.id for r in load_store(store, missing_ok=True).tokens}  # always parses
         assert confirmed <= stored  # every token the issuer was told about is in the store
         assert before <= stored and len(stored - before - told) <= 1  # at most the one in flight
-    assert len(confirmed) > KILLS // 2, "the kills should fall between and during issues"
+    assert len(confirmed) >= KILLS  # each round issued at least once before its kill
     _issue(store, "bob")  # the next writer clears the dead writers' temporaries
     assert [p.name for p in tmp_path.iterdir()] == ["tokens.json"]
 
