@@ -9,10 +9,10 @@ credential (Continue's `apiKey`, which its Ollama and OpenAI providers send as
 `Authorization: Bearer`) and is written 0600; the directories on the way are created 0700
 and must not be symlinks.
 
-Telemetry: config.yaml says `allowAnonymousTelemetry: false` (what OG-TEL-02 reads;
-Continue's YAML loader ignores keys it does not know), and settings.json sets VS Code's
-`telemetry.telemetryLevel` to "off" (OG-TEL-01) and `continue.telemetryEnabled` to false
-(the switch current Continue releases honour, overriding its settings page).
+Telemetry: settings.json sets VS Code's `telemetry.telemetryLevel` to "off" (OG-TEL-01)
+and `continue.telemetryEnabled` to false (OG-TEL-02): config.yaml has no telemetry key
+(Continue ignores `allowAnonymousTelemetry` there), so the editor switch is the one that
+turns Continue's telemetry off.
 """
 
 from __future__ import annotations
@@ -83,7 +83,6 @@ def continue_yaml(target: Target, plan: ModelPlan, token: str) -> str:
         f"name: {_q(f'offgrid ({target.user})')}",
         'version: "1.0.0"',
         "schema: v1",
-        "allowAnonymousTelemetry: false",
         "models:",
     ]
     if auto == chat:

@@ -100,7 +100,7 @@ def test_what_offgrid_hands_out_passes_og_tel_as_the_collector_reads_it(
     text = config.read_text()
     assert text.count(f'apiKey: "{TOKEN}"') == 2 and f'apiBase: "{URL}/v1/"' in text
     parsed = yaml.safe_load(text)  # Continue's config.yaml shape, read by a YAML parser
-    assert (parsed["schema"], parsed["allowAnonymousTelemetry"]) == ("v1", False)
+    assert parsed["schema"] == "v1" and "allowAnonymousTelemetry" not in parsed
     roles = {m["model"]: m["roles"] for m in parsed["models"]}
     assert roles == {"big-coder": ["chat", "edit", "apply"], "small-coder": ["autocomplete"]}
     assert {(m["provider"], m["apiKey"]) for m in parsed["models"]} == {("openai", TOKEN)}
@@ -115,10 +115,11 @@ def test_og_tel_fails_when_what_was_handed_out_is_edited_back_on(
 ) -> None:
     out = tmp_path / "alice"
     assert _run(_base(out, token_file, "--lock", str(lock_file)))[0] == 0
-    config = out / ".continue" / "config.yaml"
-    config.write_text(config.read_text().replace("Telemetry: false", "Telemetry: true"))
     settings = out / ".config/Code/User/settings.json"
-    settings.write_text(settings.read_text().replace('"off"', '"all"'))
+    text = settings.read_text().replace('"off"', '"all"')
+    settings.write_text(
+        text.replace('"continue.telemetryEnabled": false', '"continue.telemetryEnabled": true')
+    )
     assert _tel(out)[:2] == (Status.FAIL, Status.FAIL)
 
 
