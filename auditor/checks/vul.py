@@ -100,7 +100,8 @@ def engine_version_not_vulnerable(facts: Facts) -> Finding:
     summary = f"{product} {engine.version}: no known vulnerability in the table"
     if doubtful:
         summary += (
-            f"; past {len(doubtful)} entries only by a fixed version unconfirmed by the vendor "
+            f"; past {len(doubtful)} {'entry' if len(doubtful) == 1 else 'entries'} only by a "
+            "fixed version unconfirmed by the vendor "
             f"({', '.join(e.id for e in doubtful)})"
         )
     return finding(Status.PASS, summary, evidence)
