@@ -35,6 +35,10 @@ class Console:
         """Progress and status lines: stderr, so stdout stays machine-readable."""
         self._rich_err.print(text, markup=False)
 
+    def warning(self, text: str) -> None:
+        """Something the reader must not miss that is not a failure: stderr, marked."""
+        self._rich_err.print(f"offgrid: warning: {text}", markup=False, style="bold yellow")
+
     def error(self, text: str) -> None:
         self._rich_err.print(f"offgrid: error: {text}", markup=False)
 

@@ -17,11 +17,12 @@ from auditor.bench.concurrency import run_sweep
 from auditor.bench.config import APIS, BenchConfig, make_client, route_for
 from auditor.bench.crossover import CloudRange, load_cloud
 from auditor.bench.decisions import crossover_section
-from auditor.bench.endpoint import check_endpoint, is_loopback
+from auditor.bench.endpoint import check_endpoint, is_loopback, split_endpoint
 from auditor.bench.interface import RequestResult
+from auditor.bench.offload import read_offload
 from auditor.bench.ollama import ROUTES as OLLAMA_ROUTES
 from auditor.bench.openai import ROUTES as OPENAI_ROUTES
-from auditor.bench.results import BenchmarkSection, CategoryResult, Level
+from auditor.bench.results import BenchmarkSection, CategoryResult, GpuInfo, Level, Offload
 from auditor.bench.runner import CategoryRun, run_category
 from auditor.bench.section import RunFacts, benchmark_section, category_section
 from auditor.bench.stats import METHODS
@@ -137,6 +138,8 @@ def run_benchmark(
         restarter = SystemdRestarter(unit=config.restart_unit)
     started = _now()
     runs = _run_categories(config, categories, console)
+    local = all(is_loopback(a) for a in addresses)
+    gpu, offload = _offload(config, local, console)  # while the model is still loaded
     cold_start = None
     if config.cold_start:
         console.info("measuring cold start …")
@@ -151,8 +154,18 @@ def run_benchmark(
         concurrency=concurrency,
     )
     section = benchmark_section(config, suite, runs, facts)
-    section = _analysis(section, cloud, prices, all(is_loopback(a) for a in addresses))
-    return replace(section, notes=notes(section))
+    section = _analysis(section, cloud, prices, local)
+    return replace(section, gpu=gpu, offload=offload, notes=notes(section))
+
+
+def _offload(config: BenchConfig, local: bool, console: Console) -> tuple[GpuInfo | None, Offload]:
+    """The machine's GPUs and the model's share on them, said on the terminal too."""
+    _host, port = split_endpoint(config.endpoint)
+    gpu, offload = read_offload(config.api, config.endpoint, port, config.model, local)
+    console.info(f"GPU offload: {offload.summary}")
+    if offload.warning:
+        console.warning(offload.warning)
+    return gpu, offload
 
 
 def notes(section: BenchmarkSection) -> tuple[str, ...]:

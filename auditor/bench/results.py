@@ -255,6 +255,43 @@ class SuiteRef:
 
 
 @dataclass(frozen=True)
+class GpuDeviceRef:
+    name: str
+    driver_version: str
+    memory_total_mib: int | None
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    """The machine's GPUs as the driver reports them (nvidia-smi) while the bench ran."""
+
+    devices: tuple[GpuDeviceRef, ...]
+    cuda_version: str | None  # the CUDA version the driver supports; None: not stated
+    error: str | None  # no driver, no device, or nvidia-smi failed: no GPU to offload to
+
+
+@dataclass(frozen=True)
+class Offload:
+    """How much of the benchmarked model the engine had on the GPU, in its own words.
+
+    state: gpu (all of it), partial, cpu (none of it), cpu-only (no GPU on this machine),
+    unknown (the engine could not be asked). `ratio` is the share on the GPU (0..1):
+    Ollama's size_vram / size (/api/ps), llama.cpp's offloaded layers / the model's layers.
+    """
+
+    state: str
+    summary: str  # one plain line: "CPU only: …", "100% on the GPU", "62% on the GPU …"
+    source: str  # where it was read: the route, the process's argv, the GGUF header
+    ratio: float | None = None
+    size: int | None = None  # bytes the loaded model takes (Ollama)
+    size_vram: int | None = None  # of which on the GPU (Ollama)
+    gpu_layers: int | None = None  # layers asked on the GPU (llama.cpp); -1: all
+    model_layers: int | None = None  # layers the model can offload (block_count + output)
+    warning: str | None = None  # set when a model is not fully on a GPU that is there
+    error: str | None = None  # why the engine's offload could not be read
+
+
+@dataclass(frozen=True)
 class BenchmarkSection:
     schema: str
     suite: SuiteRef
@@ -273,3 +310,5 @@ class BenchmarkSection:
     finished_at: str | None = None
     notes: tuple[str, ...] = ()
     access: Access | None = None
+    gpu: GpuInfo | None = None  # the GPUs nvidia-smi listed during the run
+    offload: Offload | None = None  # the model's GPU offload, read after the measured runs

@@ -36,9 +36,37 @@ def _table_evidence(selection: VulnSelection) -> list[tuple[str, str]]:
     return evidence
 
 
+def _fix_text(entry: KnownVulnerability) -> str:
+    """The fixed version as far as it is known, never implying a clean upgrade path."""
+    if not entry.fixed:
+        return "no fixed version named (fixed version unconfirmed)"
+    if entry.verified:
+        return f"fixed {entry.fixed}"
+    return f"fixed {entry.fixed} per the table, but the fixed version is unconfirmed"
+
+
+def _sources(entry: KnownVulnerability) -> str:
+    return ", ".join(entry.sources or (entry.source,))
+
+
 def _hit_text(hit: KnownVulnerability) -> str:
-    note = "" if hit.verified else f" (fixed version unconfirmed: {hit.note})"
-    return f"{hit.summary} affected {hit.affected}, fixed {hit.fixed or 'none'}{note}; {hit.source}"
+    note = f" ({hit.note})" if hit.fix_unconfirmed and hit.note else ""
+    return f"{hit.summary} affected {hit.affected}, {_fix_text(hit)}{note}; {_sources(hit)}"
+
+
+def _past_unconfirmed(
+    entries: tuple[KnownVulnerability, ...], version: str
+) -> list[KnownVulnerability]:
+    """Entries the version is past only by a bound the vendor has not confirmed as a fix."""
+    return [e for e in entries if e.fix_unconfirmed and e.past_range(version)]
+
+
+def _unconfirmed_text(entry: KnownVulnerability, version: str) -> str:
+    bound = entry.fixed or entry.affected
+    return (
+        f"{version} is past {bound}, but the fixed version is unconfirmed: not shown to be "
+        f"fixed, only not listed as affected ({entry.note or entry.summary}); {_sources(entry)}"
+    )
 
 
 @check("OG-VUL-01")
@@ -65,9 +93,18 @@ def engine_version_not_vulnerable(facts: Facts) -> Finding:
             f"{product} {engine.version} is affected by {', '.join(h.id for h in hits)}",
             evidence,
         )
-    return finding(
-        Status.PASS, f"{product} {engine.version}: no known vulnerability in the table", evidence
-    )
+    doubtful = _past_unconfirmed(entries, engine.version)
+    evidence += [
+        (f"{e.id} (fix unconfirmed)", _unconfirmed_text(e, engine.version)) for e in doubtful
+    ]
+    summary = f"{product} {engine.version}: no known vulnerability in the table"
+    if doubtful:
+        summary += (
+            f"; past {len(doubtful)} {'entry' if len(doubtful) == 1 else 'entries'} only by a "
+            "fixed version unconfirmed by the vendor "
+            f"({', '.join(e.id for e in doubtful)})"
+        )
+    return finding(Status.PASS, summary, evidence)
 
 
 def _age_days(table_date: str, collected_at: str) -> int:
@@ -85,6 +122,11 @@ def vulnerability_table_is_recent(facts: Facts) -> Finding:
         ("bundle table", selection.bundle_date or "none pinned in the lock"),
         ("age", f"{age} days (limit {limit})"),
     ]
+    unconfirmed = [e.id for e in selection.table.entries if e.fix_unconfirmed and not e.withdrawn]
+    evidence.append((
+        "fixed version unconfirmed",
+        f"{len(unconfirmed)} entries: {', '.join(unconfirmed)}" if unconfirmed else "none",
+    ))  # fmt: skip
     if selection.bundle_problem:
         return finding(
             Status.FAIL,

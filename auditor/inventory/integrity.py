@@ -1,16 +1,21 @@
 """The integrity fact: the engine and the model store verified against the lock file.
 
 Collected once per audit, like every other fact; OG-INT-01..03 and the report's
-`integrity` section read the outcome. Without a lock file there is nothing to verify.
+`integrity` section read the outcome, with the key that signed the lock (its
+`.sig` beside it) checked against the allowed signers configured for the audit. Without a
+lock file there is nothing to verify.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from auditor.enginebuild.isa import host_cpu_flags
 from auditor.inventory.interface import AuditOptions, EngineFacts
 from auditor.inventory.profiles import model_store, profile
 from auditor.models.cache import DEFAULT_STATE_DIR
 from auditor.models.integrity import IntegrityRun, Target, run_integrity
+from auditor.models.signing import signer_fact
 
 
 def target_for(options: AuditOptions, engine: EngineFacts | None) -> Target:
@@ -35,9 +40,10 @@ def collect(options: AuditOptions, engine: EngineFacts | None) -> IntegrityRun |
     """The verification the lock file asks for; None when no lock file is configured."""
     if options.lock_path is None:
         return None
-    return run_integrity(
+    run = run_integrity(
         options.lock_path,
         target_for(options, engine),
         full=options.full_hash,
         cache_dir=options.hash_cache_dir or DEFAULT_STATE_DIR,
     )
+    return replace(run, signature=signer_fact(options.lock_path, options.allowed_signers))

@@ -37,6 +37,9 @@ class AuditOptions:
     # JSON lines the kernel-side recorder (ulogd2 on the reject rule's NFLOG group) writes;
     # None: not configured, OG-NET-05 says so
     egress_log: Path | None = None
+    # ssh allowed_signers the lock's signature is checked against; None: the report says the
+    # signer is unverifiable
+    allowed_signers: Path | None = None
     # OG-NET-06: an engine sharing the host's network namespace fails instead of being
     # not applicable (for workstations provisioned with the sealed engine)
     require_sealed: bool = False

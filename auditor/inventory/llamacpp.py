@@ -64,6 +64,14 @@ def _served_args(main: ProcessFact) -> tuple[str | None, str | None, str]:
     return ctx, gpu, "argv (llama-cpp-python defaults where absent)"
 
 
+def offload_args(main: ProcessFact) -> tuple[int | None, str | None, str]:
+    """(GPU layers asked, model file, where read) from the server's command line; -1 is
+    every layer. llama-cpp-python's server offloads none unless --n_gpu_layers says so."""
+    _ctx, gpu, where = _served_args(main)
+    model = option(main.cmdline, "-m", "--model")
+    return _to_int(gpu), model, where
+
+
 def _to_int(text: str | None) -> int | None:
     return int(text) if text and text.lstrip("-").isdigit() else None
 

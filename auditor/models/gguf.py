@@ -68,6 +68,12 @@ class GGUFInfo:
         return str(self.metadata.get("general.architecture", "unknown"))
 
     @property
+    def block_count(self) -> int | None:
+        """The architecture's repeating layers (`<arch>.block_count`); None: not stated."""
+        value = self.metadata.get(f"{self.architecture}.block_count")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @property
     def kind(self) -> str:
         return str(self.metadata.get("general.type", "unknown"))
 
@@ -159,8 +165,9 @@ def _parse(reader: _Reader, path: Path) -> GGUFInfo:
     metadata: dict[str, object] = {}
     for _ in range(kv_count):
         key = reader.string()
-        value = reader.value(reader.u32(), keep=key in _KEPT)
-        if key in _KEPT:
+        kept = key in _KEPT or key.endswith(".block_count")
+        value = reader.value(reader.u32(), keep=kept)
+        if kept:
             metadata[key] = value
     parameters = 0
     for _ in range(tensor_count):

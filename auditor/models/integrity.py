@@ -19,6 +19,7 @@ from auditor.models.cache import DEFAULT_MAX_AGE_DAYS, DEFAULT_STATE_DIR
 from auditor.models.digests import DigestStats, open_source
 from auditor.models.hashing import Progress
 from auditor.models.pins import EngineCheck, build_facts, check_engine
+from auditor.models.signing import SignerFact
 from auditor.models.store import is_ollama_store
 from auditor.models.verify import StoreReport, verify_gguf_dir, verify_ollama_store
 
@@ -35,6 +36,7 @@ class IntegrityRun:
     engine: EngineCheck | None = None
     engine_note: str = ""  # why the engine was not checked
     stats: DigestStats | None = None
+    signature: SignerFact | None = None  # which key signed the lock; None: not looked at
 
 
 @dataclass(frozen=True)

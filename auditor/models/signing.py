@@ -14,7 +14,7 @@ import base64
 import binascii
 import hashlib
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from auditor import safeio
@@ -179,4 +179,76 @@ def verify_lock(lock_path: Path, allowed_signers: Path) -> LockSignature:
         )
     return LockSignature(
         "ok", f"lock signed by {names[0]} (key {found.fingerprint})", found.fingerprint, names[0]
+    )
+
+
+@dataclass(frozen=True)
+class SignerFact:
+    """Which key signed the lock an audit runs, and whether the audit's allowed signers
+    vouch for it. status: verified | unsigned | unverifiable (signed, no usable allowed
+    signers configured) | not-allowed | mismatch | malformed | wrong-namespace."""
+
+    status: str
+    reason: str  # one line, said plainly
+    signature_path: str
+    fingerprint: str | None = None  # SHA256:<base64>, as ssh-keygen -l prints it
+    namespace: str | None = None
+    principal: str | None = None  # the allowed signer the key belongs to (verified only)
+    allowed_signers: str | None = None  # the file it was checked against; None: none given
+
+
+_BAD = {"unsigned", "malformed", "wrong-namespace", "mismatch"}
+
+
+def _namespace(path: Path) -> str | None:
+    try:
+        armored = _read_signature(path)
+        return parse_signature(armored).namespace if armored is not None else None
+    except (InputError, ValueError):
+        return None
+
+
+def signer_fact(lock_path: Path, allowed_signers: Path | None) -> SignerFact:
+    """The lock's signer as a fact for the report; an unreadable file or a missing
+    ssh-keygen is `unverifiable` with the reason, never an exception."""
+    path = signature_path(lock_path)
+    try:
+        return _signer_fact(lock_path, path, allowed_signers)
+    except InputError as exc:
+        where = None if allowed_signers is None else str(allowed_signers)
+        return SignerFact(
+            "unverifiable", f"cannot check the lock's signature: {exc}", str(path),
+            allowed_signers=where,
+        )  # fmt: skip
+
+
+def _signer_fact(lock_path: Path, path: Path, allowed_signers: Path | None) -> SignerFact:
+    found = inspect_lock_signature(lock_path)
+    base = SignerFact(found.status, found.reason, str(path), found.fingerprint, _namespace(path))
+    if found.status in _BAD:
+        return base
+    if allowed_signers is None:
+        return replace(
+            base,
+            status="unverifiable",
+            reason=f"{found.reason}, but no allowed signers are configured for the audit "
+            "(--allowed-signers): who holds that key is not proven",
+        )
+    if not safeio.present(allowed_signers):
+        return replace(
+            base,
+            status="unverifiable",
+            reason=f"{found.reason}, but the allowed signers {allowed_signers} are missing",
+            allowed_signers=str(allowed_signers),
+        )
+    checked = verify_lock(lock_path, allowed_signers)
+    status = "verified" if checked.ok else "not-allowed"
+    if checked.status in _BAD:
+        status = checked.status
+    return replace(
+        base,
+        status=status,
+        reason=checked.reason,
+        principal=checked.signer,
+        allowed_signers=str(allowed_signers),
     )

@@ -8,6 +8,11 @@ publish offline (osv.dev exports one JSON file per entry). The engines' packages
   its release tags (`bNNNN`).
 An entry of another package is kept in the bundle but matches no engine.
 
+An entry whose fixed version the vendor (or the CVE record) does not confirm says so in the
+OSV-compatible `database_specific.offgrid` object: `fixed_version_confirmed: false`, a
+`note` on what is and is not known, and the `sources` where the range was read; an
+entry with only a `last_affected` bound has no confirmed fix either.
+
 The wheel ships a table (auditor/data/osv/, its date in table.toml). A bundle may carry a
 newer one (`offgrid bundle add-vulns`), pinned in the lock with its date and source. The
 table in use is the newer of the two; an entry of the older one that the newer one does not
@@ -72,14 +77,27 @@ class KnownVulnerability:
     ranges: Ranges
     summary: str
     source: str  # the first reference: where the range was checked
-    verified: bool  # False: the fixed version is not confirmed by an upstream or NVD record
+    verified: bool  # False: the fixed version is not confirmed by the vendor or the CVE record
     note: str
     modified: str
     withdrawn: bool = False
+    sources: tuple[str, ...] = ()  # where the range and the fix were read
 
     @property
     def fixed(self) -> str:
         return next((e.version for r in self.ranges for e in r if e.kind == "fixed"), "")
+
+    @property
+    def fix_unconfirmed(self) -> bool:
+        """No fixed version the vendor confirms: none is named (only a last affected one),
+        or the one named is marked unconfirmed. A version past the range is then not shown
+        to be fixed, only not listed as affected."""
+        return not self.verified or not self.fixed
+
+    def past_range(self, version: str) -> bool:
+        """The version is above every fixed / last_affected bound of the entry."""
+        bounds = [e.version for r in self.ranges for e in r if e.kind != "introduced"]
+        return bool(bounds) and all(_cmp(version, bound) >= 0 for bound in bounds)
 
     @property
     def affected(self) -> str:
@@ -178,7 +196,10 @@ def parse_entry(raw: object, where: str) -> KnownVulnerability:
     refs = raw.get("references") or []
     urls = [str(r["url"]) for r in refs if isinstance(r, dict) and isinstance(r.get("url"), str)]
     own = (raw.get("database_specific") or {}).get("offgrid") or {}
+    own = own if isinstance(own, dict) else {}
     aliases = raw.get("aliases") or []
+    sources = own.get("sources")
+    checked = tuple(str(u) for u in sources) if isinstance(sources, list) else tuple(urls[:1])
     return KnownVulnerability(
         id=_str(raw, "id", where),
         aliases=tuple(a for a in aliases if isinstance(a, str)),
@@ -186,10 +207,11 @@ def parse_entry(raw: object, where: str) -> KnownVulnerability:
         ranges=ranges,
         summary=str(raw.get("summary") or raw.get("details") or "")[:500],
         source=urls[0] if urls else "",
-        verified=bool(own.get("verified", True)) if isinstance(own, dict) else True,
-        note=str(own.get("note", "")) if isinstance(own, dict) else "",
+        verified=bool(own.get("fixed_version_confirmed", own.get("verified", True))),
+        note=str(own.get("note", "")),
         modified=_str(raw, "modified", where),
         withdrawn=bool(raw.get("withdrawn")),
+        sources=checked,
     )
 
 

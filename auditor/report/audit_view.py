@@ -13,6 +13,7 @@ from auditor.report.model import (
     ModelCheck,
     NamespaceRef,
     PrivilegeSection,
+    SignatureSection,
 )
 from auditor.report.sections import KeyValues, Table, format_value
 
@@ -122,6 +123,29 @@ def _build_rows(build: EngineBuildRef | None) -> KeyValues:
     return rows
 
 
+def signature_line(signature: SignatureSection) -> str:
+    """One plain line: who signed the lock, or that nobody (provably) did."""
+    if signature.status == "verified":
+        return (
+            f"verified: signed by {signature.principal} (key {signature.fingerprint}), "
+            f"an allowed signer in {signature.allowed_signers}"
+        )
+    return f"{signature.status.upper()}: {signature.reason}"
+
+
+def _signature_rows(signature: SignatureSection | None) -> KeyValues:
+    if signature is None:
+        return _rows(("lock_signature", "not recorded (a report from before signers were read)"))
+    return _rows(
+        ("lock_signature", signature_line(signature)),
+        ("signer_fingerprint", signature.fingerprint),
+        ("signer_principal", signature.principal),
+        ("signature_namespace", signature.namespace),
+        ("signature_path", signature.signature_path),
+        ("allowed_signers", signature.allowed_signers or "none configured for the audit"),
+    )
+
+
 def integrity_view(integrity: IntegritySection | None) -> IntegrityView | None:
     if integrity is None:
         return None
@@ -129,12 +153,13 @@ def integrity_view(integrity: IntegritySection | None) -> IntegrityView | None:
         ("lock_path", integrity.lock_path), ("lock_sha256", integrity.lock_sha256),
         ("error", integrity.error),
     )  # fmt: skip
+    facts += _signature_rows(integrity.signature)
     engine_facts, tables = _engine_rows(integrity)
     facts += engine_facts
     hashing, store = integrity.hashing, integrity.store
     if hashing is not None:
         facts += _rows(("mode", hashing.mode), ("mode_reason", hashing.mode_reason))
-    models: tuple[ModelCheck, ...]  # what the templates list per model = ()
+    models: tuple[ModelCheck, ...] = ()  # what the templates list per model
     if store is not None:
         facts += _rows(("store", store.store), ("layout", store.layout))
         facts += _rows(("unpinned", store.unpinned))

@@ -45,7 +45,16 @@ _SERVER_STATS = (
     "decode_tps",
     "prompt_tokens",
 )
-_BENCH_PARTS = ("settings", "categories", "cold_start", "concurrency", "crossover", "tco")
+_BENCH_PARTS = (
+    "settings",
+    "categories",
+    "cold_start",
+    "concurrency",
+    "crossover",
+    "tco",
+    "gpu",
+    "offload",
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,10 @@ class BenchmarkView:
     concurrency_title: str
     crossover: Block
     tco: Block
+    offload: Block  # the model's share on the GPU, in the engine's words
+    gpu: Block  # the machine's GPUs (nvidia-smi)
+    offload_summary: str | None = None  # one plain line ("CPU only: …"), shown first
+    offload_warning: str | None = None  # set when the model is not fully on the GPU
 
 
 def category_metrics(category: CategoryResult) -> tuple[tuple[str, Summary | None], ...]:
@@ -184,4 +197,8 @@ def benchmark_view(benchmark: BenchmarkSection | None) -> BenchmarkView | None:
         concurrency_title=concurrency_title(benchmark),
         crossover=_block(benchmark.crossover),
         tco=_block(benchmark.tco),
+        offload=_block(benchmark.offload),
+        gpu=_block(benchmark.gpu),
+        offload_summary=benchmark.offload.summary if benchmark.offload else None,
+        offload_warning=benchmark.offload.warning if benchmark.offload else None,
     )

@@ -77,9 +77,21 @@ class Night:
 
 
 @dataclass(frozen=True)
+class BundleSigner:
+    """Which key signed the bundle lock a host's audits ran with, over which nights."""
+
+    status: str  # the reports' integrity.signature.status; "not recorded" without one
+    fingerprint: str | None
+    principal: str | None
+    reason: str
+    nights: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class HostPeriod:
     host: str
     nights: tuple[Night, ...]
+    signers: tuple[BundleSigner, ...] = ()  # one per distinct signer seen in the period
 
 
 @dataclass(frozen=True)
@@ -262,6 +274,31 @@ def _night(night: str, reports: list[PeriodReport]) -> Night:
     return Night(night, status, files, controls)
 
 
+def _signer_key(report: Report) -> tuple[str, str | None, str | None, str]:
+    integrity = report.integrity
+    if integrity is None:
+        return "no lock", None, None, "the audit ran without a lock file"
+    signature = integrity.signature
+    if signature is None:
+        return "not recorded", None, None, "the report does not record the lock's signer"
+    return signature.status, signature.fingerprint, signature.principal, signature.reason
+
+
+def _signers(reports: Iterable[PeriodReport]) -> tuple[BundleSigner, ...]:
+    """The distinct signers of the trusted reports' locks, in the order first seen."""
+    seen: dict[tuple[str, str | None, str | None], tuple[str, list[str]]] = {}
+    for item in reports:
+        if item.report is None:
+            continue
+        status, fingerprint, principal, reason = _signer_key(item.report)
+        _reason, nights = seen.setdefault((status, fingerprint, principal), (reason, []))
+        nights.append(item.night)
+    return tuple(
+        BundleSigner(status, fingerprint, principal, reason, tuple(sorted(set(nights))))
+        for (status, fingerprint, principal), (reason, nights) in seen.items()
+    )
+
+
 def _hosts(
     reports: list[PeriodReport], names: Iterable[str], nights: tuple[str, ...]
 ) -> tuple[HostPeriod, ...]:
@@ -269,7 +306,11 @@ def _hosts(
     for host in sorted(set(names)):
         mine = [r for r in reports if r.host == host]
         periods.append(
-            HostPeriod(host, tuple(_night(n, [r for r in mine if r.night == n]) for n in nights))
+            HostPeriod(
+                host,
+                tuple(_night(n, [r for r in mine if r.night == n]) for n in nights),
+                _signers(mine),
+            )
         )
     return tuple(periods)
 

@@ -23,7 +23,14 @@ from typing import Any
 
 from auditor.checks.interface import Control
 from auditor.report import oscal
-from auditor.report.evidence import NIGHT_ORDER, Evidence, Finding, HistoryCheck, Night
+from auditor.report.evidence import (
+    NIGHT_ORDER,
+    BundleSigner,
+    Evidence,
+    Finding,
+    HistoryCheck,
+    Night,
+)
 from auditor.report.view import FRAMEWORK_LABELS
 
 MANIFEST = "MANIFEST.sha256"
@@ -131,10 +138,25 @@ def evidence_json(evidence: Evidence, catalog: Mapping[str, Control]) -> Json:
             for w in evidence.waivers
         ],
         "hosts": [
-            {"host": h.host, "nights": [_night_json(n) for n in h.nights]} for h in evidence.hosts
+            {
+                "host": h.host,
+                "bundle_signers": [_signer_json(signer) for signer in h.signers],
+                "nights": [_night_json(n) for n in h.nights],
+            }
+            for h in evidence.hosts
         ],
         "histories": [_history_json(h) for h in evidence.histories],
         "matrix": matrix_rows(evidence, catalog),
+    }
+
+
+def _signer_json(signer: BundleSigner) -> Json:
+    return {
+        "status": signer.status,
+        "fingerprint": signer.fingerprint,
+        "principal": signer.principal,
+        "reason": signer.reason,
+        "nights": list(signer.nights),
     }
 
 

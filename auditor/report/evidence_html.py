@@ -10,10 +10,10 @@ loops and prints.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from auditor.checks.interface import Control
-from auditor.report.evidence import Evidence, WaiverInForce
+from auditor.report.evidence import BundleSigner, Evidence, HostPeriod, WaiverInForce
 from auditor.report.evidence_files import (
     FRAMEWORKS,
     STATUS_WORDS,
@@ -60,6 +60,7 @@ class Strip:
     host: str
     cells: tuple[Cell, ...]
     summary: str
+    signers: tuple[tuple[str, str], ...] = ()  # (who signed the bundle lock, over which nights)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,32 @@ def _strip(host_name: str, nights: tuple[tuple[str, str], ...]) -> Strip:
         counts[status] = counts.get(status, 0) + 1
     summary = ", ".join(f"{counts[s]} {STATUS_WORDS[s]}" for s in LETTERS if counts.get(s))
     return Strip(host_name, cells, summary)
+
+
+def _host_strip(host: HostPeriod) -> Strip:
+    strip = _strip(host.host, tuple((n.night, n.status) for n in host.nights))
+    return replace(strip, signers=_signers(host))
+
+
+def signer_text(signer: BundleSigner) -> str:
+    """Who signed the host's bundle lock, said plainly."""
+    if signer.status == "verified":
+        return f"signed by {signer.principal} (key {signer.fingerprint}), verified"
+    if signer.status == "unsigned":
+        return "UNSIGNED: the bundle lock carried no signature"
+    if signer.status == "unverifiable":
+        return f"UNVERIFIABLE: key {signer.fingerprint or 'unknown'}; {signer.reason}"
+    return f"{signer.status.upper()}: {signer.reason}"
+
+
+def _signers(host: HostPeriod) -> tuple[tuple[str, str], ...]:
+    return tuple((signer_text(s), _span(s.nights)) for s in host.signers)
+
+
+def _span(nights: tuple[str, ...]) -> str:
+    if len(nights) <= 2:
+        return ", ".join(nights)
+    return f"{len(nights)} nights, {nights[0]} … {nights[-1]}"
 
 
 def _waiver_row(waiver: WaiverInForce) -> tuple[str, ...]:
@@ -173,7 +200,10 @@ def build_view(
             for f in evidence.findings
         ),
         strips=tuple(
-            _strip(h.host, tuple((n.night, n.status) for n in h.nights)) for h in evidence.hosts
+            replace(
+                _strip(h.host, tuple((n.night, n.status) for n in h.nights)), signers=_signers(h)
+            )
+            for h in evidence.hosts
         ),
         legend=tuple((s, LETTERS[s], STATUS_WORDS[s]) for s in LETTERS),
         waivers=tuple(_waiver_row(w) for w in evidence.waivers),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from auditor.checks.waivers import WaiverSet
 from auditor.inventory.interface import (
     EngineFacts,
@@ -32,6 +34,7 @@ from auditor.report.model import (
     PrivilegeSection,
     ProcessRef,
     ServedRef,
+    SignatureSection,
     StoreSection,
     UnitSection,
 )
@@ -106,7 +109,12 @@ def integrity_section(run: IntegrityRun) -> IntegritySection:
         unpinned = tuple(str(p) for p in run.store.unpinned)
         store = StoreSection(run.store.root, run.store.layout, models, unpinned)
     error = run.error or run.store_error
-    return IntegritySection(run.lock_path, run.lock_sha256, error, _pin_check(run), hashing, store)
+    signature = None
+    if run.signature is not None:
+        signature = SignatureSection(**asdict(run.signature))
+    return IntegritySection(
+        run.lock_path, run.lock_sha256, error, _pin_check(run), hashing, store, signature
+    )
 
 
 def gpu_section(gpu: GpuFacts | None) -> GpuSection | None:

@@ -85,6 +85,26 @@ def _families(report: Report) -> dict[str, list[ControlResult]]:
     return families
 
 
+def _benchmark_suite(report: Report) -> ET.Element | None:
+    """The benchmark's GPU offload as one test that passes, its warning in system-err: a
+    model not fully on the GPU is a finding about the figures, not a failed control."""
+    bench = report.benchmark
+    if bench is None or bench.offload is None:
+        return None
+    suite = ET.Element("testsuite", name="benchmark")
+    suite.set("timestamp", junit_timestamp(bench.started_at or report.started_at))
+    suite.set("hostname", xml_text(report.host.hostname))
+    case = ET.SubElement(
+        suite, "testcase", name=xml_text(f"GPU offload of {bench.model}"), classname="benchmark"
+    )
+    case.set("time", "0")
+    ET.SubElement(case, "system-out").text = xml_text(bench.offload.summary)
+    if bench.offload.warning:
+        ET.SubElement(case, "system-err").text = xml_text(f"warning: {bench.offload.warning}")
+    _set_counts(suite, _counts([case]))
+    return suite
+
+
 def render(report: Report) -> str:
     root = ET.Element("testsuites", name="offgrid audit")
     all_cases: list[ET.Element] = []
@@ -98,6 +118,10 @@ def render(report: Report) -> str:
         suite.extend(cases)
         _set_counts(suite, _counts(cases))
         all_cases.extend(cases)
+    bench = _benchmark_suite(report)
+    if bench is not None:
+        root.append(bench)
+        all_cases.extend(bench.findall("testcase"))
     # <testsuites> has no `skipped` attribute in junit-10.xsd (Jenkins xUnit rejects it);
     # each <testsuite> carries its own skipped count.
     totals = _counts(all_cases)

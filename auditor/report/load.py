@@ -30,6 +30,7 @@ from auditor.report.model import (
     ProcessRef,
     Report,
     ServedRef,
+    SignatureSection,
     StoreSection,
     UnitSection,
 )
@@ -144,9 +145,11 @@ def _integrity(data: Mapping[str, Any] | None) -> IntegritySection | None:
         )
         store = StoreSection(data["store"], data["layout"], models, tuple(data["unpinned"]))
     engine = _pin_check(data["engine"])
+    signature = data.get("signature")
     return IntegritySection(
-        data["lock_path"], data["lock_sha256"], data["error"], engine, hashing, store
-    )
+        data["lock_path"], data["lock_sha256"], data["error"], engine, hashing, store,
+        None if signature is None else SignatureSection(**signature),
+    )  # fmt: skip
 
 
 _HASHING_KEYS = (

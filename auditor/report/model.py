@@ -157,6 +157,22 @@ class HashingSection:
 
 
 @dataclass(frozen=True)
+class SignatureSection:
+    """Which key signed the lock this audit ran with. status: verified (by a key the
+    allowed signers list), unsigned, unverifiable (no usable allowed signers or no
+    ssh-keygen), not-allowed, mismatch (the lock changed after signing), malformed,
+    wrong-namespace."""
+
+    status: str
+    reason: str
+    signature_path: str
+    fingerprint: str | None  # SHA256:<base64>, as ssh-keygen -l prints it
+    namespace: str | None
+    principal: str | None  # the allowed signer the key belongs to; set when verified
+    allowed_signers: str | None  # the file it was checked against; None: none configured
+
+
+@dataclass(frozen=True)
 class IntegritySection:
     """The engine and model store compared with the lock file (OG-INT-01..03)."""
 
@@ -166,6 +182,7 @@ class IntegritySection:
     engine: EnginePinCheck | EngineNotChecked | None
     hashing: HashingSection | None = None
     store: StoreSection | None = None
+    signature: SignatureSection | None = None  # absent: a report from before it was read
 
 
 @dataclass(frozen=True)
@@ -309,6 +326,8 @@ def integrity_json(integrity: IntegritySection) -> Json:
         }
     if hashing is not None:
         data |= {key: getattr(hashing, key) for key in _HASH_COUNTS}
+    if integrity.signature is not None:
+        data["signature"] = asdict(integrity.signature)
     return data
 
 

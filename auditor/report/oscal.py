@@ -208,8 +208,15 @@ def report_result(report: Report) -> Json:
         result["risks"] = risks
     if applicable:
         result["findings"] = [_finding(c, ids) for c in applicable]
+    remarks = []
     if report.incomplete:
-        result["remarks"] = escape_markdown("Not read: " + "; ".join(report.incomplete))
+        remarks.append("Not read: " + "; ".join(report.incomplete))
+    offload = report.benchmark.offload if report.benchmark else None
+    if offload is not None:
+        said = f"Warning: {offload.warning}" if offload.warning else offload.summary
+        remarks.append(f"Benchmark GPU offload: {said}")
+    if remarks:
+        result["remarks"] = escape_markdown(". ".join(remarks))
     return result
 
 

@@ -133,6 +133,32 @@ def _percentile_samples(
     return tuple(samples)
 
 
+def offload_families(benchmark: BenchmarkSection) -> list[Family]:
+    """The model's share on the GPU (absent when unknown), a 0/1 warning and the GPU count."""
+    offload, families = benchmark.offload, []
+    if offload is not None:
+        labels = {"model": benchmark.model, "state": offload.state}
+        if offload.ratio is not None:
+            families.append(Family(
+                "offgrid_bench_gpu_offload_ratio",
+                "Share of the benchmarked model on the GPU (1 = all; 0 = CPU only).",
+                (Sample(labels, offload.ratio),),
+            ))  # fmt: skip
+        families.append(Family(
+            "offgrid_bench_gpu_offload_warning",
+            "1 when the benchmarked model is not fully on a GPU that is there, or its "
+            "offload could not be read.",
+            (Sample(labels, 1.0 if offload.warning else 0.0),),
+        ))  # fmt: skip
+    if benchmark.gpu is not None:
+        families.append(Family(
+            "offgrid_bench_gpu_devices",
+            "GPUs nvidia-smi listed while the benchmark ran (0: CPU only).",
+            (Sample({}, float(len(benchmark.gpu.devices))),),
+        ))  # fmt: skip
+    return families
+
+
 def benchmark_families(benchmark: BenchmarkSection) -> list[Family]:
     categories = benchmark.categories
     families = [
@@ -158,7 +184,7 @@ def benchmark_families(benchmark: BenchmarkSection) -> list[Family]:
                 throughput,
             )
         )
-    return families
+    return families + offload_families(benchmark)
 
 
 def render(report: Report) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -224,16 +225,71 @@ def test_second_run_changes_nothing(
     assert run.stats[machine.name].changed == 0, (run.changed_tasks(), changed_lines)
 
 
-def test_in_host_audit_passes_every_control(machine: Workstation, installed: PlaybookRun) -> None:
-    result = machine.run("offgrid audit --engine ollama --format json", check=False, timeout=300)
-    report: dict[str, Any] = json.loads(result.stdout)
-    statuses = {c["id"]: (c["status"], c["summary"]) for c in report["controls"]}
-    for cid in ("OG-NET-01", "OG-CFG-01", "OG-CFG-02", "OG-CFG-03", "OG-INT-01"):
+def _audit(machine: Workstation, *flags: str) -> tuple[int, dict[str, Any]]:
+    command = " ".join(("offgrid audit --engine ollama --format json", *flags))
+    result = machine.run(command, check=False, timeout=300)
+    return result.returncode, json.loads(result.stdout)
+
+
+def _statuses(report: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {c["id"]: (c["status"], c["summary"]) for c in report["controls"]}
+
+
+def _fingerprint(public_key: Path) -> str:
+    listed = subprocess.run(
+        ["ssh-keygen", "-l", "-f", str(public_key)], capture_output=True, text=True, check=True
+    )
+    return listed.stdout.split()[1]
+
+
+def test_in_host_audit_passes_every_control(
+    machine: Workstation, bundle: TestBundle, installed: PlaybookRun
+) -> None:
+    code, report = _audit(machine)
+    statuses = _statuses(report)
+    for cid in ("OG-NET-01", "OG-CFG-01", "OG-CFG-02", "OG-CFG-03", "OG-INT-01", "OG-AGT-01"):
         assert statuses[cid][0] == "pass", (cid, statuses[cid])
     # OG-TEL-* need IDE users, which this workstation has none of.
     failing = {cid: s for cid, s in statuses.items() if s[0] not in ("pass", "not_applicable")}
     assert failing == {}
-    assert result.returncode == 0, result.stderr
+    assert code == 0, statuses
+    # the report names the staging key that signed the bundle this workstation runs
+    signature = report["integrity"]["signature"]
+    key = bundle.path.parent / f"{bundle.path.name}.signing-key.pub"
+    assert (signature["status"], signature["principal"]) == ("verified", "staging@offgrid")
+    assert signature["fingerprint"] == _fingerprint(key)
+    assert signature["allowed_signers"] == "/etc/offgrid/allowed_signers"
+
+
+def test_agent_switches_reach_the_service_and_every_login_user(
+    machine: Workstation, installed: PlaybookRun
+) -> None:
+    env = _environ(machine, _main_pid(machine))
+    assert env["OLLAMA_AGENT_DISABLE_SHELL"] and env["OLLAMA_AGENT_DISABLE_WEBSEARCH"]
+    shown = "echo $OLLAMA_AGENT_DISABLE_SHELL:$OLLAMA_AGENT_DISABLE_WEBSEARCH"
+    login = machine.run(f"su -l nobody -s /bin/sh -c '{shown}'")
+    assert login.stdout.strip() == "1:1"  # /etc/profile.d/offgrid-ollama-agent.sh
+
+
+def test_a_developer_who_clears_the_web_tool_switch_fails_og_agt_01(
+    machine: Workstation, installed: PlaybookRun
+) -> None:
+    """Planted fault: a developer's ~/.profile empties OLLAMA_AGENT_DISABLE_WEBSEARCH after
+    the system-wide file set it, so the agent's WebSearch/WebFetch tools come back."""
+    user = "offgrid-dev"
+    machine.run(f"userdel -r {user} >/dev/null 2>&1 || true; useradd -m -s /bin/bash {user}")
+    try:
+        code, report = _audit(machine, f"--cli-user {user}")
+        assert _statuses(report)["OG-AGT-01"][0] == "pass", _statuses(report)["OG-AGT-01"]
+        machine.run(
+            f"su {user} -s /bin/sh -c 'echo export OLLAMA_AGENT_DISABLE_WEBSEARCH= >> ~/.profile'"
+        )
+        code, report = _audit(machine, f"--cli-user {user}")
+        status, summary = _statuses(report)["OG-AGT-01"]
+        assert (status, code) == ("fail", 1), summary
+        assert f"{user}: OLLAMA_AGENT_DISABLE_WEBSEARCH is not set in any login file" in summary
+    finally:
+        machine.run(f"userdel -r {user}", check=False)
 
 
 def test_upgrade_that_fails_its_version_check_keeps_the_old_one(

@@ -80,6 +80,22 @@ def test_figures_are_positive_and_consistent(full_run: dict[str, Any]) -> None:
     assert full_run["notes"] and "text chunks" in full_run["notes"][0]
 
 
+def test_cpu_only_engine_is_said_plainly(full_run: dict[str, Any]) -> None:
+    """The real llama.cpp server started without GPU layers on a machine without a GPU: its
+    offload is read from its argv and its model's GGUF header (SmolLM2-135M: 30 blocks and
+    the output layer), and the section says "CPU only"."""
+    _schema_validate(full_run)
+    offload = full_run["offload"]
+    assert (offload["gpu_layers"], offload["model_layers"]) == (0, 31)
+    assert offload["ratio"] == 0.0
+    if full_run["gpu"]["devices"]:  # a GPU machine: a CPU-only engine there is a warning
+        assert offload["state"] == "cpu" and "not on the GPU at all" in offload["warning"]
+    else:
+        assert offload["state"] == "cpu-only" and "warning" not in offload
+        assert offload["summary"].startswith("CPU only: no GPU on this machine")
+    assert "--n_gpu_layers" in offload["source"] or "defaults" in offload["source"]
+
+
 def test_two_concurrent_users_all_get_answers(full_run: dict[str, Any]) -> None:
     (level,) = full_run["concurrency"]
     assert (level["users"], level["requests"], level["failures"]) == (2, 4, 0), level["errors"]

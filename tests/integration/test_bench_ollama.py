@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -19,9 +20,14 @@ from auditor.bench.suite import load_suite
 from auditor.cli import main
 from auditor.console import Console
 from auditor.embedded.llamacpp import RunningEngine, bundled_model_path
+from auditor.report import markdown, prometheus
+from auditor.report.html import render as render_html
+from auditor.report.load import from_dict
 from tests.integration.bench_standin import MODEL, STANDIN, plain_python, standin
+from tests.standins import nvidia_smi_standin
 
 pytestmark = pytest.mark.integration
+GPU_DATA = Path(__file__).resolve().parents[1] / "unit" / "data" / "gpu"
 SHORT = GenerationRequest(
     prompt=load_suite().category("autocomplete").prompts[0].text, max_tokens=40
 )
@@ -228,3 +234,58 @@ def test_status_and_show_follow_the_environment_and_store(tmp_path: Path) -> Non
         assert requests.get(url + "/api/status", timeout=5).json() == {
             "cloud": {"disabled": False, "source": "none"}
         }
+
+
+def _nvidia_smi_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The nvidia-smi stand-in (a recorded RTX 4090) first on PATH: the bench sees a GPU."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    recorded = (GPU_DATA / "nvidia-smi-rtx4090.csv").read_text()
+    (bindir / "nvidia-smi").write_text(nvidia_smi_standin.script(recorded))
+    (bindir / "nvidia-smi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ.get('PATH', '')}")
+
+
+def test_partial_gpu_offload_from_api_ps_is_a_warning_in_every_output(
+    tmp_path: Path, llama_engine: RunningEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/api/ps says half the model is on the GPU (size_vram = size / 2, as a real partial
+    offload reads): the section records the ratio, the terminal and the report warn."""
+    _nvidia_smi_on_path(tmp_path, monkeypatch)
+    env = {**_upstream(llama_engine), "OFFGRID_STANDIN_VRAM_SHARE": "0.5"}
+    with standin(tmp_path, env) as url:
+        ps = requests.get(url + "/api/ps", timeout=5).json()["models"]
+        assert ps == []  # nothing loaded before the bench
+        output = tmp_path / "report.json"
+        code, err = _bench(
+            url, "--runs", "1", "--warmup", "0", "--format", "json", "--output", str(output)
+        )
+        loaded = requests.get(url + "/api/ps", timeout=5).json()["models"][0]
+    assert code == 0, err
+    assert loaded["size_vram"] == round(loaded["size"] * 0.5) > 0
+    report = from_dict(json.loads(output.read_text()))
+    assert report.benchmark is not None and report.benchmark.offload is not None
+    offload = report.benchmark.offload
+    assert (offload.state, offload.ratio, offload.source) == ("partial", 0.5, "GET /api/ps")
+    assert (offload.size, offload.size_vram) == (loaded["size"], loaded["size_vram"])
+    assert report.benchmark.gpu is not None
+    assert report.benchmark.gpu.devices[0].name == "NVIDIA GeForce RTX 4090"
+    warning = f"{MODEL} is not fully on the GPU: 50.0% on the GPU, 50.0% on the CPU"
+    assert f"offgrid: warning: {warning}" in err
+    assert warning in render_html(report) and warning in markdown.render(report)
+    assert 'offgrid_bench_gpu_offload_ratio{model="smollm2:135m",state="partial"} 0.5' in (
+        prometheus.render(report)
+    )
+
+
+def test_no_gpu_and_nothing_in_vram_is_cpu_only(
+    tmp_path: Path, llama_engine: RunningEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")  # no nvidia-smi here
+    with standin(tmp_path, _upstream(llama_engine)) as url:
+        output = tmp_path / "bench.json"
+        code, err = _bench(url, "--runs", "1", "--warmup", "0", "--output", str(output))
+    assert code == 0, err
+    offload = json.loads(output.read_text())["offload"]
+    assert (offload["state"], offload["ratio"]) == ("cpu-only", 0.0)
+    assert "GPU offload: CPU only: no GPU on this machine" in err and "warning" not in err

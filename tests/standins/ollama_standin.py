@@ -43,6 +43,10 @@ What it does for real:
   replaces the runner's --host (a planted fault for tests); OFFGRID_STANDIN_RUNNER_ONLINE=1
   leaves out --offline.
 - Models never expire on a timer; only `keep_alive: 0` unloads.
+- GPU offload: /api/ps answers each loaded model's `size` and `size_vram` as Ollama does
+  (server/routes.go PsHandler, api.ProcessModelResponse). The stand-in has no GPU, so
+  size_vram is 0 unless OFFGRID_STANDIN_VRAM_SHARE (a fraction) plants a partial or full
+  offload for tests to see.
 
 Fault injection for tests (env): OFFGRID_STANDIN_FAULT = malformed | http500 | reset |
 stall, applied to every OFFGRID_STANDIN_FAULT_EVERY-th generation request (default 1 =
@@ -222,6 +226,13 @@ def version_tuple(text: str) -> tuple[int, ...]:
             break
         parts.append(int(part))
     return tuple(parts)
+
+
+def vram_bytes(size: int) -> int:
+    """The stand-in has no GPU: 0, unless OFFGRID_STANDIN_VRAM_SHARE (0..1) plants an
+    offload to report (0.5: half the model's bytes on the GPU, as a partial offload)."""
+    share = float(os.environ.get("OFFGRID_STANDIN_VRAM_SHARE") or 0.0)
+    return round(size * min(max(share, 0.0), 1.0))
 
 
 def standin_version() -> str:
@@ -624,7 +635,8 @@ class Handler(BaseHTTPRequestHandler):
                 continue
             row = tag_entry(name, entry)
             row["expires_at"] = "2318-01-01T00:00:00Z"  # no timer: only keep_alive 0 unloads
-            row["size_vram"] = 0  # the stand-in has no GPU
+            # As Ollama's /api/ps: size_vram (bytes on the GPU) beside size, 0 without a GPU
+            row["size_vram"] = vram_bytes(int(row.get("size") or 0))
             row["context_length"] = int(model_params(name).get("num_ctx", DEFAULT_NUM_CTX))
             out.append(row)
         return out

@@ -159,7 +159,26 @@ def benchmark_section() -> dict[str, Any]:
             ],
         },
         "tco": None,
-    }
+        "gpu": {
+            "devices": [
+                {"name": "NVIDIA GeForce RTX 4090", "driver_version": "550.54.14",
+                 "memory_total_mib": 24564},
+            ],
+            "cuda_version": "12.4",
+            "error": None,
+        },
+        "offload": {
+            "state": "partial",
+            "summary": "SmolLM2-135M-Instruct.Q4_1 is 62.5% on the GPU, 37.5% on the CPU "
+            "(20/32 layers on the GPU, pid 812 argv, GGUF block_count)",
+            "source": "pid 812 argv, GGUF block_count",
+            "ratio": 0.625,
+            "gpu_layers": 20,
+            "model_layers": 32,
+            "warning": "SmolLM2-135M-Instruct.Q4_1 is not fully on the GPU: 62.5% on the GPU, "
+            "37.5% on the CPU",
+        },
+    }  # fmt: skip
 
 
 def integrity_section() -> IntegritySection:

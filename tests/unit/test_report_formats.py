@@ -201,11 +201,12 @@ def test_markdown_multiline_evidence_stays_in_one_row(report: Report) -> None:
 def test_junit_parses_and_counts_match(report: Report) -> None:
     root = ET.fromstring(junit.render(report))
     assert root.tag == "testsuites"
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("5", "1", "1")
+    # five controls and the benchmark's GPU offload test
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("6", "1", "1")
     assert root.get("skipped") is None  # not an attribute of <testsuites> in junit-10.xsd
     assert sum(int(s.get("skipped") or 0) for s in root.iter("testsuite")) == 2
     suites = {s.get("name"): s for s in root.iter("testsuite")}
-    assert set(suites) == {"OG-NET", "OG-CFG", "OG-TEL", "OG-HRD"}
+    assert set(suites) == {"OG-NET", "OG-CFG", "OG-TEL", "OG-HRD", "benchmark"}
     net = suites["OG-NET"]
     assert (net.get("tests"), net.get("failures")) == ("2", "1")
     assert len(net.findall("testcase")) == 2

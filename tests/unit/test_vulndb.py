@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,56 @@ def test_add_vulns_refuses_a_future_date_and_keeps_the_old_table(tmp_path: Path)
     assert code == 2 and "in the future" in err
     assert (bundle / lockfile.LOCK_FILE).read_text() == before
     assert sorted(p.name for p in (bundle / "vulns").iterdir()) == ["GHSA-new-0001.json"]
+
+
+def test_every_wheel_entry_says_whether_its_fix_is_confirmed_and_where_it_was_read() -> None:
+    root = resources.files("auditor.data").joinpath("osv")
+    for item in root.iterdir():
+        if not item.name.endswith(".json"):
+            continue
+        own = json.loads(item.read_text("utf-8"))["database_specific"]["offgrid"]
+        assert isinstance(own["fixed_version_confirmed"], bool), item.name
+        assert own["sources"] and all(u.startswith("https://") for u in own["sources"]), item.name
+        assert own["fixed_version_confirmed"] or own["note"], item.name
+
+
+def test_a_version_past_an_unconfirmed_fix_is_not_a_clean_pass() -> None:
+    result = vul.engine_version_not_vulnerable(facts(engine=engine(version="0.17.2")))
+    assert result.status is Status.PASS
+    assert "only by a fixed version unconfirmed by the vendor" in result.summary
+    assert "CVE-2025-51471" in result.summary and "CVE-2025-63389" in result.summary
+    assert "CVE-2026-7482" not in result.summary  # its fix is confirmed by the record
+    doubtful = {e.label: e.value for e in result.evidence if "(fix unconfirmed)" in e.label}
+    text = doubtful["CVE-2025-51471 (fix unconfirmed)"]
+    assert "past 0.14.3, but the fixed version is unconfirmed" in text
+    assert "github.com/github/advisory-database/pull/8826" in text
+
+
+def test_a_hit_without_a_confirmed_fix_says_so() -> None:
+    result = vul.engine_version_not_vulnerable(facts(engine=engine(version="0.12.0")))
+    assert result.status is Status.FAIL
+    hit = next(e.value for e in result.evidence if e.label == "CVE-2025-63389")
+    assert "no fixed version named (fixed version unconfirmed)" in hit
+    assert "fixed 0.12.4" not in hit
+    old = vul.engine_version_not_vulnerable(facts(engine=engine(version="0.1.40")))
+    hit = next(e.value for e in old.evidence if e.label == "CVE-2024-39720")
+    assert "fixed 0.1.46 per the table, but the fixed version is unconfirmed" in hit
+
+
+def test_og_vul_02_lists_the_unconfirmed_fixes_of_the_table() -> None:
+    fresh = facts(vulnerabilities=vulnbundle.select(None), collected_at="2026-12-02T00:00:00+00:00")
+    evidence = {e.label: e.value for e in vul.vulnerability_table_is_recent(fresh).evidence}
+    listed = evidence["fixed version unconfirmed"]
+    assert "CVE-2025-63389" in listed and "CVE-2026-43629" in listed
+    assert "CVE-2024-45436" not in listed
+
+
+def test_an_osv_entry_marks_its_fix_unconfirmed_in_database_specific() -> None:
+    raw = osv("X-2", [{"introduced": "0"}, {"fixed": "1.0"}])
+    raw["database_specific"] = {"offgrid": {"fixed_version_confirmed": False, "note": "n",
+                                            "sources": ["https://example.org/x"]}}  # fmt: skip
+    entry = parse_entry(raw, "test")
+    assert entry.fix_unconfirmed and entry.sources == ("https://example.org/x",)
+    assert entry.past_range("1.0") and not entry.past_range("0.9")
+    plain = parse_entry(osv("X-3", [{"introduced": "0"}, {"fixed": "1.0"}]), "test")
+    assert not plain.fix_unconfirmed  # a database's own entry: its fixed event stands
