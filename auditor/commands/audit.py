@@ -82,7 +82,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     add("--max-vuln-age", type=int, metavar="DAYS",
         help="oldest acceptable known-vulnerability table (default 90)")  # fmt: skip
     add("--history", metavar="DIR",
-        help="also append the report to this tamper-evident history directory")  # fmt: skip
+        help="append the report to this tamper-evident history directory; the previous "
+             "report of this host there is the egress baseline (OG-NET-07)")  # fmt: skip
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -151,6 +152,7 @@ def build_request(args: argparse.Namespace) -> Request:
     if probe is not None:
         parse_target(probe)
     fmt = s.get("format", "json")
+    history = Path(s["history"]) if s.get("history") else None
     renderer_for(fmt)  # an unknown format is a usage error before any work
     options = AuditOptions(
         engine=EngineKind(s["engine"]) if s.get("engine") else None,
@@ -165,11 +167,11 @@ def build_request(args: argparse.Namespace) -> Request:
         cli_users=tuple(str(u) for u in s.get("cli_users", ())),
         max_vuln_age_days=int(_number(s.get("max_vuln_age", 90), "--max-vuln-age", 1, 3650)),
         egress_log=Path(s["egress_log"]) if s.get("egress_log") else None,
+        history=history,
     )
     output = Path(s["output"]) if s.get("output") else None
     if output is not None and not output.parent.is_dir():
         raise InputError(f"--output {output}: directory {output.parent} does not exist")
-    history = Path(s["history"]) if s.get("history") else None
     return Request(options, _existing(s.get("waivers"), "waivers file"), fmt, output, history)
 
 
