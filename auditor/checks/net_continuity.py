@@ -117,7 +117,9 @@ def _describe_logger(logger: LoggerIdentity) -> str:
     return f"{logger.name} pid {logger.pid} started {logger.started_at}"
 
 
-def _logger(before: RecorderState, now: RecorderState, since: str | None) -> list[Gap]:
+def _logger(before: RecorderState, now: RecorderState) -> list[Gap]:
+    """The same process (pid and start time, within one boot) listened at both audits: it
+    has listened since before the previous one."""
     if now.logger is None:
         return [Gap("nothing listens on the rule's NFLOG group now: packets are not recorded")]
     if before.logger is None:
@@ -129,25 +131,15 @@ def _logger(before: RecorderState, now: RecorderState, since: str | None) -> lis
                 f"{_describe_logger(before.logger)} -> {_describe_logger(now.logger)}"
             )
         ]
-    started, previous = _when(now.logger.started_at), _when(since)
-    if started is not None and previous is not None and started > previous:
-        return [
-            Gap(
-                f"the recorder started at {now.logger.started_at}, after the previous audit "
-                f"({since})"
-            )
-        ]
     return []
 
 
-def gaps(
-    before: RecorderState, now: RecorderState, since: str | None, log_break: str | None
-) -> list[Gap]:
+def gaps(before: RecorderState, now: RecorderState, log_break: str | None) -> list[Gap]:
     """Every way `now` does not continue `before` (pure; empty: continuous)."""
     found = _clock(before, now)
     rule = _rule(before, now)
     found += rule
-    found += _logger(before, now, since)
+    found += _logger(before, now)
     if log_break is not None:
         found.append(Gap(log_break, False))
     elif now.log is None:
@@ -254,5 +246,5 @@ def egress_recording_continuous(facts: Facts) -> Finding:
     found = _unmatched(previous, egress.sources)
     for source in egress.sources:
         if source.before is not None:
-            found += gaps(source.before, source.now, previous.finished_at, source.log_break)
+            found += gaps(source.before, source.now, source.log_break)
     return _verdict(previous, found, evidence)
