@@ -49,7 +49,8 @@ def run_audit(options: AuditOptions, waivers: Path | None, console: Console) -> 
     waiver_set = load_waivers(waivers, set(load_catalog())) if waivers else None
     started = _now()
     previous = None
-    if options.history is not None:
+    # the baseline matters only to a recorded source: no egress log, no history to verify
+    if options.history is not None and options.egress_log is not None:
         console.info(f"reading the previous egress baseline from {options.history}")
         previous = previous_audit(options.history, socket.gethostname())
     facts = collect(options, progress=console.info, previous=previous)

@@ -30,6 +30,9 @@ from tests.host.workstation import SITE_PLAYBOOK, Workstation, booted
 pytestmark = [pytest.mark.host, pytest.mark.root]
 
 OFFGRID = Path(sys.executable).with_name("offgrid")
+# ulogd2's dependencies reach perl, which needs the perl-base of the same Debian point
+# release: the bundle carries it, as a staging box newer than the target's image would.
+RECORDER_DEBS = ("ulogd2", "ulogd2-json", "perl-base")
 
 ATTEMPTS = """\
 import os, socket, sys, time
@@ -52,7 +55,7 @@ def _with_recorder(bundle: TestBundle, dest: Path) -> TestBundle:
     """The test bundle plus ulogd2 and ulogd2-json, signed by the same staging key."""
     shutil.copytree(bundle.path, dest, copy_function=os.link)
     done = subprocess.run(
-        [str(OFFGRID), "bundle", "add-debs", str(dest), "ulogd2", "ulogd2-json"],
+        [str(OFFGRID), "bundle", "add-debs", str(dest), *RECORDER_DEBS],
         capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
     if done.returncode != 0 and "apt-get" in done.stderr:
