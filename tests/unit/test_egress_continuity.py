@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor.checks import net, net_continuity
-from auditor.inventory import egress_log
+from auditor.inventory import egress_log, nft, recorder
 from auditor.inventory.interface import (
     EgressFacts,
     EgressRecording,
@@ -318,3 +318,44 @@ def test_the_previous_report_of_this_host_is_the_baseline(tmp_path: Path) -> Non
     tampered = baseline.previous_audit(directory, host)
     assert tampered.error is not None and "tampered" in tampered.error
     assert hashlib.sha256(report.read_bytes()).hexdigest()  # the edit is what broke it
+
+
+# ---------------------------------------------------------------- reading a source's state
+
+
+def _ruleset(table_handle: int, packets: int, verdict: str = "reject") -> str:
+    owner = {"match": {"op": "==", "left": {"meta": {"key": "skuid"}}, "right": 999}}
+    counter = {"counter": {"packets": packets, "bytes": packets * 60}}
+    rule = {"family": "inet", "table": "offgrid_egress", "chain": "output", "handle": 4,
+            "expr": [owner, counter, {verdict: None}]}  # fmt: skip
+    table = {"family": "inet", "name": "offgrid_egress", "handle": table_handle}
+    return json.dumps({"nftables": [{"table": table}, {"rule": rule}]})
+
+
+def test_the_table_handle_and_a_counter_free_digest_identify_a_load() -> None:
+    (first,) = nft.parse_ruleset(_ruleset(5, 3))
+    (grown,) = nft.parse_ruleset(_ruleset(5, 90))
+    (reloaded,) = nft.parse_ruleset(_ruleset(9, 0))
+    (changed,) = nft.parse_ruleset(_ruleset(5, 3, verdict="drop"))
+    assert first.table_handle == 5 and reloaded.table_handle == 9
+    assert first.table_digest == grown.table_digest == reloaded.table_digest
+    assert changed.table_digest != first.table_digest
+
+
+def test_the_recorder_is_found_from_the_kernels_tables(tmp_path: Path) -> None:
+    nflog = tmp_path / "nfnetlink_log"
+    nflog.write_text(f" {GROUP}  4001     0 2 65531    100  1\n")
+    netlink = tmp_path / "netlink"
+    netlink.write_text(
+        "sk               Eth Pid        Groups   Rmem     Wmem     Dump  Locks    Drops    Inode\n"
+        "ffff8881 0   4001       00000000 0        0        0     2        0        111\n"
+        "ffff8882 12  4001       00000000 0        0        0     2        0        222\n"
+    )
+    assert recorder.listener_ports(nflog) == {GROUP: 4001}
+    assert recorder.netlink_inode(4001, netlink) == 222  # the netfilter socket, not another
+    assert recorder.netlink_inode(4002, netlink) is None
+    assert recorder.listener_ports(tmp_path / "missing") == {}
+    boot = tmp_path / "boot_id"
+    boot.write_text("d87cd9a3-9f4a-47db-a8f5-0d9473cc1a88\n")
+    assert recorder.boot_id(boot) == "d87cd9a3-9f4a-47db-a8f5-0d9473cc1a88"
+    assert recorder.boot_id(tmp_path / "none") is None
