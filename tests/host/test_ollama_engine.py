@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.host.bundle import TestBundle, build_test_bundle, site_vars
+from tests.host.inhost import probe_listener
 from tests.host.workstation import SITE_PLAYBOOK, PlaybookRun, Workstation, booted
 from tests.standins import ollama_release_standin
 from tests.standins.ollama_release_standin import StandinRelease
@@ -225,7 +226,12 @@ def test_second_run_changes_nothing(
 
 
 def test_in_host_audit_passes_every_control(machine: Workstation, installed: PlaybookRun) -> None:
-    result = machine.run("offgrid audit --engine ollama --format json", check=False, timeout=300)
+    # the role's default probe address leads nowhere (OG-NET-04 unverified: error); prove it
+    with probe_listener(machine) as target:
+        result = machine.run(
+            f"offgrid audit --engine ollama --format json --egress-probe {target}",
+            check=False, timeout=300,
+        )  # fmt: skip
     report: dict[str, Any] = json.loads(result.stdout)
     statuses = {c["id"]: (c["status"], c["summary"]) for c in report["controls"]}
     for cid in ("OG-NET-01", "OG-CFG-01", "OG-CFG-02", "OG-CFG-03", "OG-INT-01"):
