@@ -375,8 +375,16 @@ def no_recorded_egress_attempt(facts: Facts) -> Finding:
 
 
 def _since(facts: Facts) -> str:
-    previous = facts.egress.previous if facts.egress else None
-    if previous is None or previous.entry is None or previous.error is not None:
+    """Since when the judged attempts were recorded: the previous audit when its baseline
+    was continued, else whatever the log holds."""
+    egress = facts.egress
+    previous = egress.previous if egress else None
+    continued = (
+        any(s.before is not None and s.log_break is None for s in egress.sources)
+        if egress
+        else False
+    )
+    if previous is None or previous.error is not None or not continued:
         return "in the log"
     return f"since the previous audit ({previous.finished_at})"
 
@@ -390,4 +398,6 @@ def _read_scope(facts: Facts, recording: EgressRecording) -> str:
         return f"{where}: the previous baseline is unusable ({previous.error})"
     if previous.entry is None:
         return f"{where}: the first audit of this host in {previous.history}"
+    if _since(facts) == "in the log":
+        return f"{where}: entry {previous.entry} left no baseline this log continues (OG-NET-07)"
     return f"{where}, since entry {previous.entry} ({previous.finished_at})"
