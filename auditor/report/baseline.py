@@ -54,6 +54,8 @@ def _unvouched(directory: Path) -> tuple[str | None, tuple[history.Entry, ...]]:
         result = history.verify(directory)
     except InputError as exc:
         return f"history unreadable: {exc}", ()
+    if not result.entries and not result.problems and result.pending is None:
+        return None, ()  # an empty history (no key yet either): nothing to vouch for
     if result.key_problem is not None:
         return f"the history is unproven: its HMACs cannot be checked ({result.key_problem})", ()
     if result.problems:

@@ -308,6 +308,9 @@ def test_the_previous_report_of_this_host_is_the_baseline(tmp_path: Path) -> Non
     directory = tmp_path / "history"
     host = str(_report_with(_state(), "x")["host"]["hostname"])  # type: ignore[index]
     assert baseline.previous_audit(directory, host).entry is None  # no history yet: first night
+    directory.mkdir(mode=0o700)  # the role creates it empty, without a key
+    empty = baseline.previous_audit(directory, host)
+    assert empty.entry is None and empty.error is None, empty
     history.append(directory, _report_with(_state(packets=1), "2026-11-30T02:31:00.000+00:00"))
     history.append(directory, _report_with(_state(packets=7), "2026-12-01T02:31:00.000+00:00"))
     found = baseline.previous_audit(directory, host)
