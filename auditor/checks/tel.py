@@ -10,6 +10,8 @@ from auditor.verdicts import CannotEvaluate, DoesNotApply, Finding, Status, find
 
 
 def vscode_telemetry_off(settings: IdeSettingsFile) -> tuple[bool, str]:
+    if not settings.exists:
+        return False, "no settings file (telemetry defaults to all)"
     values = settings.settings or {}
     level = values.get("telemetry.telemetryLevel")
     if level is not None:
@@ -21,10 +23,33 @@ def vscode_telemetry_off(settings: IdeSettingsFile) -> tuple[bool, str]:
 
 
 def continue_telemetry_off(settings: IdeSettingsFile) -> tuple[bool, str]:
+    """Continue's own file: only the legacy config.json switch is honoured.
+
+    Continue migrates `allowAnonymousTelemetry` out of config.json into its shared
+    config and obeys it; config.yaml has no such key (a value written there is ignored),
+    so for config.yaml the editor switch `continue.telemetryEnabled` is what counts.
+    """
+    if not settings.exists:
+        return False, "no Continue configuration (telemetry defaults to on)"
     value = (settings.settings or {}).get("allowAnonymousTelemetry")
-    if value is None:
-        return False, "allowAnonymousTelemetry unset (defaults to true)"
-    return value is False, f"allowAnonymousTelemetry = {value!r}"
+    if settings.path.endswith(".json"):
+        if value is None:
+            return False, "allowAnonymousTelemetry unset (defaults to true)"
+        return value is False, f"allowAnonymousTelemetry = {value!r}"
+    if value is not None:
+        return False, f"allowAnonymousTelemetry = {value!r} is ignored in config.yaml"
+    return False, "config.yaml carries no telemetry switch"
+
+
+def editor_switch_off(files: list[IdeSettingsFile], user: str) -> tuple[bool, str] | None:
+    """`continue.telemetryEnabled` in the user's VS Code-family settings, when set."""
+    for settings in files:
+        if settings.user != user or not settings.exists:
+            continue
+        value = (settings.settings or {}).get("continue.telemetryEnabled")
+        if value is not None:
+            return value is False, f"{settings.path}: continue.telemetryEnabled = {value!r}"
+    return None
 
 
 Judge = Callable[[IdeSettingsFile], tuple[bool, str]]
@@ -65,7 +90,7 @@ def _telemetry(facts: Facts, kind: str, judge: Judge, what: str) -> Finding:
             broken.append(label)
             evidence.append((label, f"{settings.path}: {settings.error}"))
             continue
-        ok, why = judge(settings) if settings.exists else (False, "no settings file (defaults)")
+        ok, why = judge(settings)
         evidence.append((label, f"{settings.path}: {why}"))
         if not ok:
             failing.append(label)
@@ -83,4 +108,16 @@ def vscode_telemetry(facts: Facts) -> Finding:
 
 @check("OG-TEL-02")
 def continue_telemetry(facts: Facts) -> Finding:
-    return _telemetry(facts, "continue", continue_telemetry_off, "Continue")
+    editors = _files_for(facts, "vscode") if facts.ide else []
+
+    def judge(settings: IdeSettingsFile) -> tuple[bool, str]:
+        switch = editor_switch_off(editors, settings.user)
+        if switch is not None and switch[0]:
+            return switch
+        own = continue_telemetry_off(settings)
+        if own[0]:
+            return own
+        editor = switch[1] if switch else "continue.telemetryEnabled unset (defaults to true)"
+        return False, f"{own[1]}; {editor}"
+
+    return _telemetry(facts, "continue", judge, "Continue")

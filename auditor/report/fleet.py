@@ -6,11 +6,16 @@ Every JSON file that cannot be read or is not a valid report is listed, never sk
 so is every host directory that cannot be listed: a compliance summary that silently drops a
 host is worse than none. A host whose last audit run crashed (audit.yml leaves
 reports/<host>/offgrid-run.failed, see RUN_FAILED_FILE) is `crashed`, whatever its reports say.
+A host whose fetched report history (reports/<host>/history/, see HISTORY_DIR) fails
+verification is `tampered`, whatever else is true of it: its reports prove nothing. The
+history's HMAC key stays on the host, so here the hash chain and every stored report's
+sha256 are checked, not the HMACs (the summary says so).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -19,17 +24,20 @@ from typing import Any
 
 from auditor import safeio
 from auditor.errors import InputError
+from auditor.report import history
 from auditor.report.load import from_dict, read_json
 from auditor.report.model import Report, summarize
 from auditor.report.validate import validate
 from auditor.report.view import effective_status, verdict
 
-FLEET_SCHEMA = "offgrid-fleet/1"
+FLEET_SCHEMA = "offgrid-fleet/2"
 DEFAULT_MAX_AGE_HOURS = 36.0
 MAX_AGE_LIMIT_HOURS = 1e6
 # Written by playbooks/audit.yml when the auditor itself failed on a host (exit not 0, 1, 3);
 # removed by the next run that gives a verdict.
 RUN_FAILED_FILE = "offgrid-run.failed"
+# Where audit.yml fetches each host's report history (chain, reports, signatures; no key).
+HISTORY_DIR = "history"
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,20 @@ class BadFile:
     host: str
     file: str
     reason: str
+
+
+@dataclass(frozen=True)
+class HistoryState:
+    """A fetched report history as `history verify` found it on the controller."""
+
+    entries: int
+    head_hash: str | None
+    problems: tuple[str, ...]  # empty: the chain and every stored report are as appended
+    notes: tuple[str, ...]  # what was not checked (the HMACs: the key stays on the host)
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
 
 
 @dataclass(frozen=True)
@@ -52,6 +74,7 @@ class HostSummary:
     failing: tuple[str, ...]
     errors: tuple[str, ...]
     auditor_run: str | None = None  # why the last audit run on the host failed (None: it did not)
+    history: HistoryState | None = None  # the fetched history's verification (None: none fetched)
 
 
 @dataclass(frozen=True)
@@ -112,6 +135,31 @@ def _run_failure(host_dir: Path) -> str | None:
         return f"the auditor failed (marker unreadable: {exc})"
     first = text.strip().splitlines()[0] if text.strip() else "no detail"
     return f"the auditor failed: {first[:200]}"
+
+
+def _history_state(host_dir: Path) -> HistoryState | None:
+    """The fetched history's verification; None when audit.yml fetched none for the host."""
+    directory = host_dir / HISTORY_DIR
+    try:
+        mode = os.lstat(directory).st_mode
+    except OSError:
+        return None  # none fetched, or the host directory cannot be searched (listed already)
+    if not stat.S_ISDIR(mode):
+        kind = "a symbolic link: not followed" if stat.S_ISLNK(mode) else "not a directory"
+        return HistoryState(0, None, (f"the history is {kind}",), ())
+    try:
+        result = history.verify(directory)
+    except InputError as exc:
+        return HistoryState(0, None, (f"the history cannot be verified: {exc}",), ())
+    head = result.head
+    problems = tuple(p.describe() for p in result.problems)
+    if result.pending is not None:
+        problems += (result.pending,)
+    if not result.entries and not problems:
+        problems = ("the history holds no entry: nothing the host reported is chained",)
+    return HistoryState(
+        len(result.entries), head.entry_hash if head else None, problems, result.notes
+    )
 
 
 def _scan_host(host_dir: Path) -> tuple[list[tuple[Path, Report]], list[BadFile]]:
@@ -182,6 +230,27 @@ def _host_dirs(directory: Path) -> list[Path]:
     return sorted(Path(e.path) for e in entries if e.is_dir())
 
 
+def _judge_host(
+    host_dir: Path,
+    loaded: list[tuple[Path, Report]],
+    has_bad: bool,
+    now: datetime,
+    max_age: float,
+) -> HostSummary | None:
+    """The host's summary: its newest report, then a failed run, then a tampered history."""
+    crashed = _run_failure(host_dir)
+    chained = _history_state(host_dir)
+    summary = _host_summary(host_dir.name, loaded, now, max_age)
+    if summary.file is None and not has_bad and crashed is None and chained is None:
+        return None
+    if crashed is not None:
+        summary = replace(summary, verdict="crashed", auditor_run=crashed)
+    if chained is not None:
+        verdict = summary.verdict if chained.intact else "tampered"
+        summary = replace(summary, history=chained, verdict=verdict)
+    return summary
+
+
 def aggregate(
     directory: Path, now: datetime | None = None, max_age_hours: float = DEFAULT_MAX_AGE_HOURS
 ) -> Fleet:
@@ -195,12 +264,9 @@ def aggregate(
     for host_dir in _host_dirs(directory):
         loaded, host_bad = _scan_host(host_dir)
         bad += host_bad
-        crashed = _run_failure(host_dir)
-        summary = _host_summary(host_dir.name, loaded, now, max_age_hours)
-        if summary.file is None and not host_bad and crashed is None:
+        summary = _judge_host(host_dir, loaded, bool(host_bad), now, max_age_hours)
+        if summary is None:
             continue  # a directory without any JSON is not a host audit.yml fetched to
-        if crashed is not None:
-            summary = replace(summary, verdict="crashed", auditor_run=crashed)
         hosts.append(summary)
         if loaded:
             newest[host_dir.name] = max(loaded, key=lambda i: _parse_time(i[1].finished_at))[1]
@@ -214,6 +280,18 @@ def aggregate(
         controls=_control_summaries(host_tuple, newest),
         bad_files=tuple(bad),
     )
+
+
+def _history_dict(state: HistoryState | None) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    return {
+        "intact": state.intact,
+        "entries": state.entries,
+        "head_hash": state.head_hash,
+        "problems": list(state.problems),
+        "notes": list(state.notes),
+    }
 
 
 def to_dict(fleet: Fleet) -> dict[str, Any]:
@@ -236,6 +314,7 @@ def to_dict(fleet: Fleet) -> dict[str, Any]:
                 "failing": list(h.failing),
                 "errors": list(h.errors),
                 "auditor_run": h.auditor_run,
+                "history": _history_dict(h.history),
             }
             for h in fleet.hosts
         ],

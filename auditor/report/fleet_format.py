@@ -15,7 +15,15 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from auditor import __version__
-from auditor.report.fleet import FLEET_SCHEMA, BadFile, ControlSummary, Fleet, HostSummary, to_dict
+from auditor.report.fleet import (
+    FLEET_SCHEMA,
+    BadFile,
+    ControlSummary,
+    Fleet,
+    HistoryState,
+    HostSummary,
+    to_dict,
+)
 from auditor.report.templates import environment
 from auditor.report.validate import InvalidReportError, load_schema
 
@@ -29,6 +37,7 @@ _LABELS = {
     "stale": ("STALE", "error"),
     "invalid": ("NO VALID REPORT", "fail"),
     "crashed": ("AUDITOR FAILED", "fail"),
+    "tampered": ("HISTORY TAMPERED", "fail"),
 }
 
 
@@ -45,6 +54,7 @@ class HostRow:
     age: str
     failing: str
     auditor: str  # "ok", or why the last audit run failed
+    history: str  # the fetched history's verification, in words
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,7 @@ def _detail(fleet: Fleet) -> str:
         ("stale", "stale"),
         ("invalid", "without a valid report"),
         ("crashed", "where the auditor itself failed"),
+        ("tampered", "whose report history fails verification"),
     ):
         count = sum(1 for h in fleet.hosts if h.verdict == verdict)
         if count:
@@ -91,6 +102,17 @@ def _detail(fleet: Fleet) -> str:
     if not parts:
         return f"All {len(fleet.hosts)} host(s) passed with a fresh report."
     return "; ".join(parts) + "."
+
+
+def _history_text(state: HistoryState | None) -> str:
+    if state is None:
+        return "not fetched"
+    if not state.intact:
+        more = f" (+{len(state.problems) - 1} more)" if len(state.problems) > 1 else ""
+        return f"TAMPERED: {state.problems[0]}{more}"
+    head = f", head {state.head_hash[:16]}…" if state.head_hash else ""
+    unchecked = "; HMACs not checked here (the key stays on the host)" if state.notes else ""
+    return f"intact: {state.entries} entries{head}{unchecked}"
 
 
 def _row(host: HostSummary) -> HostRow:
@@ -107,6 +129,7 @@ def _row(host: HostSummary) -> HostRow:
         age=_age(host.age_hours),
         failing=", ".join(host.failing) or "-",
         auditor=host.auditor_run or "ok",
+        history=_history_text(host.history),
     )
 
 

@@ -215,3 +215,14 @@ def unpack(tarball: Path, dest: Path) -> None:
         ["tar", "--zstd", "--numeric-owner", "--xattrs", "-C", str(dest), "-xpf", str(tarball)],
         check=True,
     )
+
+
+def clone(source: Path, dest: Path) -> None:
+    """Copy another machine's root (one file system, ownership, modes, xattrs kept); the copy
+    gets a fresh machine-id on its first boot."""
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["cp", "-a", "--reflink=auto", "--one-file-system", f"{source}/.", str(dest)],
+        check=True,
+    )
+    (dest / "etc/machine-id").write_text("")

@@ -160,50 +160,16 @@ class Workstation:
         expect_failure: bool = False,
     ) -> PlaybookRun:
         """Run ansible-playbook against this workstation's inventory from the repository."""
-        command = [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            str(self.inventory),
-            str(playbook),
-        ]
-        if extra_vars:
-            vars_file = self.machine_dir / f"extra-vars-{len(self.runs)}.json"
-            vars_file.write_text(json.dumps(extra_vars, indent=2, default=str))
-            command += ["-e", f"@{vars_file}"]
-        if check_mode:
-            command.append("--check")
-        started = time.monotonic()
-        result = subprocess.run(
-            command,
-            cwd=REPO,
-            env=self._ansible_env(),
-            capture_output=True,
-            text=True,
-            timeout=1200,
-            check=False,
-        )
-        output = result.stdout + result.stderr
-        run = PlaybookRun(
-            result.returncode, output, parse_recap(output), time.monotonic() - started
+        run = run_playbook(
+            self.inventory,
+            playbook,
+            self.machine_dir,
+            extra_vars,
+            check_mode=check_mode,
+            expect_failure=expect_failure,
         )
         self.runs.append(run)
-        if expect_failure and run.rc == 0:
-            raise AssertionError(f"{playbook.name} was expected to fail but passed:\n{output}")
-        if not expect_failure and run.rc != 0:
-            raise AssertionError(f"{playbook.name} failed (rc={run.rc}):\n{output}")
         return run
-
-    def _ansible_env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "ANSIBLE_HOST_KEY_CHECKING": "False",
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_RETRY_FILES_ENABLED": "False",
-            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.machine_dir / "ansible-cp"),
-            "ANSIBLE_LOCAL_TEMP": str(self.machine_dir / "ansible-tmp"),
-            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        }
 
     def testinfra_host(self) -> Any:
         """A testinfra host over SSH with the session key (testinfra ships no type hints)."""
@@ -229,6 +195,59 @@ class Workstation:
         return f"ssh -i {self.ssh_key} -o StrictHostKeyChecking=no root@{self.guest_ip}"
 
 
+def ansible_env(work_dir: Path) -> dict[str, str]:
+    """ansible-playbook's environment: no colour, no retry files, sockets under work_dir."""
+    return {
+        **os.environ,
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(work_dir / "ansible-cp"),
+        "ANSIBLE_LOCAL_TEMP": str(work_dir / "ansible-tmp"),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }
+
+
+def run_playbook(
+    inventory: Path,
+    playbook: Path,
+    work_dir: Path,
+    extra_vars: Mapping[str, object] | None = None,
+    *,
+    check_mode: bool = False,
+    expect_failure: bool = False,
+) -> PlaybookRun:
+    """ansible-playbook from the repository root (so ansible.cfg applies) on `inventory`;
+    rc != 0 raises unless expect_failure (and vice versa)."""
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory)]
+    command.append(str(playbook))
+    if extra_vars:
+        number = len(list(work_dir.glob("extra-vars-*.json")))
+        vars_file = work_dir / f"extra-vars-{number}.json"
+        vars_file.write_text(json.dumps(extra_vars, indent=2, default=str))
+        command += ["-e", f"@{vars_file}"]
+    if check_mode:
+        command.append("--check")
+    started = time.monotonic()
+    result = subprocess.run(
+        command,
+        cwd=REPO,
+        env=ansible_env(work_dir),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    run = PlaybookRun(result.returncode, output, parse_recap(output), time.monotonic() - started)
+    if expect_failure and run.rc == 0:
+        raise AssertionError(f"{playbook.name} was expected to fail but passed:\n{output}")
+    if not expect_failure and run.rc != 0:
+        raise AssertionError(f"{playbook.name} failed (rc={run.rc}):\n{output}")
+    return run
+
+
 def parse_recap(output: str) -> dict[str, HostStats]:
     stats = {}
     for match in _RECAP.finditer(output):
@@ -248,8 +267,9 @@ def missing_prerequisites() -> str | None:
     return None
 
 
-def boot(name: str, persistent: bool = False) -> Workstation:
-    """Boot a fresh copy of the cached rootfs; raises with the console log if it fails.
+def boot(name: str, persistent: bool = False, template: Path | None = None) -> Workstation:
+    """Boot a fresh copy of the cached rootfs (or of `template`, another machine's root: a
+    clone of what was provisioned there); raises with the console log if it fails.
 
     A test session's machine belongs to its process: once that process is gone, the next
     boot anywhere removes it. A persistent one (the CLI's) stays until `down`.
@@ -257,7 +277,7 @@ def boot(name: str, persistent: bool = False) -> Workstation:
     reason = missing_prerequisites()
     if reason:
         raise RuntimeError(f"cannot boot the workstation: {reason}")
-    tarball = rootfs.ensure_tarball()
+    tarball = rootfs.ensure_tarball() if template is None else None
     _clean_leftovers(name)
     rootfs.ensure_nspawn_runtime_dir()
     machine_dir = WORK_ROOT / name
@@ -265,7 +285,10 @@ def boot(name: str, persistent: bool = False) -> Workstation:
     owner = None if persistent else os.getpid()
     _write_state(machine_dir, {"name": name, "owner_pid": owner})
     root = machine_dir / "root"
-    rootfs.unpack(tarball, root)
+    if tarball is not None:
+        rootfs.unpack(tarball, root)
+    elif template is not None:
+        rootfs.clone(template, root)
     key = _make_ssh_key(machine_dir, root)
     (root / "etc/hostname").write_text(f"{name}\n")
     link = network.plan(name)
@@ -306,8 +329,8 @@ def shutdown(ws: Workstation) -> None:
 
 
 @contextlib.contextmanager
-def booted(name: str) -> Iterator[Workstation]:
-    ws = boot(name)
+def booted(name: str, template: Path | None = None) -> Iterator[Workstation]:
+    ws = boot(name, template=template)
     try:
         yield ws
     finally:
@@ -369,10 +392,13 @@ def _console_tail(ws: Workstation, lines: int = 40) -> str:
 
 
 def _close_ssh_masters(machine_dir: Path, guest_ip: str) -> None:
-    sockets = [machine_dir / "ssh-control"]
-    cp_dir = machine_dir / "ansible-cp"
+    close_ssh_masters([machine_dir / "ssh-control"], machine_dir / "ansible-cp", guest_ip)
+
+
+def close_ssh_masters(sockets: list[Path], cp_dir: Path, guest_ip: str) -> None:
+    """Ask every SSH master on these sockets (and those in ansible's cp_dir) to exit."""
     if cp_dir.is_dir():
-        sockets += list(cp_dir.iterdir())
+        sockets = [*sockets, *cp_dir.iterdir()]
     for sock in sockets:
         if sock.is_socket():
             subprocess.run(

@@ -138,22 +138,42 @@ def test_vscode_missing_or_broken_settings() -> None:
     assert tel.vscode_telemetry(_with_users(ide=_ide(unknown=("dev",)))).status is Status.ERROR
 
 
-def test_continue_prefers_yaml_and_needs_false() -> None:
-    def cont(name: str, settings: dict[str, object] | None, exists: bool = True) -> IdeSettingsFile:
-        return IdeSettingsFile(
-            "dev", "continue", "Continue", f"/home/dev/.continue/{name}", exists, settings, None
-        )
+def _cont(name: str, settings: dict[str, object] | None, exists: bool = True) -> IdeSettingsFile:
+    return IdeSettingsFile(
+        "dev", "continue", "Continue", f"/home/dev/.continue/{name}", exists, settings, None
+    )
 
-    off = _ide(
-        cont("config.yaml", {"allowAnonymousTelemetry": False}), cont("config.json", None, False)
+
+def _continue_status(*files: IdeSettingsFile) -> Status:
+    return tel.continue_telemetry(_with_users(ide=_ide(*files))).status
+
+
+def test_continue_yaml_key_is_ignored_and_the_editor_switch_counts() -> None:
+    yaml_off = _cont("config.yaml", {"allowAnonymousTelemetry": False})
+    no_json = _cont("config.json", None, False)
+    # current Continue ignores the key in config.yaml: only the editor switch turns it off
+    assert _continue_status(yaml_off, no_json) is Status.FAIL
+    result = tel.continue_telemetry(_with_users(ide=_ide(yaml_off, no_json)))
+    assert "ignored" in result.evidence[0].value
+    switch_off = _vscode({"continue.telemetryEnabled": False})
+    assert _continue_status(yaml_off, no_json, switch_off) is Status.PASS
+    switch_on = _vscode({"continue.telemetryEnabled": True})
+    assert _continue_status(yaml_off, no_json, switch_on) is Status.FAIL
+
+
+def test_continue_legacy_json_switch_still_counts() -> None:
+    no_yaml = _cont("config.yaml", None, False)
+    assert _continue_status(no_yaml, _cont("config.json", {"allowAnonymousTelemetry": False})) is (
+        Status.PASS
     )
-    assert tel.continue_telemetry(_with_users(ide=off)).status is Status.PASS
-    on = _ide(
-        cont("config.yaml", None, False), cont("config.json", {"allowAnonymousTelemetry": True})
+    json_on = _cont("config.json", {"allowAnonymousTelemetry": True})
+    assert _continue_status(no_yaml, json_on) is Status.FAIL
+    assert _continue_status(no_yaml, json_on, _vscode({"continue.telemetryEnabled": False})) is (
+        Status.PASS
     )
-    assert tel.continue_telemetry(_with_users(ide=on)).status is Status.FAIL
-    none = _ide(cont("config.yaml", None, False), cont("config.json", None, False))
-    assert tel.continue_telemetry(_with_users(ide=none)).status is Status.FAIL
+    nothing = (no_yaml, _cont("config.json", None, False))
+    assert _continue_status(*nothing) is Status.FAIL
+    assert _continue_status(*nothing, _vscode({"continue.telemetryEnabled": False})) is Status.PASS
 
 
 def test_vulnerable_ollama_fails_with_sources() -> None:

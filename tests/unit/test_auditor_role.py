@@ -77,9 +77,18 @@ def role_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             tmp, "wrong-variable-pin", good,
             offgrid_auditor_wheel_sha256={WHEELS[0]: "0" * 64, WHEELS[1]: "1" * 64},
         ),
+        "textfile": _host(
+            tmp, "textfile", good, offgrid_auditor_textfile_enabled=True,
+            offgrid_auditor_textfile_dir=str(tmp / "textfile" / "node-exporter"),
+            offgrid_auditor_textfile_group="root",
+        ),
+        "textfile-no-group": _host(
+            tmp, "textfile-no-group", good, offgrid_auditor_textfile_enabled=True,
+            offgrid_auditor_textfile_group="offgrid-no-such-group",
+        ),
     }  # fmt: skip
     output = run_role(
-        tmp, "offgrid_auditor", {"all": {"hosts": hosts}}, "all", {"ANSIBLE_FORKS": "4"},
+        tmp, "offgrid_auditor", {"all": {"hosts": hosts}}, "all", {"ANSIBLE_FORKS": "6"},
         check=True, diff=True,
     )  # fmt: skip
     messages = {
@@ -132,3 +141,27 @@ def test_an_unpinned_wheel_in_the_wheelhouse_is_refused(role_run: dict[str, Any]
 def test_variable_pins_are_checked_against_the_wheels(role_run: dict[str, Any]) -> None:
     message = _refused(role_run, "wrong-variable-pin")
     assert f"{WHEELS[0]} (sha256 differs)" in message and f"{WHEELS[1]} (sha256 differs)" in message
+
+
+def _diff_for(run: dict[str, Any], task: str, host: str) -> str:
+    section = run["output"].split(task, 1)[1]
+    return section.split(f"changed: [{host}]", 1)[0].rsplit("+++ after", 1)[1]
+
+
+def test_the_textfile_is_written_into_a_setgid_directory_of_node_exporters_group(
+    role_run: dict[str, Any],
+) -> None:
+    assert role_run["failed"]["textfile"] == 0, role_run["messages"].get("textfile")
+    directory = role_run["tmp"] / "textfile" / "node-exporter"
+    runner = _diff_for(role_run, "Install the audit runner", "textfile")
+    assert f"--format prometheus --output {directory}/offgrid.prom" in runner
+    assert f'+echo "report prometheus {directory}/offgrid.prom"' in runner
+    unit = _diff_for(role_run, "Install the audit service", "textfile")
+    assert "+ReadWritePaths=" in unit and f" {directory}\n" in unit
+    plain = _diff_for(role_run, "Install the audit runner", "pins-from-lock")
+    assert "prometheus" not in plain  # off by default (the modes are checked on the host)
+
+
+def test_a_textfile_group_that_does_not_exist_is_refused(role_run: dict[str, Any]) -> None:
+    message = _refused(role_run, "textfile-no-group")
+    assert "offgrid-no-such-group does not exist" in message and "node_exporter" in message

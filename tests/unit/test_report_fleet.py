@@ -13,6 +13,7 @@ import pytest
 
 from auditor.cli import main
 from auditor.console import Console
+from auditor.report import history
 from auditor.report.fleet import aggregate, to_dict
 from auditor.report.fleet_format import render_html, render_json, render_markdown, schema_errors
 from auditor.verdicts import Status
@@ -98,7 +99,7 @@ def test_all_fresh_and_passing_is_a_pass(tmp_path: Path) -> None:
 def test_json_validates_against_the_schema(fleet_dir: Path) -> None:
     data = json.loads(render_json(aggregate(fleet_dir, now=NOW)))
     assert schema_errors(data) == []
-    assert data["schema"] == "offgrid-fleet/1"
+    assert data["schema"] == "offgrid-fleet/2"
     broken = to_dict(aggregate(fleet_dir, now=NOW))
     broken["hosts"][0]["verdict"] = "great"
     assert schema_errors(broken)
@@ -120,7 +121,7 @@ def test_markdown_escapes_host_names(fleet_dir: Path) -> None:
     hosts = text.split("## Hosts", 1)[1].split("## Controls", 1)[0]
     rows = [line for line in hosts.splitlines() if line.startswith("| ")]
     assert len(rows) == 6  # header and five hosts
-    assert all(line.replace("\\|", "").count("|") == 11 for line in rows)  # no stray pipe
+    assert all(line.replace("\\|", "").count("|") == 12 for line in rows)  # no stray pipe
 
 
 def test_cli_writes_files_and_exit_codes(fleet_dir: Path, tmp_path: Path) -> None:
@@ -138,3 +139,56 @@ def test_cli_writes_files_and_exit_codes(fleet_dir: Path, tmp_path: Path) -> Non
     _put(clean, "a", "r.json", all_pass("a", datetime.now(UTC).isoformat()))
     code, out, _ = _run(["report", "fleet", str(clean), "-f", "markdown"])
     assert code == 0 and "**Verdict: PASS**" in out
+
+
+def _fetched_history(root: Path, host: str, stamps: list[str]) -> Path:
+    """reports/<host>/history/ as audit.yml fetches it: real appends, the key left behind."""
+    directory = root / host / "history"
+    for stamp in stamps:
+        history.append(directory, all_pass(host, stamp))
+    (directory / history.KEY_FILE).unlink()
+    return directory
+
+
+def test_a_tampered_history_makes_the_host_tampered(tmp_path: Path) -> None:
+    stamps = ["2026-11-23T02:00:00Z", "2026-11-24T02:00:00Z"]
+    for host in ("ws-intact", "ws-forged"):
+        _put(tmp_path, host, "audit-2.json", all_pass(host, stamps[-1]))
+        _fetched_history(tmp_path, host, stamps)
+    forged = sorted((tmp_path / "ws-forged/history/reports").iterdir())[0]
+    forged.write_bytes(forged.read_bytes().replace(b'"pass"', b'"fail"', 1))
+    fleet = aggregate(tmp_path, now=NOW)
+    hosts = {h.name: h for h in fleet.hosts}
+    intact, tampered = hosts["ws-intact"], hosts["ws-forged"]
+    assert intact.verdict == "pass" and intact.history is not None and intact.history.intact
+    assert intact.history.entries == 2 and any("HMAC" in n for n in intact.history.notes)
+    assert tampered.verdict == "tampered" and tampered.report_verdict == "pass"
+    assert tampered.history is not None and "sha256" in tampered.history.problems[0]
+    assert fleet.verdict == "fail"
+    data = json.loads(render_json(fleet))
+    by_name = {h["name"]: h for h in data["hosts"]}
+    assert by_name["ws-forged"]["verdict"] == "tampered"
+    assert by_name["ws-forged"]["history"]["intact"] is False
+    assert by_name["ws-intact"]["history"]["entries"] == 2
+    html = render_html(fleet)
+    assert "HISTORY TAMPERED" in html and "whose report history fails verification" in html
+    assert "TAMPERED: " in render_markdown(fleet)
+
+
+def test_a_host_with_only_an_empty_history_is_listed(tmp_path: Path) -> None:
+    (tmp_path / "ws-empty" / "history").mkdir(parents=True)
+    hosts = {h.name: h for h in aggregate(tmp_path, now=NOW).hosts}
+    assert hosts["ws-empty"].verdict == "tampered"
+    assert hosts["ws-empty"].history is not None
+    assert "no entry" in hosts["ws-empty"].history.problems[0]
+
+
+def test_a_history_that_is_a_symlink_is_not_followed(tmp_path: Path) -> None:
+    elsewhere = _fetched_history(tmp_path / "elsewhere", "ws-link", ["2026-11-24T02:00:00Z"])
+    _put(
+        tmp_path / "reports", "ws-link", "audit-1.json", all_pass("ws-link", "2026-11-24T02:00:00Z")
+    )
+    (tmp_path / "reports" / "ws-link" / "history").symlink_to(elsewhere)
+    (host,) = aggregate(tmp_path / "reports", now=NOW).hosts
+    assert host.verdict == "tampered" and host.history is not None
+    assert "symbolic link" in host.history.problems[0]
