@@ -7,6 +7,7 @@ progress lines through the Console.
 from __future__ import annotations
 
 import platform
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from auditor.checks.waivers import load_waivers
 from auditor.console import Console
 from auditor.inventory.collect import collect
 from auditor.inventory.interface import AuditOptions
+from auditor.report.baseline import previous_audit
 from auditor.report.from_facts import (
     engine_section,
     extra_section,
@@ -46,7 +48,12 @@ def run_audit(options: AuditOptions, waivers: Path | None, console: Console) -> 
     """Audit this machine as `options` say; bad input raises InputError before any work."""
     waiver_set = load_waivers(waivers, set(load_catalog())) if waivers else None
     started = _now()
-    facts = collect(options, progress=console.info)
+    previous = None
+    # the baseline matters only to a recorded source: no egress log, no history to verify
+    if options.history is not None and options.egress_log is not None:
+        console.info(f"reading the previous egress baseline from {options.history}")
+        previous = previous_audit(options.history, socket.gethostname())
+    facts = collect(options, progress=console.info, previous=previous)
     controls = run_controls(facts, waiver_set)
     for waiver in waiver_set.expired if waiver_set else ():
         console.info(f"waiver for {waiver.control_id} expired on {waiver.expires}: ignored")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import psutil
 
 from auditor.checks._common import (
@@ -285,7 +287,7 @@ def egress_enforcement_present(facts: Facts) -> Finding:
     if probe is None:
         evidence.append(("probe", "enforcement unverified (no probe address configured)"))
         return finding(
-            Status.PASS,
+            Status.ERROR,
             f"egress is restricted by {configured} configuration; enforcement unverified "
             "(no probe address configured: --egress-probe)",
             evidence,
@@ -313,17 +315,47 @@ def egress_enforcement_present(facts: Facts) -> Finding:
 MAX_LISTED = 50
 
 
-def _is_probe(attempt: EgressAttempt, probe: ProbeResult | None) -> bool:
-    """An audit's probe: TCP to the probe target from the probe's fixed source port (any
-    night's), or from the port this night's probe reported."""
+PROBE_SLACK_S = 1.0
+
+
+def _within(stamp: str, start: str | None, end: str | None) -> bool:
+    """Whether `stamp` lies in [start, end], widened by PROBE_SLACK_S each way."""
+    if start is None or end is None:
+        return False
+    try:
+        at, low, high = (datetime.fromisoformat(t).timestamp() for t in (stamp, start, end))
+    except ValueError:
+        return False
+    return low - PROBE_SLACK_S <= at <= high + PROBE_SLACK_S
+
+
+def _is_probe(attempt: EgressAttempt, probe: ProbeResult | None, strict: bool) -> bool:
+    """This audit's probe: TCP to the probe target from the port the probe reported, in the
+    probe's time window. Without a baseline (`strict` False) the log holds earlier nights
+    too: TCP to the target from the probe's fixed source port counts as an audit's probe."""
     if probe is None:
         return False
     host, _, port = probe.target.rpartition(":")
-    return (
+    if not (
         attempt.protocol == "tcp"
         and attempt.destination == host.strip("[]")
         and str(attempt.destination_port) == port
-        and attempt.source_port in {PROBE_SOURCE_PORT, probe.source_port}
+    ):
+        return False
+    if strict:
+        times = (attempt.time, attempt.last_time or attempt.time)
+        return attempt.source_port == probe.source_port and all(
+            _within(t, probe.started_at, probe.finished_at) for t in times
+        )
+    return attempt.source_port in {PROBE_SOURCE_PORT, probe.source_port}
+
+
+def _probe_window(probe: ProbeResult | None) -> str:
+    if probe is None:
+        return "no probe this run"
+    return (
+        f"tcp to {probe.target} from port {probe.source_port} between {probe.started_at} and "
+        f"{probe.finished_at}"
     )
 
 
@@ -379,9 +411,13 @@ def no_recorded_egress_attempt(facts: Facts) -> Finding:
         )
         return finding(status, problem, evidence)
     probe = facts.egress.probe if facts.egress else None
-    probes = [a for a in recording.attempts if _is_probe(a, probe)]
-    others = [a for a in recording.attempts if not _is_probe(a, probe)]
+    sources = facts.egress.sources if facts.egress else ()
+    strict = any(s.before is not None and s.log_break is None for s in sources)
+    probes = [a for a in recording.attempts if _is_probe(a, probe, strict)]
+    others = [a for a in recording.attempts if not _is_probe(a, probe, strict)]
     packets = sum(a.packets for a in probes)
+    evidence.append(("read", _read_scope(facts, recording)))
+    evidence.append(("the audit's own probe window", _probe_window(probe)))
     evidence.append(
         ("the audit's own probe", f"{len(probes)} recorded attempt(s), {packets} packet(s)")
     )
@@ -394,11 +430,44 @@ def no_recorded_egress_attempt(facts: Facts) -> Finding:
         destinations = sorted({f"{a.destination}:{a.destination_port}" for a in others})
         return finding(
             Status.FAIL,
-            f"{len(others)} egress attempt(s) by the engine's user recorded by the kernel, "
-            f"to {', '.join(destinations[:10])}",
+            f"{len(others)} egress attempt(s) by the engine's user recorded by the kernel "
+            f"{_since(facts)}, to {', '.join(destinations[:10])}",
             evidence,
         )
-    return finding(Status.PASS, "no egress attempt by the engine's user was recorded", evidence)
+    return finding(
+        Status.PASS,
+        f"no egress attempt by the engine's user was recorded {_since(facts)}",
+        evidence,
+    )
+
+
+def _since(facts: Facts) -> str:
+    """Since when the judged attempts were recorded: the previous audit when its baseline
+    was continued, else whatever the log holds."""
+    egress = facts.egress
+    previous = egress.previous if egress else None
+    continued = (
+        any(s.before is not None and s.log_break is None for s in egress.sources)
+        if egress
+        else False
+    )
+    if previous is None or previous.error is not None or not continued:
+        return "in the log"
+    return f"since the previous audit ({previous.finished_at})"
+
+
+def _read_scope(facts: Facts, recording: EgressRecording) -> str:
+    previous = facts.egress.previous if facts.egress else None
+    where = recording.read_from
+    if previous is None:
+        return f"{where}: no report history given, so no baseline"
+    if previous.error is not None:
+        return f"{where}: the previous baseline is unusable ({previous.error})"
+    if previous.entry is None:
+        return f"{where}: the first audit of this host in {previous.history}"
+    if _since(facts) == "in the log":
+        return f"{where}: entry {previous.entry} left no baseline this log continues (OG-NET-07)"
+    return f"{where}, since entry {previous.entry} ({previous.finished_at})"
 
 
 # ---------------------------------------------------------------- OG-NET-06

@@ -84,7 +84,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     add("--max-vuln-age", type=int, metavar="DAYS",
         help="oldest acceptable known-vulnerability table (default 90)")  # fmt: skip
     add("--history", metavar="DIR",
-        help="also append the report to this tamper-evident history directory")  # fmt: skip
+        help="append the report to this tamper-evident history directory; the previous "
+             "report of this host there is the egress baseline (OG-NET-07)")  # fmt: skip
     add("--allowed-signers", metavar="FILE",
         help="ssh allowed_signers that vouch for the key that signed the lock")  # fmt: skip
     add("--require-sealed", action="store_const", const=True,
@@ -157,6 +158,7 @@ def build_request(args: argparse.Namespace) -> Request:
     if probe is not None:
         parse_target(probe)
     fmt = s.get("format", "json")
+    history = Path(s["history"]) if s.get("history") else None
     renderer_for(fmt)  # an unknown format is a usage error before any work
     options = AuditOptions(
         engine=EngineKind(s["engine"]) if s.get("engine") else None,
@@ -172,12 +174,12 @@ def build_request(args: argparse.Namespace) -> Request:
         max_vuln_age_days=int(_number(s.get("max_vuln_age", 90), "--max-vuln-age", 1, 3650)),
         egress_log=Path(s["egress_log"]) if s.get("egress_log") else None,
         allowed_signers=Path(s["allowed_signers"]) if s.get("allowed_signers") else None,
+        history=history,
         require_sealed=bool(s.get("require_sealed", False)),
     )
     output = Path(s["output"]) if s.get("output") else None
     if output is not None and not output.parent.is_dir():
         raise InputError(f"--output {output}: directory {output.parent} does not exist")
-    history = Path(s["history"]) if s.get("history") else None
     return Request(options, _existing(s.get("waivers"), "waivers file"), fmt, output, history)
 
 

@@ -15,7 +15,6 @@ import psutil
 
 from auditor.inventory import (
     cli_env,
-    egress_log,
     egress_probe,
     exposure,
     gpu,
@@ -26,6 +25,7 @@ from auditor.inventory import (
     netns,
     nft,
     processes,
+    recorder,
     sockdiag,
     sockets,
 )
@@ -35,11 +35,14 @@ from auditor.inventory.interface import (
     AuditOptions,
     CliUserEnv,
     EgressFacts,
+    EgressRecording,
     EngineFacts,
     ExposureFacts,
     Facts,
     NamespaceFacts,
+    PreviousAudit,
     ProcessFact,
+    RecordedSource,
     SocketFact,
 )
 from auditor.inventory.profiles import PROFILES, profile
@@ -133,20 +136,30 @@ def _engine_diag(
         return []
 
 
-def _egress(engine: EngineFacts | None, options: AuditOptions) -> EgressFacts:
+def _egress(
+    engine: EngineFacts | None, options: AuditOptions, previous: PreviousAudit | None
+) -> EgressFacts:
     probe = None
     if options.egress_probe and engine is not None and engine.main is not None:
         main = engine.main
         uid = main.uid if main.uid is not None else 0
-        gid = _gid_of(main.pid)
-        probe = egress_probe.probe(options.egress_probe, main.pid, uid, gid)
+        started = _stamp()
+        probe = egress_probe.probe(options.egress_probe, main.pid, uid, _gid_of(main.pid))
+        probe = dataclasses.replace(probe, started_at=started, finished_at=_stamp())
     # read after the probe, so a rule's counter shows the probe's packet when it matched
     rules, error = nft.read_ruleset()
-    recording = None
+    recording: EgressRecording | None = None
+    found: tuple[RecordedSource, ...] = ()
     if options.egress_log is not None:
-        groups = tuple(sorted({r.log_group for r in rules or () if r.log_group is not None}))
-        recording = egress_log.read(options.egress_log, groups)
-    return EgressFacts(nft_rules=rules, nft_error=error, probe=probe, recording=recording)
+        found, recording = recorder.sources(rules, options.egress_log, previous)
+    return EgressFacts(
+        nft_rules=rules, nft_error=error, probe=probe, recording=recording,
+        previous=previous, sources=found,
+    )  # fmt: skip
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _gid_of(pid: int) -> int:
@@ -279,14 +292,19 @@ def _observe(options: AuditOptions, root: bool, running: bool, progress: Progres
     return _Observed(tuple(all_processes), socks, watched, engine, tuple(incomplete), spaces, host)
 
 
-def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts:
+def collect(
+    options: AuditOptions,
+    progress: Progress = lambda _: None,
+    previous: PreviousAudit | None = None,
+) -> Facts:
+    """Every fact the checks read; `previous` is the egress baseline of the last audit."""
     privilege = sockets.privilege()
     running = systemd_running()
     seen = _observe(options, privilege.is_root, running, progress)
     engine = seen.engine
     space = next((n for n in seen.namespaces if n.role == "engine"), None)
     progress("reading egress enforcement, hardening and IDE settings")
-    egress = _egress(engine, options)
+    egress = _egress(engine, options, previous)
     hardened = hardening.collect(engine, options, running) if engine else None
     ide_facts = ide.collect(options.ide_users)
     if options.lock_path is not None:

@@ -14,6 +14,7 @@ from part of it), a line that is not one of these objects is counted, not truste
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import stat
@@ -21,7 +22,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from auditor.inventory.interface import EgressAttempt, EgressRecording
+from auditor.inventory.interface import EgressAttempt, EgressRecording, LogPosition
 
 PREFIX = "offgrid-egress "
 MAX_BYTES = 64 * 1024 * 1024
@@ -84,7 +85,7 @@ def collapse(packets: list[EgressAttempt]) -> tuple[EgressAttempt, ...]:
         if index is not None:
             first = attempts[index]
             latest = first.last_time or first.time
-            if _seconds(packet.time) - _seconds(latest) <= SAME_ATTEMPT_S:
+            if 0 <= _seconds(packet.time) - _seconds(latest) <= SAME_ATTEMPT_S:
                 attempts[index] = dataclasses.replace(
                     first, packets=first.packets + 1, last_time=packet.time
                 )
@@ -135,28 +136,154 @@ def listening_groups(proc: Path = NFLOG_PROC) -> tuple[int, ...] | None:
     return tuple(groups)
 
 
-def read(path: Path, nflog_groups: tuple[int, ...] = ()) -> EgressRecording:
-    """The recorder's log as it is now; a missing or unreadable log says why."""
-    base = EgressRecording(
-        str(path), False, (), nflog_groups=nflog_groups, listening_groups=listening_groups()
+TAIL_BYTES = 4096
+ROTATED_SUFFIX = ".1"  # logrotate's first rotation (delaycompress keeps it uncompressed)
+
+
+@dataclasses.dataclass(frozen=True)
+class LogFile:
+    """A recorder log as read whole: its inode and bytes."""
+
+    path: str
+    inode: int
+    data: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Delta:
+    """What a log holds since a baseline position, and how that was decided."""
+
+    data: bytes
+    read_from: str
+    log_break: str | None  # why the baseline could not be continued (None: it was)
+
+
+def line_end(data: bytes) -> int:
+    """The offset after the last complete line: a line still being written waits."""
+    return data.rfind(b"\n") + 1
+
+
+def tail_sha256(data: bytes, offset: int) -> str:
+    return hashlib.sha256(data[max(0, offset - TAIL_BYTES) : offset]).hexdigest()
+
+
+def position(log: LogFile) -> LogPosition:
+    """Where the next audit continues: after the last complete line of `log`."""
+    end = line_end(log.data)
+    return LogPosition(log.path, log.inode, end, tail_sha256(log.data, end))
+
+
+def continues(baseline: LogPosition, log: LogFile) -> bool:
+    """Whether `log` is the file the baseline read, grown only at its end."""
+    return (
+        log.inode == baseline.inode
+        and len(log.data) >= baseline.offset
+        and tail_sha256(log.data, baseline.offset) == baseline.tail_sha256
     )
+
+
+def _break(baseline: LogPosition, log: LogFile) -> str:
+    if log.inode != baseline.inode:
+        return (
+            f"the log was replaced or rotated away: {log.path} is inode {log.inode}, the previous "
+            f"audit read inode {baseline.inode}, which is neither there nor at {log.path}"
+            f"{ROTATED_SUFFIX}"
+        )
+    if len(log.data) < baseline.offset:
+        return (
+            f"the log was truncated: {len(log.data)} bytes, the previous audit had read "
+            f"{baseline.offset}"
+        )
+    return (
+        f"the log was rewritten: the {min(TAIL_BYTES, baseline.offset)} bytes before offset "
+        f"{baseline.offset} differ from what the previous audit read"
+    )
+
+
+def since(baseline: LogPosition | None, log: LogFile, rotated: LogFile | None = None) -> Delta:
+    """The complete lines `log` gained since `baseline` (pure).
+
+    A log rotated since the baseline is continued in `rotated` (the same inode under the
+    rotated name). Anything else that breaks the baseline — truncation, a rewrite before
+    the offset, a replaced file — gives the whole log with the reason.
+    """
+    end = line_end(log.data)
+    if baseline is None:
+        return Delta(log.data[:end], "the whole log (no baseline)", None)
+    if continues(baseline, log):
+        return Delta(log.data[baseline.offset : end], f"offset {baseline.offset} on", None)
+    if rotated is not None and continues(baseline, rotated):
+        rest = rotated.data[baseline.offset :]
+        # a line cut off by the rotation stays a line of its own (an unparsable one)
+        rest += b"\n" if rest and not rest.endswith(b"\n") else b""
+        return Delta(
+            rest + log.data[:end],
+            f"offset {baseline.offset} of {rotated.path} on, then the whole log",
+            None,
+        )
+    return Delta(log.data[:end], "the whole log", _break(baseline, log))
+
+
+def _load(path: Path) -> tuple[LogFile | None, EgressRecording]:
+    """The log whole (bounded, never through a link), and its recording facts so far."""
+    base = EgressRecording(str(path), False, (), listening_groups=listening_groups())
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
-        return base
+        return None, base
     except OSError as exc:
-        return _with(base, exists=True, error=f"unreadable: {exc.strerror or exc}")
+        return None, _with(base, exists=True, error=f"unreadable: {exc.strerror or exc}")
     info = os.fstat(fd)
     found = _with(base, exists=True, size=info.st_size, inode=info.st_ino)
     if not _is_regular(info.st_mode):
         os.close(fd)
-        return _with(found, error="not a regular file")
+        return None, _with(found, error="not a regular file")
     with os.fdopen(fd, "rb") as handle:
         if info.st_size > MAX_BYTES:
-            return _with(found, error=f"larger than {MAX_BYTES} bytes: rotate it")
+            return None, _with(found, error=f"larger than {MAX_BYTES} bytes: rotate it")
         data = handle.read(MAX_BYTES + 1)
-    attempts, bad = parse(data.decode("utf-8", "replace"))
+    return LogFile(str(path), info.st_ino, data), found
+
+
+def read(path: Path, nflog_groups: tuple[int, ...] = ()) -> EgressRecording:
+    """The recorder's log as it is now; a missing or unreadable log says why."""
+    log, found = _load(path)
+    found = _with(found, nflog_groups=nflog_groups)
+    if log is None:
+        return found
+    attempts, bad = parse(log.data.decode("utf-8", "replace"))
     return _with(found, attempts=attempts, unparsable_lines=bad)
+
+
+@dataclasses.dataclass(frozen=True)
+class LogRead:
+    """The recording since a baseline, where the next audit continues, and any break."""
+
+    recording: EgressRecording
+    position: LogPosition | None  # None: the log is missing or unreadable
+    log_break: str | None
+
+
+def read_since(
+    path: Path, baseline: LogPosition | None, nflog_groups: tuple[int, ...] = ()
+) -> LogRead:
+    """The attempts recorded since `baseline` (the whole log without one)."""
+    log, found = _load(path)
+    found = _with(found, nflog_groups=nflog_groups)
+    if log is None:
+        why = (
+            None
+            if baseline is None
+            else f"the log {path} cannot be read: {found.error or 'missing'}"
+        )
+        return LogRead(found, None, why)
+    rotated = None
+    if baseline is not None and baseline.inode != log.inode:
+        rotated, _ = _load(Path(f"{path}{ROTATED_SUFFIX}"))
+    delta = since(baseline, log, rotated)
+    attempts, bad = parse(delta.data.decode("utf-8", "replace"))
+    recording = _with(found, attempts=attempts, unparsable_lines=bad, read_from=delta.read_from)
+    return LogRead(recording, position(log), delta.log_break)
 
 
 def _is_regular(mode: int) -> bool:

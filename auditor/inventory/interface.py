@@ -40,6 +40,8 @@ class AuditOptions:
     # ssh allowed_signers the lock's signature is checked against; None: the report says the
     # signer is unverifiable
     allowed_signers: Path | None = None
+    # the report history: the previous report of this host there is the egress baseline
+    history: Path | None = None
     # OG-NET-06: an engine sharing the host's network namespace fails instead of being
     # not applicable (for workstations provisioned with the sealed engine)
     require_sealed: bool = False
@@ -224,6 +226,10 @@ class NftRule:
     bytes: int | None
     text: str  # a readable rendering of the rule for the evidence
     log_group: int | None = None  # `log group N`: the rule hands packets to NFLOG group N
+    # the table's handle: a new one each time the table is created (a reload, a reboot)
+    table_handle: int | None = None
+    # sha256 of the table's owner-scoped rules with their counters left out
+    table_digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +244,9 @@ class ProbeResult:
     uid: int | None
     gid: int | None
     source_port: int | None = None  # the probe's own port: its recorded attempt is recognisable
+    # when the probe ran (ISO 8601 UTC): its recorded attempt falls in this window
+    started_at: str | None = None
+    finished_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -272,6 +281,80 @@ class EgressRecording:
     nflog_groups: tuple[int, ...] = ()
     # NFLOG groups a listener (the recorder) is bound to here; None: the table is unreadable
     listening_groups: tuple[int, ...] | None = None
+    # what `attempts` covers: "the whole log" or where the previous audit stopped reading
+    read_from: str = "the whole log"
+
+
+@dataclass(frozen=True)
+class RuleIdentity:
+    """The counting rule of a recorded source, as nftables names it."""
+
+    family: str
+    table: str
+    chain: str
+    table_handle: int | None  # new whenever the table is (re)created
+    rule_handle: int | None
+    digest: str | None  # the table's owner-scoped rules without counters
+
+
+@dataclass(frozen=True)
+class LoggerIdentity:
+    """The process listening on the source's NFLOG group."""
+
+    pid: int
+    name: str
+    started_at: str  # ISO 8601 UTC, the process's start time
+
+
+@dataclass(frozen=True)
+class LogPosition:
+    """How far an audit read the recorder's log: the next audit continues from here."""
+
+    path: str
+    inode: int
+    offset: int  # end of the last complete line read
+    tail_sha256: str  # sha256 of the bytes just before `offset` (up to TAIL_BYTES)
+
+
+@dataclass(frozen=True)
+class RecorderState:
+    """Where one recorded source of egress attempts stood when an audit read it.
+
+    A source is a counting reject rule that hands packets to an NFLOG group, the process
+    listening on that group, and the log it writes. The report carries this state; the
+    next audit compares itself with it.
+    """
+
+    source: str  # stable name: "<family> <table> <chain> group <N> -> <log path>"
+    read_at: str  # ISO 8601 UTC
+    boot_id: str | None
+    skuid: str | None  # the socket owner the source records
+    rule: RuleIdentity | None  # None: no such rule is loaded now
+    packets: int | None  # the counting rule's counter
+    bytes: int | None
+    logger: LoggerIdentity | None  # None: nothing listens on the group
+    log: LogPosition | None  # None: the log is missing or unreadable
+    recorded_packets: int = 0  # packets the log holds in what this audit read
+
+
+@dataclass(frozen=True)
+class PreviousAudit:
+    """The baseline the previous vouched-for report of this host left in the history."""
+
+    history: str  # the history directory
+    entry: int | None  # its entry; None: no earlier report of this host (the first night)
+    finished_at: str | None
+    states: tuple[RecorderState, ...] = ()
+    error: str | None = None  # the history or the report cannot be trusted or read
+
+
+@dataclass(frozen=True)
+class RecordedSource:
+    """A recorded source now, beside its state at the previous audit."""
+
+    now: RecorderState
+    before: RecorderState | None  # None: no baseline for this source
+    log_break: str | None = None  # why the log could not be continued from the baseline
 
 
 @dataclass(frozen=True)
@@ -280,6 +363,8 @@ class EgressFacts:
     nft_error: str | None
     probe: ProbeResult | None  # None: no probe address configured
     recording: EgressRecording | None = None  # None: no recorder log configured
+    previous: PreviousAudit | None = None  # None: no report history given (--history)
+    sources: tuple[RecordedSource, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
@@ -78,16 +81,41 @@ def rule_from_json(rule: Mapping[str, Any]) -> NftRule:
     )
 
 
+_COUNTER = re.compile(r"counter packets \d+ bytes \d+")
+
+
+def table_digest(rules: Iterable[NftRule]) -> str:
+    """sha256 of rules' chains and texts without their counters: what a reload would change."""
+    lines = (f"{r.chain}: {_COUNTER.sub('counter', r.text)}" for r in rules)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
 def parse_ruleset(text: str) -> tuple[NftRule, ...]:
-    """Every rule that matches a socket owner (skuid), from `nft -j list ruleset` output."""
+    """Every rule that matches a socket owner (skuid), from `nft -j list ruleset` output,
+    with its table's handle and the digest of the table's owner-scoped rules."""
     data = json.loads(text) if text.strip() else {"nftables": []}
     rules = []
+    tables: dict[tuple[str, str], int] = {}
     for item in data.get("nftables", []):
+        table = item.get("table")
+        if isinstance(table, dict) and isinstance(table.get("handle"), int):
+            tables[(str(table.get("family", "")), str(table.get("name", "")))] = table["handle"]
         if "rule" in item:
             rule = rule_from_json(item["rule"])
             if rule.skuid is not None:
                 rules.append(rule)
-    return tuple(rules)
+    digests = {
+        key: table_digest(r for r in rules if (r.family, r.table) == key)
+        for key in {(r.family, r.table) for r in rules}
+    }
+    return tuple(
+        dataclasses.replace(
+            r,
+            table_handle=tables.get((r.family, r.table)),
+            table_digest=digests[(r.family, r.table)],
+        )
+        for r in rules
+    )
 
 
 def _list_ruleset(timeout_s: float) -> tuple[str | None, str | None]:

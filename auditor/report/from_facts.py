@@ -6,11 +6,13 @@ from dataclasses import asdict
 
 from auditor.checks.waivers import WaiverSet
 from auditor.inventory.interface import (
+    EgressFacts,
     EngineFacts,
     Facts,
     GpuFacts,
     InterfaceFact,
     NamespaceFacts,
+    RecordedSource,
     ServedModels,
     UnitFacts,
 )
@@ -32,7 +34,9 @@ from auditor.report.model import (
     ModelCheck,
     NamespaceRef,
     PrivilegeSection,
+    ProbeWindow,
     ProcessRef,
+    RecordingSection,
     ServedRef,
     SignatureSection,
     StoreSection,
@@ -151,6 +155,39 @@ def _float_or_none(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def new_packets(source: RecordedSource) -> int | None:
+    """The counter's gain since the baseline; None when the baseline's counter is not this one."""
+    now, before = source.now, source.before
+    if before is None or now.packets is None or before.packets is None:
+        return None
+    if before.rule != now.rule or before.boot_id != now.boot_id or now.rule is None:
+        return None
+    return now.packets - before.packets
+
+
+def recording_sections(egress: EgressFacts | None) -> tuple[RecordingSection, ...] | None:
+    """Each recorded source's state (the next audit's baseline) and its delta."""
+    if egress is None or egress.recording is None:
+        return None
+    previous, probe = egress.previous, egress.probe
+    window = None
+    if probe is not None:
+        window = ProbeWindow(probe.target, probe.source_port, probe.started_at, probe.finished_at)
+    return tuple(
+        RecordingSection(
+            state=source.now,
+            since_entry=previous.entry if previous else None,
+            since=previous.finished_at if previous else None,
+            new_packets=new_packets(source),
+            attempts=len(egress.recording.attempts),
+            read_from=egress.recording.read_from,
+            log_break=source.log_break,
+            probe=window,
+        )
+        for source in egress.sources
+    )
+
+
 def extra_section(facts: Facts, waivers: WaiverSet | None) -> ExtraSection:
     return ExtraSection(
         sockets_observed=len(facts.sockets),
@@ -166,6 +203,7 @@ def extra_section(facts: Facts, waivers: WaiverSet | None) -> ExtraSection:
         ),
         gpu=gpu_section(facts.gpu),
         served_models=served_refs(facts.served),
+        egress_recording=recording_sections(facts.egress),
         namespaces=tuple(namespace_ref(n) for n in facts.namespaces),
     )
 

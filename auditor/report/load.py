@@ -9,6 +9,7 @@ from typing import Any
 
 from auditor import safeio
 from auditor.errors import InputError
+from auditor.inventory.interface import LoggerIdentity, LogPosition, RecorderState, RuleIdentity
 from auditor.report.bench_json import benchmark_from_json
 from auditor.report.model import (
     EngineBuildRef,
@@ -27,7 +28,9 @@ from auditor.report.model import (
     ModelCheck,
     NamespaceRef,
     PrivilegeSection,
+    ProbeWindow,
     ProcessRef,
+    RecordingSection,
     Report,
     ServedRef,
     SignatureSection,
@@ -164,6 +167,66 @@ def _gpu(data: Mapping[str, Any] | None) -> GpuSection | None:
     return GpuSection(devices, data.get("cuda_version"), data.get("error"))
 
 
+def _typed(value: Any, kinds: type | tuple[type, ...], what: str) -> Any:
+    """`value` when it has one of `kinds` (never a bool for an int), else ValueError."""
+    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
+        raise ValueError(f"{what}: {value!r} has the wrong type")
+    if not isinstance(value, kinds):
+        raise ValueError(f"{what}: {value!r} has the wrong type")
+    return value
+
+
+_OPT_INT = (int, type(None))
+_OPT_STR = (str, type(None))
+
+
+def _fields(data: Any, spec: Mapping[str, Any], what: str) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{what}: not an object")
+    return {name: _typed(data.get(name), kinds, f"{what}.{name}") for name, kinds in spec.items()}
+
+
+_RULE = {"family": str, "table": str, "chain": str, "table_handle": _OPT_INT,
+         "rule_handle": _OPT_INT, "digest": _OPT_STR}  # fmt: skip
+_LOGGER = {"pid": int, "name": str, "started_at": str}
+_LOG = {"path": str, "inode": int, "offset": int, "tail_sha256": str}
+_STATE = {"source": str, "read_at": str, "boot_id": _OPT_STR, "skuid": _OPT_STR,
+          "packets": _OPT_INT, "bytes": _OPT_INT, "recorded_packets": int}  # fmt: skip
+
+
+def recorder_state(data: Any) -> RecorderState:
+    """A recorded source's state as a report holds it; ValueError when it is not one."""
+    fields = _fields(data, _STATE, "state")
+    rule, logger, log = data.get("rule"), data.get("logger"), data.get("log")
+    if isinstance(fields["packets"], int) and fields["packets"] < 0:
+        raise ValueError("state.packets: negative")
+    position = None if log is None else LogPosition(**_fields(log, _LOG, "state.log"))
+    if position is not None and (position.offset < 0 or len(position.tail_sha256) != 64):
+        raise ValueError("state.log: not a log position")
+    return RecorderState(
+        **fields,
+        rule=None if rule is None else RuleIdentity(**_fields(rule, _RULE, "state.rule")),
+        logger=None
+        if logger is None
+        else LoggerIdentity(**_fields(logger, _LOGGER, "state.logger")),
+        log=position,
+    )
+
+
+def _recording(data: Mapping[str, Any]) -> RecordingSection:
+    probe = data.get("probe")
+    return RecordingSection(
+        state=recorder_state(data["state"]),
+        since_entry=data["since_entry"],
+        since=data["since"],
+        new_packets=data["new_packets"],
+        attempts=data["attempts"],
+        read_from=data["read_from"],
+        log_break=data["log_break"],
+        probe=None if probe is None else ProbeWindow(**probe),
+    )
+
+
 def _namespace(data: Mapping[str, Any]) -> NamespaceRef:
     interfaces = data["interfaces"]
     return NamespaceRef(
@@ -184,12 +247,14 @@ _NAMESPACE_KEYS = (
 def _extra(data: Mapping[str, Any]) -> ExtraSection:
     waivers = data.get("expired_waivers")
     served = data.get("served_models")
+    recording = data.get("egress_recording")
     spaces = data.get("namespaces")
     return ExtraSection(
         **{key: data.get(key) for key in _EXTRA_COUNTS},
         expired_waivers=None if waivers is None else tuple(ExpiredWaiver(**w) for w in waivers),
         gpu=_gpu(data.get("gpu")),
         served_models=None if served is None else tuple(ServedRef(**m) for m in served),
+        egress_recording=None if recording is None else tuple(_recording(r) for r in recording),
         namespaces=None if spaces is None else tuple(_namespace(n) for n in spaces),
     )
 

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from auditor.bench.results import BenchmarkSection
+from auditor.inventory.interface import RecorderState
 from auditor.report.bench_json import benchmark_to_json
 from auditor.verdicts import ControlResult, summarize
 
@@ -30,7 +31,9 @@ __all__ = [
     "ModelCheck",
     "NamespaceRef",
     "PrivilegeSection",
+    "ProbeWindow",
     "ProcessRef",
+    "RecordingSection",
     "Report",
     "StoreSection",
     "UnitSection",
@@ -211,6 +214,32 @@ class ServedRef:
 
 
 @dataclass(frozen=True)
+class ProbeWindow:
+    """The audit's own egress probe: its recorded attempt is TCP to `target` from
+    `source_port` between `started_at` and `finished_at`."""
+
+    target: str
+    source_port: int | None
+    started_at: str | None
+    finished_at: str | None
+
+
+@dataclass(frozen=True)
+class RecordingSection:
+    """One recorded source of egress attempts: where it stood (the next audit's baseline)
+    and what it recorded since the previous audit."""
+
+    state: RecorderState
+    since_entry: int | None  # the history entry of the previous audit; None: the first night
+    since: str | None  # when the previous audit finished
+    new_packets: int | None  # the counter's gain since then; None: the rule is not the same
+    attempts: int  # recorded attempts in what this audit read
+    read_from: str
+    log_break: str | None
+    probe: ProbeWindow | None = None
+
+
+@dataclass(frozen=True)
 class InterfaceRef:
     name: str
     kind: str  # "loopback", or rtnetlink's link kind ("veth", "dummy", …), or "device"
@@ -247,6 +276,8 @@ class ExtraSection:
     expired_waivers: tuple[ExpiredWaiver, ...] | None = None
     gpu: GpuSection | None = None  # nvidia-smi: devices, driver, CUDA
     served_models: tuple[ServedRef, ...] | None = None  # what the engine had loaded
+    # the recorded sources of egress attempts and their deltas since the previous audit
+    egress_recording: tuple[RecordingSection, ...] | None = None
     namespaces: tuple[NamespaceRef, ...] | None = None  # the network namespaces looked at
 
 
@@ -348,6 +379,8 @@ def _extra_json(extra: ExtraSection) -> Json:
         data["gpu"] = asdict(extra.gpu) | {"devices": [asdict(d) for d in extra.gpu.devices]}
     if extra.served_models is not None:
         data["served_models"] = [asdict(m) for m in extra.served_models]
+    if extra.egress_recording is not None:
+        data["egress_recording"] = [asdict(r) for r in extra.egress_recording]
     if extra.namespaces is not None:
         data["namespaces"] = [_namespace_json(n) for n in extra.namespaces]
     return _without_none(data)

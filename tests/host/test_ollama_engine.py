@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.host.bundle import TestBundle, build_test_bundle, site_vars
+from tests.host.inhost import probe_listener
 from tests.host.workstation import SITE_PLAYBOOK, PlaybookRun, Workstation, booted
 from tests.standins import ollama_release_standin
 from tests.standins.ollama_release_standin import StandinRelease
@@ -226,8 +227,12 @@ def test_second_run_changes_nothing(
 
 
 def _audit(machine: Workstation, *flags: str) -> tuple[int, dict[str, Any]]:
-    command = " ".join(("offgrid audit --engine ollama --format json", *flags))
-    result = machine.run(command, check=False, timeout=300)
+    # the role's default probe address leads nowhere (OG-NET-04 unverified: error); prove it
+    with probe_listener(machine) as target:
+        command = " ".join(
+            ("offgrid audit --engine ollama --format json", f"--egress-probe {target}", *flags)
+        )
+        result = machine.run(command, check=False, timeout=300)
     return result.returncode, json.loads(result.stdout)
 
 

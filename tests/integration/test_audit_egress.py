@@ -96,7 +96,7 @@ def test_rule_that_misses_the_traffic_is_not_enforcement(netns: Namespace, tmp_p
 def test_without_probe_address_enforcement_is_unverified(netns: Namespace, tmp_path: Path) -> None:
     _nft(netns, "!= 127.0.0.0/8", "drop")
     control = _og_net_04(netns, tmp_path, _engine(netns))
-    assert control["status"] == "pass"
+    assert control["status"] == "error"  # configured, never a pass while unproven
     assert "enforcement unverified (no probe address configured)" in _evidence(control)
 
 

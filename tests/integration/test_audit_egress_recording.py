@@ -184,3 +184,69 @@ def test_a_recorder_that_is_not_listening_is_not_a_pass(
     control = controls["OG-NET-05"]
     assert control["status"] == "fail", control
     assert "nothing listens on NFLOG group" in control["summary"]
+
+
+def _continuity(controls: dict) -> tuple[str, str]:
+    control = controls["OG-NET-07"]
+    return control["status"], control["summary"]
+
+
+def _restart_recorder(ns: Namespace, tmp_path: Path) -> None:
+    conf = str(tmp_path / "ulogd.conf")
+    for proc in list(ns.processes):
+        if getattr(proc, "args", [])[-2:] == ["-c", conf] and proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=10)
+    ulogd = subprocess.Popen(ns.command(["ulogd", "-c", conf]), start_new_session=True)
+    ns.processes.append(ulogd)  # type: ignore[arg-type]
+    for _ in range(100):
+        if _listening(ns):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the restarted recorder does not listen")
+
+
+def test_each_night_reports_the_attempts_since_the_last_and_every_restart(
+    recorded: tuple[Namespace, Path], tmp_path: Path
+) -> None:
+    ns, log = recorded
+    pid = _engine(ns)
+    history = str(tmp_path / "history")
+
+    def night(n: int) -> tuple[int, dict]:
+        return _audit(ns, tmp_path / f"n{n}.json", pid, log, "--history", history)
+
+    _, first = night(1)
+    assert _continuity(first)[0] == "not_applicable" and "first night" in _continuity(first)[1]
+    assert first["OG-NET-05"]["status"] == "pass", first["OG-NET-05"]
+    _attempts(ns)
+    _wait_for_records(log, 20)
+    code, second = night(2)
+    control = second["OG-NET-05"]
+    assert code == 1 and control["status"] == "fail", control
+    assert (
+        control["summary"].startswith("20 egress attempt(s)")
+        and "since the previous" in (control["summary"])
+    )
+    listed = [e["value"] for e in control["evidence"] if e["label"] == "attempt"]
+    assert len(listed) == 20 and all(line[:4].isdigit() for line in listed), listed
+    assert _continuity(second)[0] == "pass", _continuity(second)
+    report = json.loads((tmp_path / "n2.json").read_text())
+    delta = report["extra"]["egress_recording"][0]
+    assert delta["new_packets"] == delta["state"]["recorded_packets"] >= 20, delta
+    # a delta, not a running total: the next night has nothing new
+    code, third = night(3)
+    assert third["OG-NET-05"]["status"] == "pass" and _continuity(third)[0] == "pass", third
+    # a reload of the ruleset starts its counter over: the next night says so
+    ns.run(["nft", "delete", "table", "inet", "offgrid_egress"])
+    subprocess.run(ns.command(["nft", "-f", "-"]), input=RULESET, text=True, check=True)
+    _, fourth = night(4)
+    status, summary = _continuity(fourth)
+    assert status == "fail" and summary.startswith("recording restarted"), summary
+    assert "ruleset was reloaded" in summary, summary
+    _, fifth = night(5)
+    assert _continuity(fifth)[0] == "pass", _continuity(fifth)
+    _restart_recorder(ns, tmp_path)
+    _, sixth = night(6)
+    status, summary = _continuity(sixth)
+    assert status == "fail" and "recorder restarted at" in summary, summary

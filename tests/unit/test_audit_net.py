@@ -96,9 +96,9 @@ def _nft(skuid: str, verdict: str = "drop", packets: int | None = 7) -> EgressFa
     return EgressFacts(nft_rules=(rule,), nft_error=None, probe=None)
 
 
-def test_egress_from_systemd_passes_unverified_without_probe() -> None:
+def test_egress_from_systemd_without_probe_is_unverified_not_a_pass() -> None:
     result = net.egress_enforcement_present(facts())
-    assert result.status is Status.PASS
+    assert result.status is Status.ERROR
     assert "unverified" in result.summary
 
 
@@ -120,14 +120,10 @@ def test_allowing_more_than_loopback_is_not_enforcement() -> None:
 
 def test_egress_from_nft_rule_for_service_user_with_counter() -> None:
     no_unit = engine(unit=None)
-    assert (
-        net.egress_enforcement_present(facts(engine=no_unit, egress=_nft("999"))).status
-        is Status.PASS
-    )
-    assert (
-        net.egress_enforcement_present(facts(engine=no_unit, egress=_nft("ollama"))).status
-        is Status.PASS
-    )
+    # configured, not yet proven by a probe: unverified (error), but recognised as configured
+    for user in ("999", "ollama"):
+        result = net.egress_enforcement_present(facts(engine=no_unit, egress=_nft(user)))
+        assert result.status is Status.ERROR and "restricted by nftables" in result.summary
     other_user = facts(engine=no_unit, egress=_nft("1234"))
     assert net.egress_enforcement_present(other_user).status is Status.FAIL
     no_counter = facts(engine=no_unit, egress=_nft("999", packets=None))
