@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -229,15 +230,17 @@ def stop_nginx(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def gateway(root: Path, upstream: str, **variables: Any) -> Iterator[Gateway]:
-    """A rendered and started gateway in root; stopped and left on disk at the end."""
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    gw = Gateway(root, {**base_variables(root, upstream), **variables})
-    gw.render()
+def gateway(upstream: str, **variables: Any) -> Iterator[Gateway]:
+    """A rendered and started gateway in a fresh directory the unprivileged nginx can reach
+    (pytest's own are root-only); stopped and removed at the end."""
+    root = Path(tempfile.mkdtemp(prefix="offgrid-gateway-"))
     try:
+        gw = Gateway(root, {**base_variables(root, upstream), **variables})
+        gw.render()
         gw.start()
-        yield gw
+        try:
+            yield gw
+        finally:
+            gw.stop()
     finally:
-        gw.stop()
+        shutil.rmtree(root, ignore_errors=True)
