@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import pwd
@@ -48,8 +49,6 @@ def new_token() -> tuple[str, str]:
 
 
 def store_entry(token_id: str, user: str, token: str, **dates: str | None) -> dict[str, Any]:
-    import hashlib
-
     return {
         "id": token_id,
         "user": user,
@@ -168,8 +167,8 @@ def render(root: Path, variables: dict[str, Any]) -> str:
     }
     result = subprocess.run(
         [
-            str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "-c", "local", "-e", f"@{root / 'vars.json'}",
-            str(root / "play.yml"),
+            str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "-c", "local",
+            "-e", f"@{root / 'vars.json'}", str(root / "play.yml"),
         ],
         capture_output=True, text=True, env=env, timeout=300, check=False,
     )  # fmt: skip

@@ -53,6 +53,10 @@ def gw(
         yield running
 
 
+def _ca(gw: Gateway) -> str:
+    return str(gw.variables["offgrid_gateway_tls_certificate"])
+
+
 def _team(gw: Gateway, path: str, token: str | None, **kwargs: Any) -> requests.Response:
     headers = dict(kwargs.pop("headers", {}))
     if token is not None:
@@ -64,7 +68,7 @@ def _team(gw: Gateway, path: str, token: str | None, **kwargs: Any) -> requests.
             method,
             gw.team_url + path,
             headers=headers,
-            verify=gw.variables["offgrid_gateway_tls_certificate"],
+            verify=_ca(gw),
             timeout=120,
             **kwargs,
         )
@@ -108,7 +112,7 @@ def test_a_valid_token_streams_a_completion_unbuffered(
         session.trust_env = False
         with session.post(
             gw.team_url + "/v1/chat/completions", json=_chat("Count to ten."), headers=headers,
-            verify=gw.variables["offgrid_gateway_tls_certificate"], timeout=120, stream=True,
+            verify=_ca(gw), timeout=120, stream=True,
         ) as answer:  # fmt: skip
             assert answer.status_code == 200, answer.text
             assert "content-length" not in answer.headers
