@@ -54,6 +54,7 @@ _CONFIG_KEYS: Mapping[str, tuple[str, tuple[type, ...]]] = {
     "max_vuln_age": ("max_vuln_age", (int,)),
     "cli_users": ("cli_users", (list,)),
     "history": ("history", (str,)),
+    "gateway": ("gateway", (str,)),
 }
 
 
@@ -81,6 +82,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="check this user's environment for the CLI agent's tools (repeatable)")  # fmt: skip
     add("--max-vuln-age", type=int, metavar="DAYS",
         help="oldest acceptable known-vulnerability table (default 90)")  # fmt: skip
+    add("--gateway", metavar="FILE",
+        help="the gateway.json of role offgrid_gateway (enables OG-GW)")  # fmt: skip
     add("--history", metavar="DIR",
         help="also append the report to this tamper-evident history directory")  # fmt: skip
 
@@ -165,6 +168,7 @@ def build_request(args: argparse.Namespace) -> Request:
         cli_users=tuple(str(u) for u in s.get("cli_users", ())),
         max_vuln_age_days=int(_number(s.get("max_vuln_age", 90), "--max-vuln-age", 1, 3650)),
         egress_log=Path(s["egress_log"]) if s.get("egress_log") else None,
+        gateway=_existing(s.get("gateway"), "gateway description"),
     )
     output = Path(s["output"]) if s.get("output") else None
     if output is not None and not output.parent.is_dir():

@@ -16,6 +16,7 @@ from auditor.inventory import (
     cli_env,
     egress_log,
     egress_probe,
+    gateway,
     gpu,
     hardening,
     ide,
@@ -33,6 +34,7 @@ from auditor.inventory.interface import (
     EgressFacts,
     EngineFacts,
     Facts,
+    GatewayFacts,
     ProcessFact,
     SocketFact,
 )
@@ -241,7 +243,20 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
         served=live.served(engine, options) if engine else None,
         gpu=gpu.collect(),
         cli_users=_cli_users(engine, options, seen.processes),
+        gateway=_gateway(options, seen, progress),
     )
+
+
+def _gateway(options: AuditOptions, seen: _Observed, progress: Progress) -> GatewayFacts | None:
+    """The OG-GW probes, when a gateway is configured (--gateway, or the role's description)."""
+    path = options.gateway
+    if path is None and gateway.DEFAULT_DESCRIPTOR.exists():
+        path = gateway.DEFAULT_DESCRIPTOR
+    if path is None:
+        return None
+    progress(f"probing the gateway described in {path}")
+    names = {p.pid: p.name for p in seen.processes}
+    return gateway.collect(path, seen.engine, seen.sockets, names, _default_ports())
 
 
 def _cli_users(
