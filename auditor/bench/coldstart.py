@@ -114,7 +114,11 @@ def _wait_unloaded(client: OllamaClient, model: str, timeout_s: float) -> bool:
 
 def measure_ollama(config: BenchConfig, category: Category) -> ColdStart:
     client = OllamaClient(
-        config.endpoint, config.model, mode=config.effective_mode, timeout_s=config.timeout_s
+        config.endpoint,
+        config.model,
+        mode=config.effective_mode,
+        timeout_s=config.timeout_s,
+        api_key=config.api_key,
     )
     try:
         client.unload()

@@ -23,6 +23,7 @@ from auditor.bench.results import Level
 from auditor.bench.runner import build_request
 from auditor.bench.stats import summarize
 from auditor.bench.suite import Category
+from auditor.bench.transport import CredentialRefused
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class _User:
     client: Client
     offset: int  # users start at different prompts so they do not send identical requests
     sink: list[RequestResult]
+    refused: list[CredentialRefused]  # a gateway's 401/403 ends the sweep, after the join
 
 
 def _user(user: _User, category: Category, config: BenchConfig, barrier: threading.Barrier) -> None:
@@ -46,6 +48,8 @@ def _user(user: _User, category: Category, config: BenchConfig, barrier: threadi
         for index in range(config.runs):
             prompt = category.prompts[(offset + index) % len(category.prompts)]
             sink.append(client.generate(build_request(prompt, category.max_tokens, config)))
+    except CredentialRefused as exc:
+        user.refused.append(exc)
     finally:
         client.close()
 
@@ -55,10 +59,11 @@ def run_level(
 ) -> LevelRun:
     barrier = threading.Barrier(users + 1)
     sinks: list[list[RequestResult]] = [[] for _ in range(users)]
+    refused: list[CredentialRefused] = []
     threads = [
         threading.Thread(
             target=_user,
-            args=(_User(make_client(), i, sinks[i]), category, config, barrier),
+            args=(_User(make_client(), i, sinks[i], refused), category, config, barrier),
             name=f"bench-user-{i}",
             daemon=True,
         )
@@ -71,6 +76,8 @@ def run_level(
     for thread in threads:
         thread.join()
     wall = time.perf_counter_ns() - start
+    if refused:
+        raise refused[0]
     return LevelRun(users, tuple(r for sink in sinks for r in sink), wall)
 
 

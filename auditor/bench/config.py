@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.bench.interface import Client
@@ -39,6 +39,9 @@ class BenchConfig:
     mode: str | None = None  # generate|chat (ollama), chat|completions (openai)
     retokenize: bool = True
     percentile_method: str = LINEAR
+    # a gateway's bearer credential (never written anywhere) and where it was read from
+    api_key: str | None = field(default=None, repr=False)
+    credential_source: str | None = None  # "file" or "environment"
 
     @property
     def effective_mode(self) -> str:
@@ -54,7 +57,11 @@ def make_client(config: BenchConfig) -> Client:
     """A fresh client with its own keep-alive session."""
     if config.api == "ollama":
         return OllamaClient(
-            config.endpoint, config.model, mode=config.effective_mode, timeout_s=config.timeout_s
+            config.endpoint,
+            config.model,
+            mode=config.effective_mode,
+            timeout_s=config.timeout_s,
+            api_key=config.api_key,
         )
     return OpenAIClient(
         config.endpoint,
@@ -62,4 +69,5 @@ def make_client(config: BenchConfig) -> Client:
         mode=config.effective_mode,
         timeout_s=config.timeout_s,
         retokenize=config.retokenize,
+        api_key=config.api_key,
     )

@@ -21,7 +21,13 @@ class OllamaClient:
     api = "ollama"
 
     def __init__(
-        self, base_url: str, model: str, *, mode: str = "generate", timeout_s: float = 300.0
+        self,
+        base_url: str,
+        model: str,
+        *,
+        mode: str = "generate",
+        timeout_s: float = 300.0,
+        api_key: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -30,6 +36,8 @@ class OllamaClient:
         self.timeout_s = timeout_s
         self.session = requests.Session()
         self.session.trust_env = False  # a proxy would be an egress path for the prompts
+        if api_key is not None:  # a gateway's credential, sent with every request
+            self.session.headers["Authorization"] = f"Bearer {api_key}"
 
     def generate(self, request: GenerationRequest) -> RequestResult:
         call = StreamCall(

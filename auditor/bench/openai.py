@@ -50,6 +50,7 @@ class OpenAIClient:
         mode: str = "chat",
         timeout_s: float = 300.0,
         retokenize: bool = True,
+        api_key: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -59,6 +60,8 @@ class OpenAIClient:
         self.retokenize = retokenize
         self.session = requests.Session()
         self.session.trust_env = False  # a proxy would be an egress path for the prompts
+        if api_key is not None:  # a gateway's credential, sent with every request
+            self.session.headers["Authorization"] = f"Bearer {api_key}"
         self._tokenizer_route: str | bool | None = False  # False: not probed yet
 
     def generate(self, request: GenerationRequest) -> RequestResult:

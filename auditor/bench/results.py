@@ -235,6 +235,20 @@ class Tco:
 
 
 @dataclass(frozen=True)
+class Access:
+    """How the run reached the engine: through a gateway that took its credential.
+
+    Never the credential itself: only that one was sent (as `Authorization: Bearer`) and
+    accepted for every request, and where offgrid read it from.
+    """
+
+    via: str  # "authenticated gateway"
+    scheme: str  # "bearer"
+    credential_source: str  # "file" or "environment"
+    concurrency_view: str | None = None  # "team": the sweep's users are developers behind it
+
+
+@dataclass(frozen=True)
 class SuiteRef:
     name: str
     version: str
@@ -258,3 +272,4 @@ class BenchmarkSection:
     started_at: str | None = None
     finished_at: str | None = None
     notes: tuple[str, ...] = ()
+    access: Access | None = None

@@ -12,6 +12,7 @@ from auditor.bench.config import BenchConfig
 from auditor.bench.interface import TOKEN_SOURCE_ERRORS, RequestResult, ServerTimings
 from auditor.bench.results import (
     SECTION_SCHEMA,
+    Access,
     BenchmarkSection,
     CategoryResult,
     ColdStart,
@@ -148,6 +149,18 @@ class RunFacts:
     concurrency: tuple[Level, ...] = ()
 
 
+def access_section(config: BenchConfig) -> Access | None:
+    """Present when a credential was sent: the run completed, so the gateway took it."""
+    if config.api_key is None:
+        return None
+    return Access(
+        via="authenticated gateway",
+        scheme="bearer",
+        credential_source=config.credential_source or "file",
+        concurrency_view="team" if config.concurrency else None,
+    )
+
+
 def benchmark_section(
     config: BenchConfig, suite: Suite, runs: Sequence[CategoryRun], facts: RunFacts
 ) -> BenchmarkSection:
@@ -168,4 +181,5 @@ def benchmark_section(
         concurrency=facts.concurrency,
         crossover=None,
         tco=None,
+        access=access_section(config),
     )

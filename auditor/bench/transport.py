@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
@@ -29,6 +30,26 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
 
 class StreamProtocolError(Exception):
     """The server sent something the protocol does not allow (malformed line, error object)."""
+
+
+class CredentialRefused(InputError):
+    """HTTP 401 or 403 from a gateway: the run stops, a refusal is not a measurement."""
+
+
+def refusal(status: int, url: str, sent_credential: bool) -> CredentialRefused:
+    where = f"HTTP {status} on {urlsplit(url).path or '/'}"
+    if status == 401 and not sent_credential:
+        return CredentialRefused(
+            f"the endpoint requires a credential ({where}); give --api-key-file FILE "
+            "or set OFFGRID_API_KEY"
+        )
+    if status == 401:
+        return CredentialRefused(
+            f"the gateway refused the credential ({where}): unknown, revoked or expired"
+        )
+    return CredentialRefused(
+        f"the gateway refused the request ({where}): this credential or route is not allowed"
+    )
 
 
 STREAM_ERRORS: tuple[type[BaseException], ...] = (StreamProtocolError, *TRANSPORT_ERRORS)
@@ -152,6 +173,9 @@ def _consume(
 ) -> None:
     # Sessions are built with trust_env off, so send() needs no environment merge.
     with call.session.send(prepared, stream=True, timeout=(10.0, call.timeout_s)) as response:
+        if response.status_code in (401, 403):
+            sent = "Authorization" in call.session.headers
+            raise refusal(response.status_code, call.url, sent)
         if response.status_code != 200:
             raise StreamProtocolError(f"HTTP {response.status_code}: {_error_text(response)}")
         response.raw.decode_content = True

@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 
 from auditor import __version__
@@ -13,13 +14,14 @@ from auditor.audit import host_info
 from auditor.bench.benchmark import run_benchmark
 from auditor.bench.compare import compare, load_section, regressions
 from auditor.bench.config import APIS, BenchConfig
-from auditor.bench.endpoint import split_endpoint
+from auditor.bench.endpoint import is_loopback, resolved_addresses, split_endpoint
 from auditor.bench.results import BenchmarkSection
 from auditor.bench.suite import load_suite
 from auditor.console import Console
 from auditor.errors import UsageError
 from auditor.exitcodes import ExitCode
 from auditor.fsutil import atomic_write_text, dumps_json, preflight
+from auditor.gateway import credential
 from auditor.report.bench_json import benchmark_to_json
 from auditor.report.model import PrivilegeSection, Report
 from auditor.report.render import render, renderer_for
@@ -44,7 +46,13 @@ def _name_list(text: str) -> tuple[str, ...]:
 
 def _register_run(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("--endpoint", help="engine base URL, e.g. http://127.0.0.1:11434")
+    add("--endpoint", help="engine or gateway base URL, e.g. http://127.0.0.1:11434")
+    add(
+        "--api-key-file",
+        type=Path,
+        help="file (mode 0600) holding the gateway credential, sent as Authorization: Bearer "
+        f"(default: ${credential.ENV_VAR} when set)",
+    )
     add("--api", choices=APIS, help="ollama (NDJSON /api/*) or openai (SSE /v1/*)")
     add("--model", help="model name as the engine knows it")
     add(
@@ -119,10 +127,33 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def credential_from(
+    args: argparse.Namespace, environ: Mapping[str, str]
+) -> tuple[str | None, str | None]:
+    """The gateway credential and where it came from: --api-key-file, else the environment."""
+    if getattr(args, "api_key_file", None) is not None:
+        return credential.read_file(args.api_key_file, "--api-key-file"), "file"
+    value = credential.from_environment(environ)
+    return (value, "environment") if value is not None else (None, None)
+
+
+def _check_clear_text(endpoint: str | None, api_key: str | None) -> None:
+    if not endpoint or api_key is None or not endpoint.startswith("http://"):
+        return
+    host, _port = split_endpoint(endpoint)
+    if not all(is_loopback(a) for a in resolved_addresses(host, _port)):
+        raise UsageError(
+            f"refusing to send the credential in clear text to {host}: use the gateway's "
+            "https:// team listener"
+        )
+
+
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
     missing = [f"--{name}" for name in ("endpoint", "api", "model") if not getattr(args, name)]
     if missing:
         raise UsageError(f"bench needs {', '.join(missing)}")
+    api_key, source = credential_from(args, os.environ)
+    _check_clear_text(args.endpoint, api_key)
     return BenchConfig(
         endpoint=args.endpoint,
         api=args.api,
@@ -145,6 +176,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         mode=args.mode,
         retokenize=args.retokenize,
         percentile_method=args.percentiles,
+        api_key=api_key,
+        credential_source=source,
     )
 
 

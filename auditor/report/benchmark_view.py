@@ -64,6 +64,7 @@ class BenchmarkView:
     categories: tuple[CategoryView, ...]
     cold_start: Block
     concurrency: Table | None
+    concurrency_title: str
     crossover: Block
     tco: Block
 
@@ -159,6 +160,14 @@ def _concurrency_table(levels: tuple[Level, ...]) -> Table | None:
     return Table(header=header, rows=rows)
 
 
+TEAM_TITLE = "Team view: simultaneous developers through the authenticated gateway"
+
+
+def concurrency_title(benchmark: BenchmarkSection) -> str:
+    access = benchmark.access
+    return TEAM_TITLE if access and access.concurrency_view == "team" else "Concurrency"
+
+
 def _block(part: object | None) -> Block:
     return Block((), ()) if part is None else Block(*split_records(to_json(part)))
 
@@ -172,6 +181,7 @@ def benchmark_view(benchmark: BenchmarkSection | None) -> BenchmarkView | None:
         categories=tuple(_category_view(c) for c in benchmark.categories),
         cold_start=_block(benchmark.cold_start),
         concurrency=_concurrency_table(benchmark.concurrency),
+        concurrency_title=concurrency_title(benchmark),
         crossover=_block(benchmark.crossover),
         tco=_block(benchmark.tco),
     )
