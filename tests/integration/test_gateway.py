@@ -210,3 +210,22 @@ def test_revoked_token_gets_401_after_the_next_render(
     assert _team(gw, "/v1/models", bob).status_code == 401
     _, alice = tokens["alice"]
     assert _team(gw, "/v1/models", alice).status_code == 200
+
+
+def test_a_token_past_its_expiry_is_refused_before_the_next_render(gw: Gateway) -> None:
+    """njs checks each entry's expiry per request: no play needed for an expired token."""
+    token_map = gw.conf_dir / "tokens.map"
+    original = token_map.read_text()
+    (_, past), (_, future) = new_token(), new_token()
+    lines = [
+        f'{store_entry("0" * 12, "dora", past)["sha256"]} "dora 2020-01-01T00:00:00Z";',
+        f'{store_entry("1" * 12, "erin", future)["sha256"]} "erin 2099-01-01T00:00:00Z";',
+    ]
+    try:
+        token_map.write_text(original + "\n".join(lines) + "\n")
+        gw.reload()
+        assert _team(gw, "/v1/models", past).status_code == 401
+        assert _team(gw, "/v1/models", future).status_code == 200
+    finally:
+        token_map.write_text(original)
+        gw.reload()
