@@ -65,14 +65,14 @@ def write_store(path: Path, entries: list[dict[str, Any]]) -> None:
     path.chmod(0o600)
 
 
-def make_tls(directory: Path, days: int = 365) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and its key (openssl)."""
+def make_tls(directory: Path, days: int = 365, ip: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A self-signed certificate for one IP address and its key (openssl)."""
     cert, key = directory / "gateway.crt", directory / "gateway.key"
     subprocess.run(
         [
             "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
             "-nodes", "-keyout", str(key), "-out", str(cert), "-days", str(days),
-            "-subj", "/CN=offgrid-gateway-test", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-subj", "/CN=offgrid-gateway-test", "-addext", f"subjectAltName=IP:{ip}",
         ],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
