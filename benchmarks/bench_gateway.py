@@ -42,6 +42,7 @@ from tests.gateway_support import (
 
 PROMPT = "Write a Python function that returns the n-th Fibonacci number, with a docstring."
 IDLE_RECONNECT_S = 2.0  # uvicorn drops idle keep-alive connections after 5 s
+READ_TIMEOUT_S = 120.0
 
 
 class RawSide:
@@ -60,6 +61,7 @@ class RawSide:
             self.sock.close()
         raw = socket.create_connection((self.host, self.port))
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        raw.settimeout(READ_TIMEOUT_S)
         self.sock: socket.socket = (
             self.context.wrap_socket(raw, server_hostname=self.host) if self.context else raw
         )
