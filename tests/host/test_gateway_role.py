@@ -26,7 +26,8 @@ from tests.host.bundle import TestBundle, build_test_bundle, sign_test_bundle, s
 from tests.host.inhost import audit
 from tests.host.workstation import SITE_PLAYBOOK, PlaybookRun, Workstation, booted
 
-pytestmark = [pytest.mark.host, pytest.mark.root]
+# Builds a bundle with nginx in it and provisions a fresh machine: beyond the default timeout.
+pytestmark = [pytest.mark.host, pytest.mark.root, pytest.mark.timeout(2400)]
 OFFGRID = Path(sys.executable).with_name("offgrid")
 TEAM_PORT = 11443
 MODEL = "smollm2-135m-instruct"
