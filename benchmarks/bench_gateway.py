@@ -111,6 +111,7 @@ def measure(
         for _ in range(2):
             side.request(f"[warm {secrets.token_hex(6)}] {PROMPT}", max_tokens)
     for index in range(rounds):
+        sys.stderr.write(f"round {index + 1}/{rounds}\n")
         shift = index % len(sides)
         for side in sides[shift:] + sides[:shift]:
             results[side.name].append(
