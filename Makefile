@@ -8,9 +8,11 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages: a compiler and CMake build llama.cpp; the rest boots and reaches the
-# offline test workstation (debootstrap, systemd-nspawn, a network namespace, SSH).
+# offline test workstation (debootstrap, systemd-nspawn, a network namespace, SSH); nginx and
+# its JavaScript module are the gateway the tests run unprivileged on loopback high ports.
 APT_PACKAGES := build-essential binutils cmake git python3-venv python3-dev iproute2 nftables \
-	debootstrap systemd-container openssh-client openssh-server sshpass zstd qemu-user
+	debootstrap systemd-container openssh-client openssh-server sshpass zstd qemu-user \
+	nginx libnginx-mod-http-js
 # The llama.cpp engine is built by the project's recipe (auditor/enginebuild): no native CPU
 # tuning, a cache keyed by version and flags, a smoke generation before setup counts as done.
 ENGINE_VARIANT ?= cpu-x86-64-v3

@@ -55,6 +55,7 @@ _CONFIG_KEYS: Mapping[str, tuple[str, tuple[type, ...]]] = {
     "cli_users": ("cli_users", (list,)),
     "history": ("history", (str,)),
     "allowed_signers": ("allowed_signers", (str,)),
+    "gateway": ("gateway", (str,)),
     "require_sealed": ("require_sealed", (bool,)),
 }
 
@@ -83,6 +84,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="check this user's environment for the CLI agent's tools (repeatable)")  # fmt: skip
     add("--max-vuln-age", type=int, metavar="DAYS",
         help="oldest acceptable known-vulnerability table (default 90)")  # fmt: skip
+    add("--gateway", metavar="FILE",
+        help="the gateway.json of role offgrid_gateway (enables OG-GW)")  # fmt: skip
     add("--history", metavar="DIR",
         help="append the report to this tamper-evident history directory; the previous "
              "report of this host there is the egress baseline (OG-NET-07)")  # fmt: skip
@@ -175,6 +178,7 @@ def build_request(args: argparse.Namespace) -> Request:
         egress_log=Path(s["egress_log"]) if s.get("egress_log") else None,
         allowed_signers=Path(s["allowed_signers"]) if s.get("allowed_signers") else None,
         history=history,
+        gateway=_existing(s.get("gateway"), "gateway description"),
         require_sealed=bool(s.get("require_sealed", False)),
     )
     output = Path(s["output"]) if s.get("output") else None

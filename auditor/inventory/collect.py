@@ -17,6 +17,7 @@ from auditor.inventory import (
     cli_env,
     egress_probe,
     exposure,
+    gateway,
     gpu,
     hardening,
     ide,
@@ -39,6 +40,7 @@ from auditor.inventory.interface import (
     EngineFacts,
     ExposureFacts,
     Facts,
+    GatewayFacts,
     NamespaceFacts,
     PreviousAudit,
     ProcessFact,
@@ -336,7 +338,20 @@ def collect(
         cli_users=_cli_users(engine, options, seen.processes),
         namespaces=seen.namespaces,
         exposure=seen.exposure,
+        gateway=_gateway(options, seen, progress),
     )
+
+
+def _gateway(options: AuditOptions, seen: _Observed, progress: Progress) -> GatewayFacts | None:
+    """The OG-GW probes, when a gateway is configured (--gateway, or the role's description)."""
+    path = options.gateway
+    if path is None and gateway.DEFAULT_DESCRIPTOR.exists():
+        path = gateway.DEFAULT_DESCRIPTOR
+    if path is None:
+        return None
+    progress(f"probing the gateway described in {path}")
+    names = {p.pid: p.name for p in seen.processes}
+    return gateway.collect(path, seen.engine, seen.sockets, names, _default_ports())
 
 
 T = TypeVar("T")

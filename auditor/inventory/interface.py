@@ -42,6 +42,8 @@ class AuditOptions:
     allowed_signers: Path | None = None
     # the report history: the previous report of this host there is the egress baseline
     history: Path | None = None
+    # the gateway's description written by role offgrid_gateway: enables the OG-GW controls
+    gateway: Path | None = None
     # OG-NET-06: an engine sharing the host's network namespace fails instead of being
     # not applicable (for workstations provisioned with the sealed engine)
     require_sealed: bool = False
@@ -506,6 +508,64 @@ class CliUserEnv:
 
 
 @dataclass(frozen=True)
+class GatewayProbe:
+    """One request to a listener on this host and what answered it."""
+
+    listener: str  # "local", "team", or HOST:PORT of another listener that may reach the engine
+    method: str
+    path: str
+    credential: str  # "none" | "audit" (the role's audit-only token) | "invalid"
+    status: int | None  # None: no HTTP answer (see error)
+    from_gateway: bool  # the answer carries the gateway's X-Offgrid-Gateway header
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class TlsHandshake:
+    version: str  # "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"
+    outcome: str  # "accepted" | "refused" | "untestable" (this client cannot offer it)
+    detail: str
+
+
+@dataclass(frozen=True)
+class GatewayTls:
+    """Handshakes with the team listener, one protocol version each, and its certificate."""
+
+    handshakes: tuple[TlsHandshake, ...]
+    not_after: str | None  # the served certificate's notAfter, ISO 8601 UTC
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class AccessLogProbe:
+    """A request carrying markers in its body, Authorization header and query string, and the
+    access log lines that appeared after it."""
+
+    path: str
+    probe: GatewayProbe
+    new_lines: int
+    probe_fields: tuple[str, ...]  # the keys of the probe's own line; empty: not found
+    leaked: tuple[str, ...]  # where the markers that reached the log were sent ("body", …)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class GatewayFacts:
+    descriptor: str  # the gateway.json the role wrote
+    error: str | None  # unreadable or malformed descriptor: nothing else was probed
+    engine: str | None = None
+    local_listen: str | None = None
+    team_listen: str | None = None  # None: team mode is off
+    audit_credential_error: str | None = None  # why the audit token could not be used
+    probes: tuple[GatewayProbe, ...] = ()
+    tls: GatewayTls | None = None
+    access_log: AccessLogProbe | None = None
+    # listeners in this namespace that could lead to the engine (socket units, socket
+    # proxies, the engine's own processes, engine ports), each asked the engine's version
+    bypass: tuple[GatewayProbe, ...] = ()
+
+
+@dataclass(frozen=True)
 class Facts:
     hostname: str
     collected_at: str  # ISO 8601, UTC
@@ -530,6 +590,7 @@ class Facts:
     served: ServedModels | None = None  # None: no running engine
     gpu: GpuFacts | None = None
     cli_users: tuple[CliUserEnv, ...] = ()  # the configured CLI users (--cli-user)
+    gateway: GatewayFacts | None = None  # None: no gateway is configured
     # the network namespaces looked at: the audit's own, the engine's, other candidates'
     namespaces: tuple[NamespaceFacts, ...] = ()
     exposure: ExposureFacts | None = None  # None: the engine shares the audit's namespace
