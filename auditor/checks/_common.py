@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import psutil
 
 from auditor.engine_kind import EngineKind
-from auditor.inventory.interface import EngineFacts, Facts, SocketFact
+from auditor.inventory.interface import EngineFacts, Facts, NamespaceFacts, SocketFact
 from auditor.verdicts import CannotEvaluate
 
 NO_ENGINE = (
@@ -35,14 +36,41 @@ def is_bound(sock: SocketFact) -> bool:
     return sock.remote_address is None
 
 
-def engine_in_this_netns(facts: Facts) -> EngineFacts:
-    """The running engine; CannotEvaluate when it is absent or its sockets are out of sight."""
+@dataclass(frozen=True)
+class EngineView:
+    """The running engine and the socket table of the namespace it runs in."""
+
+    engine: EngineFacts
+    sockets: tuple[SocketFact, ...]  # the engine's namespace (the audit's own when shared)
+    space: NamespaceFacts | None  # the engine's namespace; None: shared and not read apart
+    foreign: bool  # the engine runs in another namespace than the audit
+
+    def where(self) -> str:
+        """ " in network namespace net:[…] (cgroup)" for a foreign engine, else ""."""
+        if not self.foreign or self.space is None:
+            return ""
+        held = f" ({self.space.cgroup})" if self.space.cgroup else ""
+        return f" in network namespace {self.space.namespace}{held}"
+
+
+def engine_namespace(facts: Facts) -> NamespaceFacts | None:
+    return next((n for n in facts.namespaces if n.role == "engine"), None)
+
+
+def engine_view(facts: Facts) -> EngineView:
+    """The running engine with its namespace's sockets; CannotEvaluate when they are unread."""
     engine = require_engine(facts, running=True)
-    if engine.foreign_netns:
+    space = engine_namespace(facts)
+    if not engine.foreign_netns:
+        return EngineView(engine, facts.sockets, space, foreign=False)
+    if space is None:
+        raise CannotEvaluate("the engine runs in another network namespace that was not read")
+    if space.error is not None or space.sockets is None:
         raise CannotEvaluate(
-            "the engine runs in another network namespace; its sockets are not visible here"
+            f"the engine's network namespace {space.namespace} could not be read: {space.error}",
+            [("namespace", f"{space.namespace} via pid {space.pid}: {space.error}")],
         )
-    return engine
+    return EngineView(engine, space.sockets, space, foreign=True)
 
 
 def describe_socket(sock: SocketFact) -> str:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import psutil
 
 from auditor.checks._common import (
+    EngineView,
     describe_socket,
-    engine_in_this_netns,
+    engine_namespace,
+    engine_view,
     is_bound,
     require_engine,
     tree_pids,
 )
+from auditor.checks._exposure import Publication, container_addresses, host_exposure
+from auditor.checks._paths import InterfaceVerdict, describe_interface, describe_route, judge
 from auditor.checks.interface import check
 from auditor.inventory.egress_probe import PROBE_SOURCE_PORT
 from auditor.inventory.interface import (
@@ -18,6 +22,7 @@ from auditor.inventory.interface import (
     EgressRecording,
     EngineFacts,
     Facts,
+    NamespaceFacts,
     NftRule,
     ProbeResult,
     SocketFact,
@@ -26,21 +31,51 @@ from auditor.inventory.sockets import is_loopback
 from auditor.verdicts import CannotEvaluate, DoesNotApply, Finding, Status, finding
 
 
+def _describe_in(sock: SocketFact, view: EngineView) -> str:
+    return describe_socket(sock) + view.where()
+
+
+def _exposed_text(sock: SocketFact, view: EngineView) -> str:
+    """The engine's non-loopback listener; for a foreign one, the addresses it answers on."""
+    if not view.foreign or view.space is None:
+        return describe_socket(sock)
+    answers = container_addresses(sock, view.space)
+    on = ", ".join(answers) if answers else "no address yet"
+    return f"{sock.local_address}:{sock.local_port}{view.where()} (container address(es) {on})"
+
+
+def _loopback_summary(view: EngineView, count: int, published: list[Publication]) -> str:
+    if not view.foreign:
+        return f"the engine listens on loopback only ({count})"
+    note = "; published on loopback only" if published else "; not published by the host"
+    return f"the engine listens on loopback only{view.where()} ({count}){note}"
+
+
 @check("OG-NET-01")
 def engine_listens_on_loopback(facts: Facts) -> Finding:
-    engine = engine_in_this_netns(facts)
+    view = engine_view(facts)
+    engine = view.engine
     pids = tree_pids(engine)
-    bound = [s for s in facts.sockets if s.pid in pids and is_bound(s)]
+    bound = [s for s in view.sockets if s.pid in pids and is_bound(s)]
     exposed = [s for s in bound if not is_loopback(s.local_address)]
-    evidence = [("listening", describe_socket(s)) for s in bound]
+    evidence = [("listening", _describe_in(s, view)) for s in bound]
     evidence.append(("configured bind address", str(engine.listen_host)))
-    if exposed:
-        return finding(
-            Status.FAIL,
-            f"the engine listens on {len(exposed)} non-loopback address(es): "
-            + ", ".join(describe_socket(s) for s in exposed),
-            evidence,
-        )
+    reach = host_exposure(facts, view)
+    evidence += [("published on the host", f"{p.host} by {p.how}") for p in reach.publications]
+    evidence += [("may publish the engine", text) for text in reach.unknown]
+    public = [p for p in reach.publications if not p.loopback_only]
+    if exposed or public:
+        parts = []
+        if exposed:
+            parts.append(
+                f"the engine listens on {len(exposed)} non-loopback address(es): "
+                + ", ".join(_exposed_text(s, view) for s in exposed)
+            )
+        if public:
+            parts.append(
+                "the host publishes it on " + ", ".join(f"{p.host} ({p.how})" for p in public)
+            )
+        return finding(Status.FAIL, "; ".join(parts), evidence)
     if engine.listen_host is not None and not is_loopback(engine.listen_host):
         return finding(
             Status.FAIL,
@@ -49,23 +84,44 @@ def engine_listens_on_loopback(facts: Facts) -> Finding:
         )
     if not bound:
         why = "" if facts.privilege.is_root else " (not root: its sockets may be hidden)"
-        return finding(Status.ERROR, f"no listening socket of the engine was found{why}")
-    return finding(Status.PASS, f"the engine listens on loopback only ({len(bound)})", evidence)
+        return finding(Status.ERROR, f"no listening socket of the engine was found{why}", evidence)
+    if reach.unknown:
+        return finding(
+            Status.ERROR,
+            "the engine listens on loopback in its namespace, but the host may publish it: "
+            + "; ".join(reach.unknown),
+            evidence,
+        )
+    return finding(Status.PASS, _loopback_summary(view, len(bound), list(reach.publications)),
+                   evidence)  # fmt: skip
+
+
+def _port_listeners(socks: tuple[SocketFact, ...], port: int) -> list[SocketFact]:
+    return [
+        s for s in socks
+        if s.protocol == "tcp" and s.state == psutil.CONN_LISTEN and s.local_port == port
+    ]  # fmt: skip
 
 
 @check("OG-NET-02")
 def nothing_else_on_engine_port(facts: Facts) -> Finding:
-    engine = engine_in_this_netns(facts)
+    view = engine_view(facts)
+    engine = view.engine
     if engine.port is None:
         return finding(Status.ERROR, "the engine's port is unknown")
     pids = tree_pids(engine)
-    on_port = [
-        s for s in facts.sockets
-        if s.protocol == "tcp" and s.state == psutil.CONN_LISTEN and s.local_port == engine.port
-    ]  # fmt: skip
-    others = [s for s in on_port if s.pid not in pids]
-    evidence = [("listener on port", describe_socket(s)) for s in on_port]
-    unknown = [s for s in others if s.pid is None]
+    inside = _port_listeners(view.sockets, engine.port)
+    host = _port_listeners(facts.sockets, engine.port) if view.foreign else []
+    evidence = [("listener on port", _describe_in(s, view)) for s in inside]
+    evidence += [("listener on port (host side)", describe_socket(s)) for s in host]
+    others = [_describe_in(s, view) for s in inside if s.pid not in pids]
+    forwarders = {p.socket: p.how for p in host_exposure(facts, view).publications if p.socket}
+    for s in host:
+        if s in forwarders:
+            evidence.append(("forwards into the engine's namespace", forwarders[s]))
+        elif s.pid not in pids:
+            others.append(describe_socket(s))
+    unknown = [s for s in (*inside, *host) if s.pid is None and s.pid not in pids]
     if unknown and not facts.privilege.is_root:
         return finding(
             Status.ERROR,
@@ -75,24 +131,31 @@ def nothing_else_on_engine_port(facts: Facts) -> Finding:
     if others:
         return finding(
             Status.FAIL,
-            f"another process listens on the engine port {engine.port}: "
-            + ", ".join(describe_socket(s) for s in others),
+            f"another process listens on the engine port {engine.port}: " + ", ".join(others),
             evidence,
         )
-    return finding(Status.PASS, f"only the engine listens on port {engine.port}", evidence)
+    return finding(
+        Status.PASS, f"only the engine listens on port {engine.port}{view.where()}", evidence
+    )
 
 
 def _outbound(sock: SocketFact) -> bool:
     return sock.remote_address is not None and sock.state != psutil.CONN_LISTEN
 
 
+def _observed(facts: Facts, view: EngineView) -> list[tuple[SocketFact, str]]:
+    seen = [(s, "snapshot") for s in facts.sockets]
+    if view.foreign:
+        seen += [(s, f"snapshot{view.where()}") for s in view.sockets]
+    return seen + [(s, "watch") for s in facts.watched_sockets]
+
+
 @check("OG-NET-03")
 def no_remote_connection_from_engine(facts: Facts) -> Finding:
-    engine = engine_in_this_netns(facts)
+    view = engine_view(facts)
+    engine = view.engine
     pids = tree_pids(engine)
-    observed = [(s, "snapshot") for s in facts.sockets] + [
-        (s, "watch") for s in facts.watched_sockets
-    ]
+    observed = _observed(facts, view)
     leaving = [
         (s, when) for s, when in observed
         if s.pid in pids and _outbound(s) and not is_loopback(s.remote_address)
@@ -105,16 +168,20 @@ def no_remote_connection_from_engine(facts: Facts) -> Finding:
     samples = facts.extra.get("watch_samples", 0)
     interval = facts.extra.get("watch_interval_ms")
     every = f", one every {interval} ms (median)" if interval is not None else ""
+    inside = facts.extra.get("watch_engine_namespace") is True
+    scope = " of the audit's namespace only" if view.foreign and not inside else ""
+    scope = ", in the audit's and the engine's namespaces" if view.foreign and inside else scope
     evidence = [
         ("process tree", ", ".join(f"{p.pid} {p.name}" for p in engine.tree)),
         ("watch window",
-         f"{window:g}s, {samples} samples{every}" if window else "none (snapshot only)"),
+         f"{window:g}s, {samples} samples{every}{scope}" if window else "none (snapshot only)"),
     ]  # fmt: skip
     if leaving:
         evidence += [(f"connection ({when})", describe_socket(s)) for s, when in leaving]
         return finding(
             Status.FAIL,
-            f"{len(leaving)} non-loopback connection(s) from the engine's process tree",
+            f"{len(leaving)} non-loopback connection(s) from the engine's process tree"
+            + view.where(),
             evidence,
         )
     if hidden and not facts.privilege.is_root:
@@ -127,7 +194,7 @@ def no_remote_connection_from_engine(facts: Facts) -> Finding:
     count = sum(1 for s, _ in observed if s.pid in pids)
     return finding(
         Status.PASS,
-        f"no non-loopback connection among {count} socket(s) of the engine's tree",
+        f"no non-loopback connection among {count} socket(s) of the engine's tree" + view.where(),
         evidence,
     )
 
@@ -332,3 +399,54 @@ def no_recorded_egress_attempt(facts: Facts) -> Finding:
             evidence,
         )
     return finding(Status.PASS, "no egress attempt by the engine's user was recorded", evidence)
+
+
+# ---------------------------------------------------------------- OG-NET-06
+
+
+def _seal_evidence(
+    space: NamespaceFacts, verdicts: list[InterfaceVerdict]
+) -> list[tuple[str, str]]:
+    held = f" ({space.cgroup})" if space.cgroup else ""
+    shared = ", the audit's (host) namespace" if space.shares_audit_namespace else ""
+    evidence = [("namespace", f"{space.namespace} of pid {space.pid}{held}{shared}")]
+    evidence += [(f"interface {v.interface.name}", describe_interface(v)) for v in verdicts]
+    return evidence
+
+
+@check("OG-NET-06")
+def engine_namespace_has_no_path_out(facts: Facts) -> Finding:
+    require_engine(facts, running=True)
+    space = engine_namespace(facts)
+    if space is None:
+        raise CannotEvaluate("the engine's network namespace was not read")
+    if space.error is not None or space.interfaces is None:
+        raise CannotEvaluate(
+            f"the engine's network namespace {space.namespace} could not be read: {space.error}",
+            [("namespace", f"{space.namespace} via pid {space.pid}")],
+        )
+    verdicts, unnamed = judge(space)
+    evidence = _seal_evidence(space, verdicts)
+    evidence += [("route to an unknown device", describe_route(r)) for r in unnamed]
+    out = [v.interface.name for v in verdicts if v.routes_out]
+    if not out and not unnamed:
+        sinks = ", ".join(v.interface.name for v in verdicts)
+        return finding(
+            Status.PASS,
+            f"no path out of the engine's network namespace {space.namespace}: "
+            f"{len(verdicts)} interface(s) ({sinks}), none with a route out",
+            evidence,
+        )
+    leads = ", ".join(out + [describe_route(r) for r in unnamed])
+    if space.shares_audit_namespace and not facts.options.require_sealed:
+        raise DoesNotApply(
+            "the engine is not sealed: it shares the host's network namespace "
+            f"{space.namespace}, which leads out through {leads}; its egress rests on "
+            "OG-NET-03/04/05 (--require-sealed makes this a failure)",
+            evidence,
+        )
+    return finding(
+        Status.FAIL,
+        f"the engine's network namespace {space.namespace} has a path out through {leads}",
+        evidence,
+    )

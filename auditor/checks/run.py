@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from auditor.checks._common import (
     describe_socket,
-    engine_in_this_netns,
+    engine_view,
     is_bound,
     require_engine,
     tree_pids,
@@ -38,10 +38,11 @@ def _role(sock: SocketFact, engine: EngineFacts, by_pid: dict[int, RunnerFact]) 
 
 @check("OG-RUN-01")
 def tree_listeners_are_expected(facts: Facts) -> Finding:
-    engine = engine_in_this_netns(facts)
+    view = engine_view(facts)
+    engine = view.engine
     pids = tree_pids(engine)
     by_pid = {r.pid: r for r in runners(engine)}
-    seen = {*facts.sockets, *facts.watched_sockets}
+    seen = {*view.sockets, *facts.sockets, *facts.watched_sockets}
     bound = sorted(
         (s for s in seen if s.pid in pids and is_bound(s)),
         key=lambda s: (s.pid or 0, s.local_port),

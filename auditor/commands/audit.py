@@ -54,6 +54,7 @@ _CONFIG_KEYS: Mapping[str, tuple[str, tuple[type, ...]]] = {
     "max_vuln_age": ("max_vuln_age", (int,)),
     "cli_users": ("cli_users", (list,)),
     "history": ("history", (str,)),
+    "require_sealed": ("require_sealed", (bool,)),
 }
 
 
@@ -83,6 +84,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="oldest acceptable known-vulnerability table (default 90)")  # fmt: skip
     add("--history", metavar="DIR",
         help="also append the report to this tamper-evident history directory")  # fmt: skip
+    add("--require-sealed", action="store_const", const=True,
+        help="OG-NET-06 fails (not n/a) when the engine shares the host's namespace")  # fmt: skip
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -165,6 +168,7 @@ def build_request(args: argparse.Namespace) -> Request:
         cli_users=tuple(str(u) for u in s.get("cli_users", ())),
         max_vuln_age_days=int(_number(s.get("max_vuln_age", 90), "--max-vuln-age", 1, 3650)),
         egress_log=Path(s["egress_log"]) if s.get("egress_log") else None,
+        require_sealed=bool(s.get("require_sealed", False)),
     )
     output = Path(s["output"]) if s.get("output") else None
     if output is not None and not output.parent.is_dir():

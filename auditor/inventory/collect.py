@@ -7,7 +7,7 @@ import dataclasses
 import socket
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import psutil
@@ -16,13 +16,16 @@ from auditor.inventory import (
     cli_env,
     egress_log,
     egress_probe,
+    exposure,
     gpu,
     hardening,
     ide,
     integrity,
     live,
+    netns,
     nft,
     processes,
+    sockdiag,
     sockets,
 )
 from auditor.inventory.discovery import Located, locate
@@ -32,7 +35,9 @@ from auditor.inventory.interface import (
     CliUserEnv,
     EgressFacts,
     EngineFacts,
+    ExposureFacts,
     Facts,
+    NamespaceFacts,
     ProcessFact,
     SocketFact,
 )
@@ -57,14 +62,22 @@ class WatchResult:
     processes: list[ProcessFact]
     samples: int
     intervals_ms: list[float] = dataclasses.field(default_factory=list)
+    engine_namespace: bool = False  # the engine's own namespace was sampled too
 
     def median_interval_ms(self) -> float | None:
         return round(statistics.median(self.intervals_ms), 2) if self.intervals_ms else None
 
 
-def _new_sockets(seen: set[tuple[object, ...]]) -> list[SocketFact]:
-    """Sockets of one sample not seen before; owners read for those leaving the host."""
-    fresh = [s for s in sockets.leaving_table() if sockets.watch_key(s) not in seen]
+def _new_sockets(
+    seen: set[tuple[object, ...]], spaces: Sequence[socket.socket] = ()
+) -> list[SocketFact]:
+    """Sockets of one sample not seen before; owners read for those leaving the host.
+
+    `spaces`: sock_diag sockets opened in other namespaces (the engine's), sampled too."""
+    table = sockets.leaving_table()
+    for space in spaces:
+        table += sockdiag.dump(leaving_only=True, sock=space)
+    fresh = [s for s in table if sockets.watch_key(s) not in seen]
     seen.update(sockets.watch_key(s) for s in fresh)
     return list(sockets.resolve(tuple(fresh), lambda _: True))
 
@@ -74,6 +87,7 @@ def watch(
     seen: set[tuple[object, ...]],
     known_pids: set[int],
     interval_s: float = WATCH_INTERVAL_S,
+    spaces: Sequence[socket.socket] = (),
 ) -> WatchResult:
     """Sample the sockets leaving the host every `interval_s` for `seconds`; keep new ones.
 
@@ -89,7 +103,7 @@ def watch(
             result.intervals_ms.append((now - last) * 1000)
         last = now
         result.samples += 1
-        for fact in _new_sockets(seen):
+        for fact in _new_sockets(seen, spaces):
             result.sockets.append(fact)
             if fact.pid is not None and fact.pid not in known_pids:
                 known_pids.add(fact.pid)
@@ -99,6 +113,23 @@ def watch(
         tick = max(tick + interval_s, time.monotonic())
         time.sleep(max(0.0, min(tick, deadline) - time.monotonic()))
     return result
+
+
+def _engine_diag(
+    engine: EngineFacts | None,
+    spaces: Sequence[NamespaceFacts],
+    stack: contextlib.ExitStack,
+    incomplete: list[str],
+) -> list[socket.socket]:
+    """A sock_diag socket inside the engine's namespace, when it is not the audit's."""
+    own = next((n for n in spaces if n.role == "engine"), None)
+    if engine is None or own is None or own.shares_audit_namespace or own.error:
+        return []
+    try:
+        return [stack.enter_context(netns.diag_socket(own.pid))]
+    except OSError as exc:
+        incomplete.append(f"--watch cannot sample the engine's namespace {own.namespace}: {exc}")
+        return []
 
 
 def _egress(engine: EngineFacts | None, options: AuditOptions) -> EgressFacts:
@@ -140,6 +171,8 @@ class _Observed:
     watched: WatchResult
     engine: EngineFacts | None
     incomplete: tuple[str, ...]
+    namespaces: tuple[NamespaceFacts, ...] = ()
+    exposure: ExposureFacts | None = None
 
 
 def _default_ports() -> set[int]:
@@ -185,17 +218,31 @@ def _observe(options: AuditOptions, root: bool, running: bool, progress: Progres
     progress("locating the engine")
     located = locate(options, table.processes, socks, running)
     engine = None
+    spaces: tuple[NamespaceFacts, ...] = ()
+    host: ExposureFacts | None = None
     if located is not None:
         socks = _with_engine_owners(socks, located, table.processes)
         engine = engine_facts(located, table.processes, socks)
         socks = _with_port_owners(socks, engine)
+        progress("reading the engine's network namespace")
+        spaces = exposure.engine_namespaces(engine)
+        if engine.foreign_netns and spaces:
+            socks, host = exposure.host_side(socks, spaces[0])
+    spaces = (exposure.audit_namespace(socks), *spaces)
     incomplete = [*table.incomplete, *_socket_incomplete(root, socks)]
+    incomplete += [f"network namespace {n.namespace} ({n.role}): {n.error}" for n in spaces
+                   if n.error]  # fmt: skip
     watched = WatchResult([], [], 0)
     all_processes = list(table.processes)
     if options.watch_seconds > 0:
         progress(f"watching sockets for {options.watch_seconds:g}s")
-        seen = {sockets.watch_key(s) for s in socks}
-        watched = watch(options.watch_seconds, seen, {p.pid for p in all_processes})
+        seen = {sockets.watch_key(s) for space in spaces for s in space.sockets or ()}
+        with contextlib.ExitStack() as stack:
+            inside = _engine_diag(engine, spaces, stack, incomplete)
+            watched = watch(
+                options.watch_seconds, seen, {p.pid for p in all_processes}, spaces=inside
+            )
+        watched.engine_namespace = bool(inside)
         all_processes += watched.processes
         if engine is not None and engine.main is not None:
             engine = dataclasses.replace(
@@ -203,7 +250,7 @@ def _observe(options: AuditOptions, root: bool, running: bool, progress: Progres
             )
     if engine is not None:
         incomplete += _engine_incomplete(engine)
-    return _Observed(tuple(all_processes), socks, watched, engine, tuple(incomplete))
+    return _Observed(tuple(all_processes), socks, watched, engine, tuple(incomplete), spaces, host)
 
 
 def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts:
@@ -231,6 +278,7 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
         extra={
             "watch_samples": seen.watched.samples,
             "watch_interval_ms": seen.watched.median_interval_ms(),
+            "watch_engine_namespace": seen.watched.engine_namespace,
         },
         egress=egress,
         hardening=hardened,
@@ -241,6 +289,8 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
         served=live.served(engine, options) if engine else None,
         gpu=gpu.collect(),
         cli_users=_cli_users(engine, options, seen.processes),
+        namespaces=seen.namespaces,
+        exposure=seen.exposure,
     )
 
 
@@ -257,8 +307,6 @@ def _engine_incomplete(engine: EngineFacts) -> list[str]:
     notes = []
     if engine.main is not None and engine.environ is None:
         notes.append(f"/proc/{engine.main.pid}/environ is unreadable (not root)")
-    if engine.foreign_netns:
-        notes.append("the engine runs in another network namespace: its sockets are not visible")
     if engine.main is not None and engine.version is None:
         notes.append("the engine's version could not be determined")
     return notes

@@ -37,6 +37,9 @@ class AuditOptions:
     # JSON lines the kernel-side recorder (ulogd2 on the reject rule's NFLOG group) writes;
     # None: not configured, OG-NET-05 says so
     egress_log: Path | None = None
+    # OG-NET-06: an engine sharing the host's network namespace fails instead of being
+    # not applicable (for workstations provisioned with the sealed engine)
+    require_sealed: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,83 @@ class SocketFact:
     pid: int | None
     inode: int | None = None
     uid: int | None = None  # the socket's owning uid, as the kernel records it
+
+
+@dataclass(frozen=True)
+class InterfaceFact:
+    """One network interface of a namespace, as rtnetlink and /proc/PID/net/dev show it."""
+
+    index: int
+    name: str
+    kind: str | None  # rtnetlink's link kind: "veth", "dummy", "bridge", "tun", …; None: a device
+    link_type: int  # ARPHRD_* (772 loopback, 1 ethernet, 65534 none)
+    up: bool  # IFF_UP
+    loopback: bool  # IFF_LOOPBACK
+    operstate: str  # "UP", "DOWN", "UNKNOWN", …
+    addresses: tuple[str, ...]  # "10.88.0.2/16", "fe80::1/64"
+    peer_index: int | None = None  # IFLA_LINK: a veth's peer, a macvlan's parent
+    # IFLA_LINK_NETNSID: the peer lives in another namespace (None: in this one, or no peer)
+    peer_netnsid: int | None = None
+    master: int | None = None  # IFLA_MASTER: the bridge or bond it is enslaved to
+    rx_packets: int | None = None  # /proc/PID/net/dev; None: not listed there
+    tx_packets: int | None = None
+
+
+@dataclass(frozen=True)
+class RouteFact:
+    """One route of any table of a namespace (rtnetlink RTM_GETROUTE dump)."""
+
+    family: str  # "ipv4" | "ipv6"
+    destination: str  # "default" or "10.88.0.0/16"
+    table: int  # 254 main, 255 local, …
+    type: str  # "unicast", "local", "broadcast", "multicast", "blackhole", "unreachable", …
+    devices: tuple[str, ...]  # the output interface(s) by name (several for multipath)
+    gateway: str | None = None
+    nexthop_id: int | None = None  # RTA_NH_ID: the route goes through a nexthop object
+
+
+@dataclass(frozen=True)
+class NamespaceFacts:
+    """One network namespace, read from inside it (entered through a member process)."""
+
+    namespace: str  # "net:[4026532291]", the /proc/PID/ns/net link
+    pid: int  # the process whose namespace was entered
+    role: str  # why it was read: "engine", "audit" (the audit's own), …
+    shares_audit_namespace: bool  # the namespace the audit itself runs in
+    sockets: tuple[SocketFact, ...] | None  # owners resolved among the pids asked; None: error
+    interfaces: tuple[InterfaceFact, ...] | None  # None: not asked, or error
+    routes: tuple[RouteFact, ...] | None
+    error: str | None  # why it could not be read (no CAP_SYS_ADMIN, process gone, …)
+    # the member process's cgroup (docker-ID.scope, libpod-ID.scope, machine-NAME.scope,
+    # UNIT.service): which container or unit holds the namespace
+    cgroup: str | None = None
+
+
+@dataclass(frozen=True)
+class NatRule:
+    """An nftables destination-NAT rule (`dnat`, `redirect`, iptables-nft's DNAT target)."""
+
+    family: str
+    table: str
+    chain: str
+    hook: str | None  # the chain's hook ("prerouting", "output"); None: a chain jumped to
+    handle: int | None
+    action: str  # "dnat" | "redirect" | "xt DNAT"
+    to_address: str | None  # None: redirect (this host), or not readable (see opaque)
+    to_port: int | None  # None: the packet's own destination port
+    dport_ranges: tuple[tuple[int, int], ...] | None  # matched destination ports; None: any
+    daddr: str | None  # matched destination address (`ip daddr`); None: any
+    opaque: bool  # the destination is a map or an iptables extension nft cannot show
+    text: str
+
+
+@dataclass(frozen=True)
+class ExposureFacts:
+    """What the audit's (host) namespace does toward an engine in another namespace."""
+
+    owner_namespaces: Mapping[int, str]  # pid of a host-side socket owner -> its namespace
+    nat_rules: tuple[NatRule, ...] | None  # None: the ruleset could not be read
+    nat_error: str | None
 
 
 @dataclass(frozen=True)
@@ -362,3 +442,6 @@ class Facts:
     served: ServedModels | None = None  # None: no running engine
     gpu: GpuFacts | None = None
     cli_users: tuple[CliUserEnv, ...] = ()  # the configured CLI users (--cli-user)
+    # the network namespaces looked at: the audit's own, the engine's, other candidates'
+    namespaces: tuple[NamespaceFacts, ...] = ()
+    exposure: ExposureFacts | None = None  # None: the engine shares the audit's namespace

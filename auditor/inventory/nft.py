@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from auditor.inventory.interface import NftRule
+from auditor.inventory.interface import NatRule, NftRule
 
 _VERDICTS = ("drop", "reject", "accept")
 
@@ -35,6 +35,13 @@ def _describe(expr: Mapping[str, Any]) -> str:
     for verdict in _VERDICTS:
         if verdict in expr:
             return verdict
+    for nat in ("dnat", "redirect"):
+        if nat in expr:
+            target = expr[nat] or {}
+            address, port = target.get("addr", ""), target.get("port")
+            where = address if isinstance(address, str) else json.dumps(address, sort_keys=True)
+            suffix = "" if port is None else f":{json.dumps(port, sort_keys=True)}"
+            return f"{nat} to {where}{suffix}"
     return json.dumps(expr, sort_keys=True)
 
 
@@ -83,8 +90,8 @@ def parse_ruleset(text: str) -> tuple[NftRule, ...]:
     return tuple(rules)
 
 
-def read_ruleset(timeout_s: float = 10.0) -> tuple[tuple[NftRule, ...] | None, str | None]:
-    """(rules, None) or (None, why the ruleset could not be read)."""
+def _list_ruleset(timeout_s: float) -> tuple[str | None, str | None]:
+    """(the JSON text of `nft -j list ruleset`, None) or (None, why it could not be read)."""
     nft = shutil.which("nft")
     if nft is None:
         return None, "nft is not installed"
@@ -97,7 +104,124 @@ def read_ruleset(timeout_s: float = 10.0) -> tuple[tuple[NftRule, ...] | None, s
         return None, f"nft failed: {exc}"
     if done.returncode != 0:
         return None, f"nft -j list ruleset: {done.stderr.strip() or f'exit {done.returncode}'}"
+    return done.stdout, None
+
+
+def read_ruleset(timeout_s: float = 10.0) -> tuple[tuple[NftRule, ...] | None, str | None]:
+    """(rules, None) or (None, why the ruleset could not be read)."""
+    text, error = _list_ruleset(timeout_s)
+    if text is None:
+        return None, error
     try:
-        return parse_ruleset(done.stdout), None
+        return parse_ruleset(text), None
     except (ValueError, KeyError, TypeError) as exc:
         return None, f"nft printed unparsable JSON: {exc}"
+
+
+def read_nat(timeout_s: float = 10.0) -> tuple[tuple[NatRule, ...] | None, str | None]:
+    """(destination-NAT rules, None) or (None, why the ruleset could not be read).
+
+    iptables-nft's rules are part of the same ruleset, so they are listed here too.
+    """
+    text, error = _list_ruleset(timeout_s)
+    if text is None:
+        return None, error
+    try:
+        return parse_nat(text), None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return None, f"nft printed unparsable JSON: {exc}"
+
+
+def _ports(right: object) -> tuple[tuple[int, int], ...] | None:
+    """A dport match's right side as port ranges; None when it is not readable."""
+    if isinstance(right, int):
+        return ((right, right),)
+    if isinstance(right, dict) and "range" in right:
+        low, high = right["range"]
+        return ((int(low), int(high)),)
+    if isinstance(right, dict) and "set" in right:
+        ranges: list[tuple[int, int]] = []
+        for item in right["set"]:
+            part = _ports(item)
+            if part is None:
+                return None
+            ranges += part
+        return tuple(ranges)
+    return None
+
+
+_ANY_PORT: tuple[tuple[int, int], ...] = ((0, 65535),)
+
+
+def _nat_matches(
+    exprs: Iterable[Mapping[str, Any]],
+) -> tuple[tuple[tuple[int, int], ...] | None, str | None]:
+    """(destination port ranges, destination address) the rule matches (== only)."""
+    dports: tuple[tuple[int, int], ...] | None = None
+    daddr = None
+    for expr in exprs:
+        match = expr.get("match")
+        if not isinstance(match, dict) or match.get("op", "==") not in ("==", "in"):
+            continue
+        left = match.get("left")
+        payload = left.get("payload") if isinstance(left, dict) else None
+        if not isinstance(payload, dict):
+            continue
+        if payload.get("field") == "dport":
+            dports = _ports(match.get("right")) or _ANY_PORT
+        elif payload.get("field") == "daddr" and isinstance(match.get("right"), str):
+            daddr = str(match["right"])
+    return dports, daddr
+
+
+def _nat_target(exprs: Iterable[Mapping[str, Any]]) -> tuple[str, object, object, bool] | None:
+    """(action, address, port, opaque) of the rule's NAT statement, if it has one."""
+    for expr in exprs:
+        if "dnat" in expr:
+            target = expr["dnat"] or {}
+            address, port = target.get("addr"), target.get("port")
+            opaque = not isinstance(address, str | None) or not isinstance(port, int | None)
+            return "dnat", address, port, opaque
+        if "redirect" in expr:
+            port = (expr["redirect"] or {}).get("port")
+            return "redirect", None, port, not isinstance(port, int | None)
+        xt = expr.get("xt")
+        if isinstance(xt, dict) and xt.get("type") == "target" and xt.get("name") == "DNAT":
+            return "xt DNAT", None, None, True
+    return None
+
+
+def _hooks(items: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], str]:
+    return {
+        (str(c.get("family")), str(c.get("table")), str(c.get("name"))): str(c["hook"])
+        for item in items
+        if isinstance(c := item.get("chain"), dict) and "hook" in c
+    }
+
+
+def parse_nat(text: str) -> tuple[NatRule, ...]:
+    """Every destination-NAT rule, from `nft -j list ruleset` output."""
+    data = json.loads(text) if text.strip() else {"nftables": []}
+    items: list[Mapping[str, Any]] = list(data.get("nftables", []))
+    hooks = _hooks(items)
+    rules = []
+    for item in items:
+        rule = item.get("rule")
+        if not isinstance(rule, dict):
+            continue
+        exprs: list[Mapping[str, Any]] = list(rule.get("expr", []))
+        target = _nat_target(exprs)
+        if target is None:
+            continue
+        action, address, port, opaque = target
+        dports, daddr = _nat_matches(exprs)
+        key = (str(rule.get("family", "")), str(rule.get("table", "")), str(rule.get("chain", "")))
+        rules.append(NatRule(
+            family=key[0], table=key[1], chain=key[2], hook=hooks.get(key),
+            handle=rule.get("handle"), action=action,
+            to_address=address if isinstance(address, str) and not opaque else None,
+            to_port=port if isinstance(port, int) and not opaque else None,
+            dport_ranges=dports, daddr=daddr, opaque=opaque,
+            text=" ".join(_describe(e) for e in exprs),
+        ))  # fmt: skip
+    return tuple(rules)

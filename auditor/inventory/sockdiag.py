@@ -136,20 +136,35 @@ def _fact(payload: bytes, protocol: str) -> SocketFact:
     )
 
 
-def dump(leaving_only: bool = False) -> tuple[SocketFact, ...]:
+def open_socket() -> socket.socket:
+    """A NETLINK_SOCK_DIAG socket of the caller's (thread's) network namespace."""
+    sock = socket.socket(
+        socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG
+    )
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    return sock
+
+
+def dump(leaving_only: bool = False, sock: socket.socket | None = None) -> tuple[SocketFact, ...]:
     """Every TCP and UDP socket, IPv4 and IPv6, in the caller's network namespace.
 
     `leaving_only`: only sockets with a peer outside loopback, filtered by the kernel
     (so thousands of loopback sockets cost a sample nothing to parse).
+    `sock`: a socket from `open_socket` to dump through (kept open by the caller); it
+    reads the namespace it was opened in, whichever thread calls.
     """
+    if sock is None:
+        with open_socket() as own:
+            return _dump(own, leaving_only)
+    return _dump(sock, leaving_only)
+
+
+def _dump(sock: socket.socket, leaving_only: bool) -> tuple[SocketFact, ...]:
     facts: list[SocketFact] = []
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC,
-                       NETLINK_SOCK_DIAG) as sock:  # fmt: skip
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        seq = 0
-        for protocol_number, protocol in _PROTOCOLS.items():
-            for family in _FAMILIES:
-                seq += 1
-                sock.send(_request(family, protocol_number, seq, leaving_only))
-                facts.extend(_fact(payload, protocol) for payload in _messages(sock, seq))
+    seq = 0
+    for protocol_number, protocol in _PROTOCOLS.items():
+        for family in _FAMILIES:
+            seq += 1
+            sock.send(_request(family, protocol_number, seq, leaving_only))
+            facts.extend(_fact(payload, protocol) for payload in _messages(sock, seq))
     return tuple(facts)

@@ -11,6 +11,7 @@ from auditor.report.model import (
     FileCheck,
     IntegritySection,
     ModelCheck,
+    NamespaceRef,
     PrivilegeSection,
 )
 from auditor.report.sections import KeyValues, Table, format_value
@@ -51,6 +52,26 @@ def engine_rows(engine: EngineSection | None) -> KeyValues:
         ("tree", tree or None), ("other_candidates", engine.other_candidates),
         *unit_rows,
     )  # fmt: skip
+
+
+def _namespace_text(space: NamespaceRef) -> str:
+    held = f" ({space.cgroup})" if space.cgroup and not space.shares_audit_namespace else ""
+    head = f"{space.namespace}{held} via pid {space.pid}"
+    if space.error is not None:
+        return f"{head}: NOT READ: {space.error}"
+    parts = [f"{space.sockets} socket(s)"] if space.sockets is not None else []
+    if space.interfaces is not None:
+        links = ", ".join(
+            f"{i.name} ({i.kind}{', ' + ' '.join(i.addresses) if i.addresses else ''})"
+            for i in space.interfaces
+        )
+        parts.append(f"interfaces {links}; {space.routes} route(s)")
+    return f"{head}: {'; '.join(parts)}"
+
+
+def namespace_rows(spaces: tuple[NamespaceRef, ...] | None) -> KeyValues:
+    """One row per network namespace the audit looked at."""
+    return tuple((f"network namespace ({s.role})", _namespace_text(s)) for s in spaces or ())
 
 
 def _file_row(file: FileCheck) -> tuple[str, ...]:

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from auditor.checks.waivers import WaiverSet
-from auditor.inventory.interface import EngineFacts, Facts, GpuFacts, ServedModels, UnitFacts
+from auditor.inventory.interface import (
+    EngineFacts,
+    Facts,
+    GpuFacts,
+    InterfaceFact,
+    NamespaceFacts,
+    ServedModels,
+    UnitFacts,
+)
 from auditor.models.integrity import IntegrityRun
 from auditor.models.pins import EngineCheck
 from auditor.report.model import (
@@ -18,7 +26,9 @@ from auditor.report.model import (
     GpuSection,
     HashingSection,
     IntegritySection,
+    InterfaceRef,
     ModelCheck,
+    NamespaceRef,
     PrivilegeSection,
     ProcessRef,
     ServedRef,
@@ -148,4 +158,21 @@ def extra_section(facts: Facts, waivers: WaiverSet | None) -> ExtraSection:
         ),
         gpu=gpu_section(facts.gpu),
         served_models=served_refs(facts.served),
+        namespaces=tuple(namespace_ref(n) for n in facts.namespaces),
     )
+
+
+def _interface_ref(interface: InterfaceFact) -> InterfaceRef:
+    kind = "loopback" if interface.loopback else interface.kind or "device"
+    return InterfaceRef(interface.name, kind, interface.up, interface.addresses)
+
+
+def namespace_ref(space: NamespaceFacts) -> NamespaceRef:
+    interfaces = space.interfaces
+    return NamespaceRef(
+        namespace=space.namespace, role=space.role, pid=space.pid,
+        shares_audit_namespace=space.shares_audit_namespace, cgroup=space.cgroup,
+        sockets=None if space.sockets is None else len(space.sockets),
+        interfaces=None if interfaces is None else tuple(_interface_ref(i) for i in interfaces),
+        routes=None if space.routes is None else len(space.routes), error=space.error,
+    )  # fmt: skip

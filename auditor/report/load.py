@@ -23,7 +23,9 @@ from auditor.report.model import (
     HashingSection,
     HostInfo,
     IntegritySection,
+    InterfaceRef,
     ModelCheck,
+    NamespaceRef,
     PrivilegeSection,
     ProcessRef,
     Report,
@@ -159,14 +161,33 @@ def _gpu(data: Mapping[str, Any] | None) -> GpuSection | None:
     return GpuSection(devices, data.get("cuda_version"), data.get("error"))
 
 
+def _namespace(data: Mapping[str, Any]) -> NamespaceRef:
+    interfaces = data["interfaces"]
+    return NamespaceRef(
+        **{key: data[key] for key in _NAMESPACE_KEYS},
+        interfaces=None
+        if interfaces is None
+        else tuple(
+            InterfaceRef(i["name"], i["kind"], i["up"], tuple(i["addresses"])) for i in interfaces
+        ),
+    )
+
+
+_NAMESPACE_KEYS = (
+    "namespace", "role", "pid", "shares_audit_namespace", "cgroup", "sockets", "routes", "error",
+)  # fmt: skip
+
+
 def _extra(data: Mapping[str, Any]) -> ExtraSection:
     waivers = data.get("expired_waivers")
     served = data.get("served_models")
+    spaces = data.get("namespaces")
     return ExtraSection(
         **{key: data.get(key) for key in _EXTRA_COUNTS},
         expired_waivers=None if waivers is None else tuple(ExpiredWaiver(**w) for w in waivers),
         gpu=_gpu(data.get("gpu")),
         served_models=None if served is None else tuple(ServedRef(**m) for m in served),
+        namespaces=None if spaces is None else tuple(_namespace(n) for n in spaces),
     )
 
 

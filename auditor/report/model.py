@@ -26,7 +26,9 @@ __all__ = [
     "HashingSection",
     "HostInfo",
     "IntegritySection",
+    "InterfaceRef",
     "ModelCheck",
+    "NamespaceRef",
     "PrivilegeSection",
     "ProcessRef",
     "Report",
@@ -37,7 +39,7 @@ __all__ = [
     "to_dict",
 ]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,29 @@ class ServedRef:
 
 
 @dataclass(frozen=True)
+class InterfaceRef:
+    name: str
+    kind: str  # "loopback", or rtnetlink's link kind ("veth", "dummy", …), or "device"
+    up: bool
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NamespaceRef:
+    """A network namespace the audit looked at, and whether it could be read."""
+
+    namespace: str  # "net:[4026532291]"
+    role: str  # "audit" (its own), "engine", "other engine candidate"
+    pid: int  # the process it was entered through
+    shares_audit_namespace: bool
+    cgroup: str | None  # the container or unit that holds it
+    sockets: int | None  # sockets read there; None: not read (see error)
+    interfaces: tuple[InterfaceRef, ...] | None  # None: not read there
+    routes: int | None
+    error: str | None
+
+
+@dataclass(frozen=True)
 class ExtraSection:
     """What the audit observed beyond the controls; a field a saved report leaves out is None."""
 
@@ -205,6 +230,7 @@ class ExtraSection:
     expired_waivers: tuple[ExpiredWaiver, ...] | None = None
     gpu: GpuSection | None = None  # nvidia-smi: devices, driver, CUDA
     served_models: tuple[ServedRef, ...] | None = None  # what the engine had loaded
+    namespaces: tuple[NamespaceRef, ...] | None = None  # the network namespaces looked at
 
 
 @dataclass(frozen=True)
@@ -286,6 +312,15 @@ def integrity_json(integrity: IntegritySection) -> Json:
     return data
 
 
+def _namespace_json(space: NamespaceRef) -> Json:
+    data = asdict(space)
+    if space.interfaces is not None:
+        data["interfaces"] = [
+            asdict(i) | {"addresses": list(i.addresses)} for i in space.interfaces
+        ]
+    return data
+
+
 def _extra_json(extra: ExtraSection) -> Json:
     data = asdict(extra)
     if extra.expired_waivers is not None:
@@ -294,6 +329,8 @@ def _extra_json(extra: ExtraSection) -> Json:
         data["gpu"] = asdict(extra.gpu) | {"devices": [asdict(d) for d in extra.gpu.devices]}
     if extra.served_models is not None:
         data["served_models"] = [asdict(m) for m in extra.served_models]
+    if extra.namespaces is not None:
+        data["namespaces"] = [_namespace_json(n) for n in extra.namespaces]
     return _without_none(data)
 
 

@@ -13,7 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from auditor.report.audit_view import IntegrityView, engine_rows, integrity_view, privilege_rows
+from auditor.report.audit_view import (
+    IntegrityView,
+    engine_rows,
+    integrity_view,
+    namespace_rows,
+    privilege_rows,
+)
 from auditor.report.benchmark_view import BenchmarkView, benchmark_view
 from auditor.report.model import PrivilegeSection, Report
 from auditor.report.sections import MISSING, KeyValues
@@ -206,7 +212,7 @@ def build(report: Report) -> ReportView:
         counts=summarize(report.controls),
         controls=failures_first(_control_view(c) for c in report.controls),
         incomplete=tuple(report.incomplete),
-        engine=engine_rows(report.engine),
+        engine=engine_rows(report.engine) + namespace_rows(report.extra.namespaces),
         integrity=integrity_view(report.integrity),
         benchmark=benchmark_view(report.benchmark),
     )

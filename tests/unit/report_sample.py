@@ -10,11 +10,14 @@ from auditor.report.bench_json import benchmark_from_json
 from auditor.report.model import (
     EnginePinCheck,
     EngineSection,
+    ExtraSection,
     FileCheck,
     HashingSection,
     HostInfo,
     IntegritySection,
+    InterfaceRef,
     ModelCheck,
+    NamespaceRef,
     PrivilegeSection,
     ProcessRef,
     Report,
@@ -226,4 +229,20 @@ def sample_report(*, benchmark: bool = True, integrity: bool = True) -> Report:
         incomplete=("pid 4242 vanished during the scan", "pid 1 environ: permission denied"),
         benchmark=benchmark_from_json(benchmark_section()) if benchmark else None,
         integrity=integrity_section() if integrity else None,
+        extra=ExtraSection(namespaces=namespaces()),
     )
+
+
+def namespaces() -> tuple[NamespaceRef, ...]:
+    """The audit's namespace and a container engine's, one interface each way."""
+    return (
+        NamespaceRef("net:[4026531840]", "audit", 900, True, None, 31, None, None, None),
+        NamespaceRef(
+            "net:[4026532291]", "engine", 812, False, "/system.slice/docker-3f2a.scope", 2,
+            (InterfaceRef("lo", "loopback", True, ("127.0.0.1/8",)),
+             InterfaceRef("eth0", "veth", True, ("172.17.0.2/16",))),
+            6, None,
+        ),
+        NamespaceRef("net:[4026532400]", "other engine candidate", 990, False, None, None,
+                     None, None, "setns into /proc/990/ns/net: Operation not permitted"),
+    )  # fmt: skip

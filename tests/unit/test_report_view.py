@@ -131,3 +131,13 @@ def test_percentiles_from_few_samples_say_so() -> None:
     ttft = next(r for r in view.categories[0].stats.rows if r[0].startswith("TTFT"))
     assert "(n=3: too few samples for a p95" in ttft[2] and "(n=3:" in ttft[3] and ttft[7] == "3"
     assert "n (samples)" in view.categories[0].stats.header
+
+
+def test_every_namespace_looked_at_is_shown_with_what_was_read_or_why_not() -> None:
+    rows = dict(build(sample_report()).engine)
+    engine = rows["network namespace (engine)"]
+    assert engine.startswith("net:[4026532291] (/system.slice/docker-3f2a.scope) via pid 812")
+    assert "eth0 (veth, 172.17.0.2/16)" in engine and "6 route(s)" in engine
+    other = rows["network namespace (other engine candidate)"]
+    assert other.endswith("NOT READ: setns into /proc/990/ns/net: Operation not permitted")
+    assert "network namespace (audit)" in rows
