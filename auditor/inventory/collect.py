@@ -138,7 +138,9 @@ def _egress(engine: EngineFacts | None, options: AuditOptions) -> EgressFacts:
         main = engine.main
         uid = main.uid if main.uid is not None else 0
         gid = _gid_of(main.pid)
-        probe = egress_probe.probe(options.egress_probe, main.pid, uid, gid)
+        probe = egress_probe.probe(
+            options.egress_probe, main.pid, uid, gid, in_engine_netns=engine.foreign_netns
+        )
     # read after the probe, so a rule's counter shows the probe's packet when it matched
     rules, error = nft.read_ruleset()
     recording = None

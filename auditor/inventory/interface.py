@@ -235,6 +235,8 @@ class ProbeResult:
     uid: int | None
     gid: int | None
     source_port: int | None = None  # the probe's own port: its recorded attempt is recognisable
+    # the engine's network namespace the probe connected from; None: the audit's own
+    namespace: str | None = None
 
 
 @dataclass(frozen=True)
