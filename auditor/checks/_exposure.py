@@ -60,12 +60,16 @@ def container_addresses(sock: SocketFact, space: NamespaceFacts) -> list[str]:
 
 
 def _names_target(process: ProcessFact, addresses: Iterable[str], port: int) -> str | None:
-    """The engine-namespace address the command line names together with the port."""
-    line = " ".join(process.cmdline)
-    if not re.search(rf"(?<![\w.]){port}(?!\w)", line):
-        return None
+    """The engine-namespace address the command line names with the engine's port: as
+    ADDR:PORT or [ADDR]:PORT inside one word (socat, systemd-socket-proxyd), or as two
+    words of their own (docker-proxy's -container-ip ADDR … -container-port PORT)."""
+    words = process.cmdline
     for address in addresses:
-        if re.search(rf"(?<![\w.:]){re.escape(address)}(?![\w.]|:[0-9a-f]*:)", line):
+        edge = r"[\w.:]" if ":" in address else r"[\w.]"  # an IPv6 address may hold ":"
+        joined = rf"(?<!{edge})(?:{re.escape(address)}|\[{re.escape(address)}\]):{port}(?!\w)"
+        if any(re.search(joined, word) for word in words):
+            return address
+        if address in words and str(port) in words:
             return address
     return None
 

@@ -212,6 +212,26 @@ def _with_port_owners(socks: tuple[SocketFact, ...], engine: EngineFacts) -> tup
     return sockets.resolve(socks, lambda s: sockets.listening(s) and s.local_port == port)
 
 
+def _engine_and_namespaces(
+    located: Located,
+    table: tuple[ProcessFact, ...],
+    socks: tuple[SocketFact, ...],
+    progress: Progress,
+) -> tuple[EngineFacts, tuple[NamespaceFacts, ...]]:
+    """The engine's facts, read inside its namespace when it has its own, and the
+    namespaces looked at for it (its own first, then other candidates')."""
+    if located.main is None:
+        return engine_facts(located, table, socks), ()
+    progress("reading the engine's network namespace")
+    tree = [p.pid for p in processes.descendants(located.main, table)]
+    space = exposure.engine_namespace(located.main.pid, tree)
+    own = socks
+    if not space.shares_audit_namespace and space.sockets is not None:
+        own = space.sockets
+    engine = exposure.inside(space, lambda: engine_facts(located, table, own))
+    return engine, (space, *exposure.candidate_namespaces(engine, space))
+
+
 def _observe(options: AuditOptions, root: bool, running: bool, progress: Progress) -> _Observed:
     progress("reading the process table")
     table = processes.snapshot()
@@ -224,12 +244,10 @@ def _observe(options: AuditOptions, root: bool, running: bool, progress: Progres
     host: ExposureFacts | None = None
     if located is not None:
         socks = _with_engine_owners(socks, located, table.processes)
-        engine = engine_facts(located, table.processes, socks)
+        engine, spaces = _engine_and_namespaces(located, table.processes, socks, progress)
         socks = _with_port_owners(socks, engine)
-        progress("reading the engine's network namespace")
-        spaces = exposure.engine_namespaces(engine)
         if engine.foreign_netns and spaces:
-            socks, host = exposure.host_side(socks, spaces[0])
+            socks, host = exposure.host_side(socks, spaces[0], table.processes)
     spaces = (exposure.audit_namespace(socks), *spaces)
     incomplete = [*table.incomplete, *_socket_incomplete(root, socks)]
     incomplete += [f"network namespace {n.namespace} ({n.role}): {n.error}" for n in spaces
@@ -260,6 +278,7 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
     running = systemd_running()
     seen = _observe(options, privilege.is_root, running, progress)
     engine = seen.engine
+    space = next((n for n in seen.namespaces if n.role == "engine"), None)
     progress("reading egress enforcement, hardening and IDE settings")
     egress = _egress(engine, options)
     hardened = hardening.collect(engine, options, running) if engine else None
@@ -287,8 +306,8 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
         ide=ide_facts,
         integrity=integrity.collect(options, engine),
         vulnerabilities=vulnbundle.select(options.lock_path),
-        live=live.collect(engine) if engine else None,
-        served=live.served(engine, options) if engine else None,
+        live=exposure.inside(space, lambda: live.collect(engine)) if engine else None,
+        served=exposure.inside(space, lambda: live.served(engine, options)) if engine else None,
         gpu=gpu.collect(),
         cli_users=_cli_users(engine, options, seen.processes),
         namespaces=seen.namespaces,

@@ -13,15 +13,19 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from auditor.inventory import netns, nft, sockets
 from auditor.inventory.interface import (
     EngineFacts,
     ExposureFacts,
     NamespaceFacts,
+    ProcessFact,
     SocketFact,
 )
+
+T = TypeVar("T")
 
 
 def _cgroup(pid: int) -> str | None:
@@ -44,13 +48,14 @@ def audit_namespace(table: tuple[SocketFact, ...]) -> NamespaceFacts:
     )  # fmt: skip
 
 
-def engine_namespaces(engine: EngineFacts) -> tuple[NamespaceFacts, ...]:
-    """The engine's namespace (interfaces and routes too), then other candidates' ones."""
-    if engine.main is None:
-        return ()
-    tree = [p.pid for p in engine.tree]
-    own = netns.read_namespace(engine.main.pid, role="engine", owners=tree)
-    found = [_with_cgroup(own)]
+def engine_namespace(pid: int, tree: Iterable[int]) -> NamespaceFacts:
+    """The engine's namespace with its interfaces and routes; owners among its tree."""
+    return _with_cgroup(netns.read_namespace(pid, role="engine", owners=tree))
+
+
+def candidate_namespaces(engine: EngineFacts, own: NamespaceFacts) -> tuple[NamespaceFacts, ...]:
+    """The namespaces of other engine-looking processes, each once, unless it is the engine's."""
+    found: list[NamespaceFacts] = []
     seen = {own.namespace}
     for pid in engine.other_candidates:
         other = netns.read_namespace(pid, role="other engine candidate", owners=[pid], links=False)
@@ -58,6 +63,17 @@ def engine_namespaces(engine: EngineFacts) -> tuple[NamespaceFacts, ...]:
             seen.add(other.namespace)
             found.append(_with_cgroup(other))
     return tuple(found)
+
+
+def inside(space: NamespaceFacts | None, work: Callable[[], T]) -> T:
+    """`work()` in the engine's namespace when it is not the audit's (its loopback probes
+    then reach the engine, not whatever listens on the host's loopback)."""
+    if space is None or space.shares_audit_namespace or space.error is not None:
+        return work()
+    try:
+        return netns.in_namespace(space.pid, work)
+    except netns.NamespaceError:
+        return work()
 
 
 def _with_cgroup(facts: NamespaceFacts) -> NamespaceFacts:
@@ -86,17 +102,21 @@ def _same_address(a: str | None, addresses: Iterable[str]) -> bool:
 
 
 def host_side(
-    table: tuple[SocketFact, ...], engine_space: NamespaceFacts
+    table: tuple[SocketFact, ...],
+    engine_space: NamespaceFacts,
+    processes: Iterable[ProcessFact] = (),
 ) -> tuple[tuple[SocketFact, ...], ExposureFacts]:
     """Owners of every host-side listener and of connections into the engine's namespace,
-    each owner's namespace, and the destination-NAT rules."""
+    the namespace of each owner and of each owner's children, and the destination-NAT rules."""
     addresses = namespace_addresses(engine_space)
     owned = sockets.resolve(
         table,
         lambda s: sockets.listening(s) or _same_address(s.remote_address, addresses),
     )
+    owners = {s.pid for s in owned if s.pid is not None}
+    children = {p.pid for p in processes if p.ppid in owners}
     spaces: dict[int, str] = {}
-    for pid in {s.pid for s in owned if s.pid is not None}:
+    for pid in owners | children:
         space = netns.namespace_of(pid)
         if space is not None:
             spaces[pid] = space

@@ -1,8 +1,7 @@
 """The running engine's own word: a CORS probe, its cloud status route, its start-up log.
 
 Configuration says what the engine was asked to do; these say what the running process
-does. Every probe goes to loopback only, to the engine's own port: in the engine's own
-network namespace when it runs in another one (`auditor.inventory.engine_http`).
+does. Every probe goes to loopback only, to the engine's own port.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import requests
 
 from auditor import safeio
 from auditor.errors import InputError
-from auditor.inventory import engine_http
 from auditor.inventory.interface import (
     AuditOptions,
     EngineFacts,
@@ -46,9 +44,9 @@ def _loopback(host: str | None) -> str:
     return "127.0.0.1"
 
 
-def _probe(http: requests.Session, url: str, method: str, headers: dict[str, str]) -> HttpProbe:
+def _probe(url: str, method: str, headers: dict[str, str]) -> HttpProbe:
     try:
-        reply = http.request(
+        reply = requests.request(
             method, url, headers=headers, timeout=TIMEOUT_S, allow_redirects=False, stream=True
         )
         raw = reply.raw.read(MAX_BODY, decode_content=True)
@@ -91,14 +89,12 @@ def collect(engine: EngineFacts) -> LiveFacts:
     if engine.main is None or engine.port is None:
         return LiveFacts(PROBE_ORIGIN, None, None, None)
     base = f"http://{_loopback(engine.listen_host)}:{engine.port}"
-    with engine_http.session(engine) as http:
-        cors = _probe(
-            http,
-            base + own.cors_path,
-            "OPTIONS",
-            {"Origin": PROBE_ORIGIN, "Access-Control-Request-Method": "POST"},
-        )
-        status = _probe(http, base + own.status_path, "GET", {}) if own.status_path else None
+    cors = _probe(
+        base + own.cors_path,
+        "OPTIONS",
+        {"Origin": PROBE_ORIGIN, "Access-Control-Request-Method": "POST"},
+    )
+    status = _probe(base + own.status_path, "GET", {}) if own.status_path else None
     log = None
     if own.cloud_log_pattern and engine.unit is not None:
         log = _journal(engine.unit.name, own.cloud_log_pattern)
@@ -132,6 +128,5 @@ def served(engine: EngineFacts, options: AuditOptions) -> ServedModels | None:
     if reader is None or engine.main is None or engine.port is None:
         return None
     base = f"http://{_loopback(engine.listen_host)}:{engine.port}"
-    with engine_http.session(engine) as http:
-        found = reader(engine, base, runners(engine), http)
+    found = reader(engine, base, runners(engine))
     return ServedModels(found.models, found.error, _pinned(options))

@@ -68,15 +68,13 @@ def _to_int(text: str | None) -> int | None:
     return int(text) if text and text.lstrip("-").isdigit() else None
 
 
-def served(
-    engine: EngineFacts, base: str, _runners: tuple[RunnerFact, ...], http: requests.Session
-) -> ServedModels:
+def served(engine: EngineFacts, base: str, _runners: tuple[RunnerFact, ...]) -> ServedModels:
     """The model /v1/models names, with the context and GPU layers the server was started
     with; the temperature is chosen per request (not stated)."""
     if engine.main is None:
         return ServedModels((), "the engine is not running")
     try:
-        reply = http.get(base + "/v1/models", timeout=10)
+        reply = requests.get(base + "/v1/models", timeout=10)
         reply.raise_for_status()
         # an id without an alias is the model's path: named by its file's stem
         ids = [

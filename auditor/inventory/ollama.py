@@ -86,13 +86,11 @@ def _float(text: str | None) -> float | None:
         return None
 
 
-def served(
-    engine: EngineFacts, base: str, runners: tuple[RunnerFact, ...], http: requests.Session
-) -> ServedModels:
+def served(engine: EngineFacts, base: str, runners: tuple[RunnerFact, ...]) -> ServedModels:
     """Loaded models from /api/ps, their stored parameters from /api/show, and what the
     runner was started with (-c / -np, -ngl) when there is one runner per model."""
     try:
-        reply = http.get(base + "/api/ps", timeout=VERSION_TIMEOUT_S)
+        reply = requests.get(base + "/api/ps", timeout=VERSION_TIMEOUT_S)
         reply.raise_for_status()
         loaded = reply.json().get("models") or []
     except (requests.RequestException, ValueError, AttributeError) as exc:
@@ -102,7 +100,9 @@ def served(
         name = str(row.get("name") or row.get("model") or "")
         params: dict[str, str] = {}
         with contextlib.suppress(requests.RequestException, ValueError, AttributeError):
-            shown = http.post(base + "/api/show", json={"model": name}, timeout=VERSION_TIMEOUT_S)
+            shown = requests.post(
+                base + "/api/show", json={"model": name}, timeout=VERSION_TIMEOUT_S
+            )
             params = _params_text(str(shown.json().get("parameters") or ""))
         runner = runners[0] if len(runners) == 1 and len(loaded) == 1 else None
         ctx = _int(str(row.get("context_length"))) if row.get("context_length") else None

@@ -12,8 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
 from auditor.engine_kind import EngineKind
 from auditor.inventory import llamacpp, ollama
 from auditor.inventory.interface import EngineFacts, ProcessFact, RunnerFact, ServedModels
@@ -50,9 +48,7 @@ class EngineProfile:
     agent_switches: tuple[str, ...] = ()
     is_cli: Callable[[ProcessFact], bool] | None = None  # a process of its CLI (not the server)
     # the models it serves and their parameters (engine, base URL, its runners)
-    served: (
-        Callable[[EngineFacts, str, tuple[RunnerFact, ...], requests.Session], ServedModels] | None
-    ) = None
+    served: Callable[[EngineFacts, str, tuple[RunnerFact, ...]], ServedModels] | None = None
 
 
 PROFILES: Mapping[EngineKind, EngineProfile] = {

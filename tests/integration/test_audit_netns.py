@@ -136,6 +136,7 @@ def audit(
     report = json.loads(out.read_text())
     controls = {c["id"]: c for c in report["controls"]}
     controls["namespaces"] = {"list": report["extra"]["namespaces"]}
+    controls["engine"] = report["engine"]
     return controls
 
 
@@ -206,8 +207,10 @@ def test_engine_on_its_own_loopback_unpublished_passes(
 ) -> None:
     m = docker_like
     pid = start_engine(m, ollama_exe, "127.0.0.1")
-    assert version_through(m.engine, f"127.0.0.1:{PORT}")
+    version = version_through(m.engine, f"127.0.0.1:{PORT}")
     controls = audit(m.host, tmp_path, pid)
+    # the engine answered the audit's probes on its own loopback, inside its namespace
+    assert controls["engine"]["version"] == version and controls["engine"]["port"] == PORT
     for cid in ("OG-NET-01", "OG-NET-02", "OG-NET-03"):
         assert controls[cid]["status"] == "pass", controls[cid]
     assert "not published" in controls["OG-NET-01"]["summary"]

@@ -289,3 +289,40 @@ def test_parse_nat_reads_targets_ports_hooks_and_marks_what_it_cannot_show() -> 
     assert docker.dport_ranges == ((11434, 11434),)
     assert xt.opaque and xt.action == "xt DNAT" and xt.to_address is None
     assert mapped.opaque and mapped.to_address is None
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "tied"),
+    [
+        (("socat", "TCP-LISTEN:11434,fork", f"TCP:{CONTAINER}:11434"), True),
+        (("systemd-socket-proxyd", f"{CONTAINER}:11434"), True),
+        (("socat", "TCP-LISTEN:11434,fork", "TCP:172.17.0.25:11434"), False),
+        (("socat", "TCP-LISTEN:11434,fork", f"TCP:{CONTAINER}:8080"), False),
+    ],
+)
+def test_a_forwarder_is_tied_by_the_address_and_port_its_command_line_names(
+    cmdline: tuple[str, ...], tied: bool
+) -> None:
+    relay = proc(FORWARDER_PID, name=cmdline[0], cmdline=cmdline)
+    base = container(bind="127.0.0.1", host=(sock("0.0.0.0", 9000, pid=FORWARDER_PID),))
+    result = engine_listens_on_loopback(
+        dataclasses.replace(base, processes=(*facts().processes, relay))
+    )
+    if tied:
+        assert result.status == "fail" and "forwards to" in result.summary, result
+    else:  # socat is a known forwarder: untied beyond loopback, it is no pass either
+        assert result.status == "error" and "cannot be read" in result.summary, result
+
+
+def test_a_listener_whose_child_joined_the_engine_namespace_publishes_it() -> None:
+    parent = proc(FORWARDER_PID, name="rootlessport", cmdline=("rootlessport",))
+    child = proc(FORWARDER_PID + 1, ppid=FORWARDER_PID, name="rootlessport-child")
+    base = container(
+        bind="127.0.0.1", host=(sock("0.0.0.0", 8080, pid=FORWARDER_PID),),
+        owners={FORWARDER_PID: HOST_NS, FORWARDER_PID + 1: ENGINE_NS},
+    )  # fmt: skip
+    result = engine_listens_on_loopback(
+        dataclasses.replace(base, processes=(*facts().processes, parent, child))
+    )
+    assert result.status == "fail", result
+    assert f"its child pid {FORWARDER_PID + 1} runs in the engine's namespace" in result.summary

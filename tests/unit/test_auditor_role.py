@@ -69,6 +69,10 @@ def role_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "unpinned-wheel": _host(
             tmp, "unpinned-wheel", _bundle(tmp / "extra", extra="evil-1.0-py3-none-any.whl")
         ),
+        "sealed": _host(
+            tmp, "sealed", good, offgrid_auditor_engine_namespaces=True,
+            offgrid_auditor_require_sealed=True,
+        ),
         "wrong-variable-pin": _host(
             tmp, "wrong-variable-pin", good,
             offgrid_auditor_wheel_sha256={WHEELS[0]: "0" * 64, WHEELS[1]: "1" * 64},
@@ -102,6 +106,19 @@ def test_pins_from_the_lock_pass_and_the_settings_name_engine_lock_and_probe(
     assert f'+lock = "{etc}/offgrid.lock.json"' in toml
     assert '+egress_probe = "10.213.0.1:9"' in toml
     assert not (role_run["tmp"] / "pins-from-lock").exists()  # check mode wrote nothing
+    assert "require_sealed" not in toml
+
+
+def test_engine_namespaces_open_setns_into_net_only_and_require_sealed_is_written(
+    role_run: dict[str, Any],
+) -> None:
+    assert role_run["failed"]["sealed"] == 0, role_run["messages"].get("sealed")
+    section = role_run["output"].split("Write the audit settings to offgrid.toml", 1)[1]
+    toml = section.split("changed: [sealed]", 1)[0].rsplit("+++ after", 1)[1]
+    assert "+require_sealed = true" in toml
+    units = role_run["output"].split("Install the audit service", 1)[1]
+    sealed = units.split("changed: [sealed]", 1)[0].rsplit("+++ after", 1)[1]
+    assert "CAP_KILL CAP_SYS_ADMIN\n" in sealed and "+RestrictNamespaces=net\n" in sealed
 
 
 def test_a_lock_without_the_offgrid_wheel_is_refused(role_run: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.inventory import netns, rtnetlink
+from auditor.inventory import netns, rtnetlink, sockdiag
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(
@@ -180,3 +180,17 @@ def test_in_namespace_hands_back_what_the_work_raised(sealed: subprocess.Popen[s
 def test_attributes_stop_at_a_truncated_attribute() -> None:
     data = b"\x08\x00\x03\x00abc\x00" + b"\x02\x00\x01\x00"
     assert list(rtnetlink.attributes(data)) == [(3, b"abc\x00")]
+
+
+def test_diag_socket_reads_its_namespace_from_the_callers_thread(
+    sealed: subprocess.Popen[str],
+) -> None:
+    with netns.diag_socket(sealed.pid) as sock:
+        first = sockdiag.dump(sock=sock)
+        again = sockdiag.dump(leaving_only=True, sock=sock)
+    assert {(s.local_address, s.local_port) for s in first if s.state == "LISTEN"} == {
+        ("127.0.0.1", 11434)
+    }
+    assert again == ()  # nothing there has a peer outside loopback
+    own = {s.inode for s in sockdiag.dump()}
+    assert not own & {s.inode for s in first}
