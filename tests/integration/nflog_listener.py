@@ -5,7 +5,6 @@ else "nothing".
     python3 nflog_listener.py GROUP TIMEOUT_S
 """
 
-import select
 from __future__ import annotations
 
 import select
