@@ -1,8 +1,8 @@
 """The sealed engine (role offgrid_seal) on a booted offline workstation of its own.
 
 The engine is the Ollama release stand-in playing a release that starts llama-server runner
-children (as Ollama does since 0.30.0), provisioned by playbooks/site.yml with its defaults:
-the engine unit runs with PrivateNetwork=yes, a sink sets up its namespace, and the host
+children (as Ollama does since 0.30.0), provisioned by playbooks/site.yml with
+offgrid_seal_enabled=true: the engine unit runs with PrivateNetwork=yes, a sink sets up its namespace, and the host
 reaches it only through
 systemd-socket-proxyd on /run/offgrid-seal/ollama.sock and 127.0.0.1:11434. The tests run in
 file order on one machine: what the play built, what the engine can and cannot reach,
@@ -48,7 +48,11 @@ def machine() -> Iterator[Workstation]:
 
 
 def _vars(ws: Workstation, bundle: TestBundle) -> dict[str, object]:
-    return {**site_vars(bundle, "ollama"), "offgrid_auditor_egress_probe": probe_target(ws)}
+    return {
+        **site_vars(bundle, "ollama"),
+        "offgrid_auditor_egress_probe": probe_target(ws),
+        "offgrid_seal_enabled": True,
+    }
 
 
 @pytest.fixture(scope="module")
