@@ -2,11 +2,11 @@
 
 The engine is the Ollama release stand-in playing a release that starts llama-server runner
 children (as Ollama does since 0.30.0), provisioned by playbooks/site.yml with
-offgrid_seal_enabled=true: the engine unit runs with PrivateNetwork=yes, a sink sets up its namespace, and the host
-reaches it only through
-systemd-socket-proxyd on /run/offgrid-seal/ollama.sock and 127.0.0.1:11434. The tests run in
-file order on one machine: what the play built, what the engine can and cannot reach,
-idempotence, the in-host audit, and the seal broken on purpose last.
+offgrid_seal_enabled=true: the engine unit runs with PrivateNetwork=yes, a sink sets up its
+namespace, and the host reaches it only through systemd-socket-proxyd on
+/run/offgrid-seal/ollama.sock and 127.0.0.1:11434. The tests run in file order on one machine:
+what the play built, what the engine can and cannot reach, idempotence, the in-host audit,
+and the seal broken on purpose last.
 """
 
 from __future__ import annotations
