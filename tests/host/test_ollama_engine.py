@@ -208,8 +208,8 @@ def test_running_process_received_the_environment(
 
 
 def test_listens_on_loopback_only(machine: Workstation, installed: PlaybookRun) -> None:
-    # the host side (the sealed engine's proxy, held by systemd) and the engine's own
-    # listener in its network namespace: loopback only, both
+    # the host side (the engine, or the sealed engine's proxy held by systemd) and the
+    # engine's own listener in its network namespace (the host's unless sealed): loopback only
     listeners = machine.run(f"ss -Htln 'sport = :{PORT}'").stdout.split("\n")
     local = {line.split()[3] for line in listeners if line.strip()}
     assert local == {f"127.0.0.1:{PORT}"}

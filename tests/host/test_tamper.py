@@ -51,7 +51,7 @@ def test_rebind_to_all_addresses_fails_og_net_01(host: Workstation) -> None:
     )
     try:
         restart_engine(host)
-        # the engine binds every address of its (sealed) namespace
+        # the engine binds every address of its namespace (its own when sealed)
         assert engine_listeners(host, LLAMACPP_UNIT, LLAMACPP_PORT) == [f"0.0.0.0:{LLAMACPP_PORT}"]
         run = audit(host)
         assert run.statuses["OG-NET-01"] == "fail", run.summaries["OG-NET-01"]
