@@ -11,6 +11,7 @@ and the seal broken on purpose last.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ SOCKET_PATH = "/run/offgrid-seal/ollama.sock"
 SINK, PEER = "offgrid-sink0", "offgrid-sink1"
 BREAK_DROPIN = f"/etc/systemd/system/{UNIT}.d/zz-unseal.conf"
 RUNNER_RELEASE = "0.31.0"
+CONNECT = "/run/offgrid-test-connect.py"  # readable by the engine's user
 WIDEN_DROPIN = f"/etc/systemd/system/{PROXY}.socket.d/zz-widen.conf"
 
 
@@ -95,11 +97,10 @@ def _connect_as_engine(ws: Workstation, host: str, port: int) -> str:
         "except OSError as e:\n"
         "    print(errno.errorcode.get(e.errno, str(e)))\n"
     )
-    ws.run(f"cat > /root/connect.py <<'EOF'\n{code}EOF")
+    ws.run(f"cat > {CONNECT} <<'EOF'\n{code}EOF\nchmod 0644 {CONNECT}")
     return _inside(
-        ws, f"setpriv --reuid=ollama --regid=ollama --clear-groups python3 /root/connect.py "
-        f"{host} {port}",
-    ).strip()  # fmt: skip
+        ws, f"setpriv --reuid=ollama --regid=ollama --clear-groups python3 {CONNECT} {host} {port}"
+    ).strip()
 
 
 def _get(ws: Workstation, how: str, route: str = "/api/version") -> dict[str, object]:
@@ -148,8 +149,8 @@ def test_without_the_sink_a_connect_fails_with_no_route_unseen(
 ) -> None:
     """What the sink is for: in a namespace with only lo (a fresh one, the engine's is left
     alone), the same connect never reaches netfilter."""
-    bare = "unshare --net sh -c 'ip link set lo up; python3 /root/connect.py {} 22'"
-    _connect_as_engine(machine, machine.host_ip, 22)  # writes /root/connect.py
+    bare = f"unshare --net sh -c 'ip link set lo up; python3 {CONNECT} {{}} 22'"
+    _connect_as_engine(machine, machine.host_ip, 22)  # writes the script
     assert machine.run(bare.format(machine.host_ip)).stdout.strip() == "ENETUNREACH"
 
 
@@ -162,39 +163,14 @@ def test_proxy_answers_on_the_unix_socket_and_the_loopback_port(
     assert mode == ["660", "root", "offgrid-engine-clients"]
     # the host side: systemd holds 127.0.0.1:11434, the proxy runs in the engine's namespace
     listeners = machine.run(f"ss -Htlnp 'sport = :{PORT}'").stdout
-    assert "127.0.0.1:11434" in listeners and '"systemd"' in listeners
-    assert "0.0.0.0" not in listeners and "[::]" not in listeners
+    assert [line.split()[3] for line in listeners.splitlines()] == [f"127.0.0.1:{PORT}"]
+    assert '("systemd",pid=1,' in listeners and '("systemd-socket-"' in listeners
     proxy = _pid(machine, f"{PROXY}.service")
     assert (
         machine.run(f"readlink /proc/{proxy}/ns/net").stdout
         == machine.run(f"readlink /proc/{_pid(machine)}/ns/net").stdout
     )
     assert not machine.port_open_from_host(PORT)
-
-
-def test_runners_start_and_serve_inside_the_namespace(
-    machine: Workstation, sealed: PlaybookRun
-) -> None:
-    tags = _get(machine, "", "/api/tags")
-    names = [str(m["name"]) for m in tags["models"]]  # type: ignore[attr-defined]
-    assert names, tags
-    # an empty prompt loads the model: the engine starts its runner and waits for its /health
-    body = json.dumps({"model": names[0], "prompt": "", "stream": False})
-    reply = machine.run(
-        f"curl -sf --max-time 120 -d '{body}' http://127.0.0.1:{PORT}/api/generate"
-    ).stdout
-    assert json.loads(reply)["done"] is True
-    engine = _pid(machine)
-    runners = [int(p) for p in machine.run(f"pgrep -P {engine} -f llama-server").stdout.split()]
-    assert len(runners) == 1
-    assert (
-        machine.run(f"readlink /proc/{runners[0]}/ns/net").stdout
-        == machine.run(f"readlink /proc/{engine}/ns/net").stdout
-    )
-    inside = _inside(machine, f"ss -Htlnp 'sport != :{PORT}'")
-    assert "127.0.0.1:" in inside and f"pid={runners[0]}," in inside
-    ps = _get(machine, "", "/api/ps")
-    assert [m["name"] for m in ps["models"]] == [names[0]]  # type: ignore[attr-defined]
 
 
 def test_second_run_changes_nothing(
@@ -232,6 +208,56 @@ def test_a_proxy_listening_beyond_loopback_fails_og_net_01(
             f" && systemctl restart {PROXY}.socket"
         )
     assert not machine.port_open_from_host(PORT)
+
+
+def _plant_model(ws: Workstation) -> str:
+    """A model in the engine's store (one layer of test bytes): the stand-in starts a runner
+    for it. Planted after the audits that need a store holding only pinned models."""
+    data = b"offgrid test: a model layer for the runner test\n"
+    digest = hashlib.sha256(data).hexdigest()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "layers": [{"mediaType": "application/vnd.ollama.image.model",
+                    "digest": f"sha256:{digest}", "size": len(data)}],
+    }  # fmt: skip
+    store = "/usr/share/ollama/.ollama/models"
+    target = f"{store}/manifests/registry.ollama.ai/library/sealtest/latest"
+    ws.run(
+        f"mkdir -p {os.path.dirname(target)} && printf '%s' '{json.dumps(manifest)}' > {target}"
+        f" && printf '%s' '{data.decode().strip()}' > {store}/blobs/sha256-{digest}"
+        f" && chown -R ollama:ollama {store}"
+    )
+    return "sealtest:latest"
+
+
+def test_runners_start_and_serve_inside_the_namespace(
+    machine: Workstation, sealed: PlaybookRun
+) -> None:
+    name = _plant_model(machine)
+    # an empty prompt loads the model: the engine starts its runner and waits for its /health
+    body = json.dumps({"model": name, "prompt": "", "stream": False})
+    reply = machine.run(
+        f"curl -sf --max-time 120 -d '{body}' http://127.0.0.1:{PORT}/api/generate"
+    ).stdout
+    assert json.loads(reply)["done"] is True
+    engine = _pid(machine)
+    runners = [int(p) for p in machine.run("pgrep -f lib/ollama/llama-server").stdout.split()]
+    assert len(runners) == 1
+    # a process of the engine's unit (the launcher's server child starts it)
+    assert f"/{UNIT}" in machine.run(f"cat /proc/{runners[0]}/cgroup").stdout
+    assert (
+        machine.run(f"readlink /proc/{runners[0]}/ns/net").stdout
+        == machine.run(f"readlink /proc/{engine}/ns/net").stdout
+    )
+    inside = _inside(machine, f"ss -Htlnp 'sport != :{PORT}'")
+    assert "127.0.0.1:" in inside and f"pid={runners[0]}," in inside
+    ps = _get(machine, "", "/api/ps")
+    assert [m["name"] for m in ps["models"]] == [name]  # type: ignore[attr-defined]
+    # the audit judges the runner: a child of the engine, on its namespace's loopback, offline
+    run = audit(machine)
+    assert run.statuses["OG-RUN-01"] == "pass", run.summaries["OG-RUN-01"]
+    assert run.statuses["OG-RUN-02"] == "pass", run.summaries["OG-RUN-02"]
 
 
 def test_removing_the_seal_fails_og_net_06(machine: Workstation, sealed: PlaybookRun) -> None:
