@@ -9,6 +9,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import psutil
 
@@ -228,7 +229,14 @@ def _engine_and_namespaces(
     own = socks
     if not space.shares_audit_namespace and space.sockets is not None:
         own = space.sockets
-    engine = exposure.inside(space, lambda: engine_facts(located, table, own))
+    try:
+        engine = exposure.inside(space, lambda: engine_facts(located, table, own))
+    except netns.NamespaceError as exc:
+        # no tree listener in the audit's namespace: nothing is probed on its loopback
+        engine = engine_facts(located, table, socks)
+        if space.error is None:
+            space = dataclasses.replace(space, error=str(exc.args[-1]), sockets=None,
+                                        interfaces=None, routes=None)  # fmt: skip
     return engine, (space, *exposure.candidate_namespaces(engine, space))
 
 
@@ -306,13 +314,25 @@ def collect(options: AuditOptions, progress: Progress = lambda _: None) -> Facts
         ide=ide_facts,
         integrity=integrity.collect(options, engine),
         vulnerabilities=vulnbundle.select(options.lock_path),
-        live=exposure.inside(space, lambda: live.collect(engine)) if engine else None,
-        served=exposure.inside(space, lambda: live.served(engine, options)) if engine else None,
+        live=_asked(space, lambda: live.collect(engine)) if engine else None,
+        served=_asked(space, lambda: live.served(engine, options)) if engine else None,
         gpu=gpu.collect(),
         cli_users=_cli_users(engine, options, seen.processes),
         namespaces=seen.namespaces,
         exposure=seen.exposure,
     )
+
+
+T = TypeVar("T")
+
+
+def _asked(space: NamespaceFacts | None, ask: Callable[[], T]) -> T | None:
+    """The engine's answer, asked from inside its namespace; None when that cannot be
+    entered (its API is then not asked at all, never through the host's loopback)."""
+    try:
+        return exposure.inside(space, ask)
+    except netns.NamespaceError:
+        return None
 
 
 def _cli_users(

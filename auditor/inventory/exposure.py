@@ -11,6 +11,7 @@ here), and the destination-NAT rules of nftables (iptables-nft's included).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import ipaddress
 import os
 from collections.abc import Callable, Iterable
@@ -67,13 +68,16 @@ def candidate_namespaces(engine: EngineFacts, own: NamespaceFacts) -> tuple[Name
 
 def inside(space: NamespaceFacts | None, work: Callable[[], T]) -> T:
     """`work()` in the engine's namespace when it is not the audit's (its loopback probes
-    then reach the engine, not whatever listens on the host's loopback)."""
-    if space is None or space.shares_audit_namespace or space.error is not None:
+    then reach the engine, not whatever listens on the host's loopback).
+
+    Raises NamespaceError when that namespace is its own and cannot be entered (or was
+    not read): the work must then not run here, where it would ask someone else."""
+    if space is not None and space.shares_audit_namespace:
         return work()
-    try:
-        return netns.in_namespace(space.pid, work)
-    except netns.NamespaceError:
-        return work()
+    if space is None or space.error is not None:
+        why = space.error if space is not None else "not read"
+        raise netns.NamespaceError(errno.EPERM, f"the engine's network namespace: {why}")
+    return netns.in_namespace(space.pid, work)
 
 
 def _with_cgroup(facts: NamespaceFacts) -> NamespaceFacts:

@@ -1,6 +1,6 @@
 """Read a process's network namespace from inside it: sockets, interfaces, addresses, routes.
 
-The whole API is two functions:
+The whole API:
 
     namespace_of(pid) -> str | None
         The namespace's identity, the /proc/PID/ns/net link ("net:[4026532291]");
@@ -24,6 +24,14 @@ The whole API is two functions:
         A sock_diag netlink socket opened inside the namespace of `pid`; the caller owns
         (and closes) it. `sockdiag.dump(sock=it)` then reads that namespace's sockets from
         any thread, as often as needed (what --watch samples). Raises NamespaceError.
+
+    in_namespace(pid, work) -> T
+        `work()` run by a new thread that joined the namespace of `pid`: what it connects
+        to on 127.0.0.1 is that namespace's loopback (how the audit asks a sealed engine).
+        Raises NamespaceError when the namespace cannot be entered; whatever `work` raises
+        is raised in the caller.
+
+Each NamespaceError carries the reason as its message (`exc.args[-1]`), ready for a report.
 
 Judging what was read (is the engine exposed, does the namespace lead out) is for the
 checks; this module only reports what the kernel says.

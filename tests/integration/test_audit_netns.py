@@ -259,6 +259,11 @@ def test_namespace_unreadable_without_cap_sys_admin_is_an_error(
     if shutil.which("setpriv") is None:
         pytest.skip("setpriv is not installed")
     pid = start_engine(docker_like, ollama_exe, "127.0.0.1")
+    # something else answers on the host's loopback port: it must not be taken for the engine
+    squatter = STANDINS / "engine_sockets_standin.py"
+    docker_like.host.spawn([SYSTEM_PYTHON, str(squatter), "serve", "--listen",
+                            f"127.0.0.1:{PORT}", "--version", "9.9.9"])  # fmt: skip
+    assert version_through(docker_like.host, f"127.0.0.1:{PORT}") == "9.9.9"
     controls = audit(
         docker_like.host, tmp_path, pid,
         prefix=("setpriv", "--inh-caps=-all", "--bounding-set=-sys_admin"),
@@ -268,6 +273,10 @@ def test_namespace_unreadable_without_cap_sys_admin_is_an_error(
         assert "CAP_SYS_ADMIN" in controls[cid]["summary"], controls[cid]
     spaces = {n["role"]: n for n in controls["namespaces"]["list"]}
     assert "CAP_SYS_ADMIN" in spaces["engine"]["error"]
+    # the squatter was not asked in the engine's place: no version, no CORS verdict from it
+    assert controls["engine"]["version"] is None
+    labels = {e["label"] for e in controls["OG-CFG-06"]["evidence"]}
+    assert "CORS probe" not in labels, controls["OG-CFG-06"]
 
 
 def test_watch_samples_the_engine_namespace(
