@@ -292,9 +292,10 @@ def egress_enforcement_present(facts: Facts) -> Finding:
             "(no probe address configured: --egress-probe)",
             evidence,
         )
+    where = f" from network namespace {probe.namespace}" if probe.namespace else ""
     evidence.append(
-        ("probe", f"{probe.target} as uid {probe.uid} in {probe.cgroup}: {probe.outcome}, "
-         f"{probe.detail}")
+        ("probe", f"{probe.target} as uid {probe.uid} in {probe.cgroup}{where}: "
+         f"{probe.outcome}, {probe.detail}")
     )  # fmt: skip
     if probe.outcome == "connected":
         return finding(

@@ -145,8 +145,11 @@ def _egress(
     if options.egress_probe and engine is not None and engine.main is not None:
         main = engine.main
         uid = main.uid if main.uid is not None else 0
+        gid = _gid_of(main.pid)
         started = _stamp()
-        probe = egress_probe.probe(options.egress_probe, main.pid, uid, _gid_of(main.pid))
+        probe = egress_probe.probe(
+            options.egress_probe, main.pid, uid, gid, in_engine_netns=engine.foreign_netns
+        )
         probe = dataclasses.replace(probe, started_at=started, finished_at=_stamp())
     # read after the probe, so a rule's counter shows the probe's packet when it matched
     rules, error = nft.read_ruleset()

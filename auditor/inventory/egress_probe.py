@@ -6,8 +6,12 @@ the engine's cgroup, drops to the engine's uid/gid and connects to a probe addre
 the user configured. The same address must first accept a connection from the
 auditor itself, outside the unit: otherwise a refusal would prove nothing.
 
-Run as `python -m auditor.inventory.egress_probe CGROUP_PROCS UID GID HOST PORT TIMEOUT`
-(the child); `probe()` is the parent side.
+An engine in another network namespace (a sealed unit, a container) sends from there, so
+the probe connects from there too: the child enters the engine's namespace (setns, as root)
+before it becomes the engine's user.
+
+Run as `python -m auditor.inventory.egress_probe CGROUP_PROCS UID GID HOST PORT TIMEOUT
+[NETNS_PID]` (the child); `probe()` is the parent side.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import sys
 from pathlib import Path
 
 from auditor.errors import InputError
+from auditor.inventory import netns
 from auditor.inventory.interface import ProbeResult
 
 DEFAULT_TIMEOUT_S = 3.0
@@ -112,7 +117,13 @@ def cgroup_procs_path(pid: int) -> Path | None:
 
 
 def probe(
-    target: str, engine_pid: int, uid: int, gid: int, timeout_s: float = DEFAULT_TIMEOUT_S
+    target: str,
+    engine_pid: int,
+    uid: int,
+    gid: int,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    *,
+    in_engine_netns: bool = False,
 ) -> ProbeResult:
     host, port = parse_target(target)
     procs = cgroup_procs_path(engine_pid)
@@ -121,7 +132,11 @@ def probe(
         outcome: str, detail: str, control: bool | None, source_port: int | None = None
     ) -> ProbeResult:
         cgroup = str(procs.parent) if procs else None
-        return ProbeResult(target, outcome, detail, control, cgroup, uid, gid, source_port)
+        return ProbeResult(
+            target, outcome, detail, control, cgroup, uid, gid, source_port, namespace
+        )
+
+    namespace = netns.namespace_of(engine_pid) if in_engine_netns else None
 
     if os.geteuid() != 0:
         return result("error", "the probe needs root (join a cgroup, switch user)", None)
@@ -136,6 +151,8 @@ def probe(
             False,
         )
     args = [str(procs), str(uid), str(gid), host, str(port), str(timeout_s)]
+    if in_engine_netns:
+        args.append(str(engine_pid))
     try:
         done = subprocess.run(
             [sys.executable, "-m", __name__, *args], capture_output=True, text=True,
@@ -149,17 +166,35 @@ def probe(
         return result("error", f"probe child failed: {exc}", True)
 
 
-def _child(argv: list[str]) -> dict[str, str | int | None]:
-    procs, uid, gid, host, port, timeout_s = argv
+def _become(procs: str, uid: str, gid: str) -> str | None:
+    """Join the cgroup and drop to the engine's user and group; the error, if any."""
     try:
         Path(procs).write_text(f"{os.getpid()}\n")
         os.setgroups([])
         os.setgid(int(gid))
         os.setuid(int(uid))
     except OSError as exc:
-        return {"outcome": "error", "detail": f"could not become the engine: {exc}"}
-    outcome, detail, source_port = connect_outcome(host, int(port), float(timeout_s))
-    return {"outcome": outcome, "detail": detail, "source_port": source_port}
+        return f"could not become the engine: {exc}"
+    return None
+
+
+def _child(argv: list[str]) -> dict[str, str | int | None]:
+    procs, uid, gid, host, port, timeout_s = argv[:6]
+
+    def attempt() -> dict[str, str | int | None]:
+        failed = _become(procs, uid, gid)
+        if failed is not None:
+            return {"outcome": "error", "detail": failed}
+        outcome, detail, source_port = connect_outcome(host, int(port), float(timeout_s))
+        return {"outcome": outcome, "detail": detail, "source_port": source_port}
+
+    if len(argv) < 7:
+        return attempt()
+    try:
+        # the thread enters the namespace as root, then the whole process becomes the engine
+        return netns.in_namespace(int(argv[6]), attempt)
+    except netns.NamespaceError as exc:
+        return {"outcome": "error", "detail": f"could not enter the engine's namespace: {exc}"}
 
 
 if __name__ == "__main__":

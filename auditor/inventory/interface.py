@@ -249,6 +249,8 @@ class ProbeResult:
     # when the probe ran (ISO 8601 UTC): its recorded attempt falls in this window
     started_at: str | None = None
     finished_at: str | None = None
+    # the engine's network namespace the probe connected from; None: the audit's own
+    namespace: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from auditor.inventory import sockdiag
 from auditor.inventory.interface import Privilege, SocketFact
 
+INIT_PID = 1
+
 
 def privilege() -> Privilege:
     euid = os.geteuid()
@@ -78,7 +80,10 @@ def _socket_inodes(pid: int) -> Iterator[int]:
 def owners(inodes: Collection[int], pids: Iterable[int] | None = None) -> dict[int, int]:
     """inode → pid of the first process (of `pids`, default every process) holding it.
 
-    Stops as soon as every inode asked for has an owner.
+    systemd (pid 1) holds every listener of a socket unit, and the service it activated holds
+    the same socket: that service (the process that answers on it, e.g. systemd-socket-proxyd
+    in a sealed engine's namespace) is named; systemd only when no other process holds it.
+    Stops as soon as every inode asked for has an owner other than pid 1.
     """
     wanted = set(inodes)
     found: dict[int, int] = {}
@@ -87,8 +92,9 @@ def owners(inodes: Collection[int], pids: Iterable[int] | None = None) -> dict[i
             break
         for inode in _socket_inodes(pid):
             if inode in wanted:
-                wanted.discard(inode)
                 found[inode] = pid
+                if pid != INIT_PID:
+                    wanted.discard(inode)
     return found
 
 

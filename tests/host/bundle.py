@@ -77,8 +77,12 @@ def sign_test_bundle(bundle: TestBundle, signer: TestBundle | None = None) -> No
     signing.sign_lock(bundle.lock_path, key)
 
 
-def build_test_bundle(dest: Path, engine: str = "llamacpp") -> TestBundle:
-    """Assemble a complete bundle in dest (created) and pin everything in its lock file."""
+def build_test_bundle(
+    dest: Path, engine: str = "llamacpp", ollama_version: str = OLLAMA_STANDIN_VERSION
+) -> TestBundle:
+    """Assemble a complete bundle in dest (created) and pin everything in its lock file.
+    With engine="ollama" the Ollama stand-in plays `ollama_version` (from 0.30.0 on it
+    starts llama-server runner children, as Ollama does)."""
     dest.mkdir(parents=True, exist_ok=True)
     built = cache.ensure_built(recipe.spec_for(recipe.DEFAULT_VARIANT), CACHE_DIR, log.info)
     llamacpp_wheels = _copy_wheelhouse(
@@ -99,7 +103,7 @@ def build_test_bundle(dest: Path, engine: str = "llamacpp") -> TestBundle:
     lock = lock.with_auditor(tuple(_file_pin(dest, wheel) for wheel in sorted(auditor_wheels)))
     bundle = TestBundle(dest, gguf.name, lock.gguf[0].sha256, LLAMACPP_VERSION)
     if engine == "ollama":
-        bundle, lock = _add_ollama_standin(bundle, lock)
+        bundle, lock = _add_ollama_standin(bundle, lock, ollama_version)
     lockfile.save(lock, bundle.lock_path)
     sign_test_bundle(bundle)
     return bundle
@@ -184,11 +188,11 @@ def site_vars(bundle: TestBundle, engine: str = "llamacpp") -> dict[str, object]
 
 
 def _add_ollama_standin(
-    bundle: TestBundle, lock: lockfile.Lock
+    bundle: TestBundle, lock: lockfile.Lock, version: str = OLLAMA_STANDIN_VERSION
 ) -> tuple[TestBundle, lockfile.Lock]:
     from tests.standins import ollama_release_standin  # noqa: PLC0415
 
-    release = ollama_release_standin.build_into_bundle(bundle.path, OLLAMA_STANDIN_VERSION)
+    release = ollama_release_standin.build_into_bundle(bundle.path, version)
     pin = lockfile.EnginePin(
         name="ollama",
         version=release.version,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -102,3 +103,20 @@ def probe_listener(ws: Workstation, port: int = PROBE_PORT) -> Iterator[str]:
         stop.set()
         thread.join(timeout=2)
         server.close()
+
+
+def engine_listeners(ws: Workstation, unit: str, port: int) -> list[str]:
+    """The local addresses the engine unit's own processes listen on for `port`, read inside
+    the engine's network namespace (its own under the seal, else the host's): each listener's
+    owner must be a process of the unit's cgroup."""
+    main = int(ws.run(f"systemctl show -p MainPID --value {unit}").stdout.strip())
+    assert main > 0, unit
+    lines = ws.run(f"nsenter --target={main} --net ss -Htlnp 'sport = :{port}'").stdout
+    found = []
+    for line in filter(str.strip, lines.splitlines()):
+        owners = [int(p) for p in re.findall(r"pid=(\d+)", line)]
+        assert owners, line
+        for pid in owners:
+            assert f"/{unit}" in ws.run(f"cat /proc/{pid}/cgroup").stdout, (line, pid)
+        found.append(line.split()[3])
+    return found

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.host.bundle import TestBundle, build_test_bundle, site_vars
-from tests.host.inhost import probe_listener
+from tests.host.inhost import engine_listeners, probe_listener
 from tests.host.workstation import SITE_PLAYBOOK, PlaybookRun, Workstation, booted
 from tests.standins import ollama_release_standin
 from tests.standins.ollama_release_standin import StandinRelease
@@ -209,9 +209,12 @@ def test_running_process_received_the_environment(
 
 
 def test_listens_on_loopback_only(machine: Workstation, installed: PlaybookRun) -> None:
+    # the host side (the engine, or the sealed engine's proxy held by systemd) and the
+    # engine's own listener in its network namespace (the host's unless sealed): loopback only
     listeners = machine.run(f"ss -Htln 'sport = :{PORT}'").stdout.split("\n")
     local = {line.split()[3] for line in listeners if line.strip()}
     assert local == {f"127.0.0.1:{PORT}"}
+    assert engine_listeners(machine, "ollama.service", PORT) == [f"127.0.0.1:{PORT}"]
     # Scanned from the controller's side of the management link: closed. SSH proves the scan
     # can see an open port.
     assert not machine.port_open_from_host(PORT)

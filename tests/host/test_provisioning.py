@@ -16,6 +16,7 @@ from tests.host.inhost import (
     LLAMACPP_PORT,
     LLAMACPP_UNIT,
     audit,
+    engine_listeners,
     probe_listener,
     provisioned_vars,
 )
@@ -43,10 +44,15 @@ def test_engine_service_is_active_and_enabled(host: Any) -> None:
 
 
 def test_engine_listens_on_loopback_only(host: Any, provisioned: Workstation) -> None:
+    # the host side (the engine, or the sealed engine's proxy held by systemd): loopback only
     assert host.socket(f"tcp://127.0.0.1:{LLAMACPP_PORT}").is_listening
     listeners = provisioned.run(f"ss -Htln 'sport = :{LLAMACPP_PORT}'").stdout.split("\n")
     local = [line.split()[3] for line in listeners if line.strip()]
     assert local == [f"127.0.0.1:{LLAMACPP_PORT}"]
+    # the engine's own listener, in its network namespace (the host's unless sealed): loopback
+    assert engine_listeners(provisioned, LLAMACPP_UNIT, LLAMACPP_PORT) == [
+        f"127.0.0.1:{LLAMACPP_PORT}"
+    ]
 
 
 def test_engine_port_is_closed_from_outside_the_namespace(provisioned: Workstation) -> None:

@@ -14,6 +14,7 @@ from tests.host.inhost import (
     LLAMACPP_PORT,
     LLAMACPP_UNIT,
     audit,
+    engine_listeners,
     restart_engine,
 )
 from tests.host.workstation import Workstation
@@ -50,7 +51,8 @@ def test_rebind_to_all_addresses_fails_og_net_01(host: Workstation) -> None:
     )
     try:
         restart_engine(host)
-        assert f"0.0.0.0:{LLAMACPP_PORT}" in host.run(f"ss -Htln 'sport = :{LLAMACPP_PORT}'").stdout
+        # the engine binds every address of its namespace (its own when sealed)
+        assert engine_listeners(host, LLAMACPP_UNIT, LLAMACPP_PORT) == [f"0.0.0.0:{LLAMACPP_PORT}"]
         run = audit(host)
         assert run.statuses["OG-NET-01"] == "fail", run.summaries["OG-NET-01"]
         assert run.rc == 1
@@ -130,11 +132,10 @@ def test_each_egress_layer_enforces_on_its_own(host: Workstation) -> None:
 
         host.run(f"systemctl restart offgrid-egress.service && rm {EGRESS}")
         restart_engine(host)
-        before = host.run("nft list table inet offgrid_egress").stdout
+        before = _counted(host)
         run = audit(host)
         assert run.statuses["OG-NET-04"] == "pass", run.summaries["OG-NET-04"]
-        after = host.run("nft list table inet offgrid_egress").stdout
-        assert _packets(after) > _packets(before)  # the rejected probe was counted
+        assert _counted(host) > before  # the rejected probe was counted
     finally:
         _restore_dropins(host)
 
@@ -147,6 +148,20 @@ def test_stopping_the_egress_lockdown_fails_og_net_04(host: Workstation) -> None
         assert run.statuses["OG-NET-04"] == "fail", run.summaries["OG-NET-04"]
     finally:
         _restore_dropins(host)
+
+
+def _counted(ws: Workstation) -> int:
+    """The reject counter the engine's packets meet: the sealed namespace's own rule (the
+    probe connects from the engine's namespace), else the host's per-user rule."""
+    main = ws.run(f"systemctl show -p MainPID --value {LLAMACPP_UNIT}").stdout.strip()
+    sealed = (
+        ws.run(f"readlink /proc/{main}/ns/net").stdout != ws.run("readlink /proc/1/ns/net").stdout
+    )
+    if sealed:
+        table = ws.run(f"nsenter --target={main} --net nft list table inet offgrid_seal").stdout
+    else:
+        table = ws.run("nft list table inet offgrid_egress").stdout
+    return _packets(table)
 
 
 def _packets(table: str) -> int:
