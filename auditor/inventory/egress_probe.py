@@ -133,7 +133,7 @@ def probe(
     ) -> ProbeResult:
         cgroup = str(procs.parent) if procs else None
         return ProbeResult(
-            target, outcome, detail, control, cgroup, uid, gid, source_port, namespace
+            target, outcome, detail, control, cgroup, uid, gid, source_port, namespace=namespace
         )
 
     namespace = netns.namespace_of(engine_pid) if in_engine_netns else None
