@@ -87,3 +87,17 @@ def network_namespace(name: str) -> Iterator[Namespace]:
     finally:
         namespace.stop_all()
         _ip("netns", "del", name)
+
+
+def seal(namespace: Namespace, rules: str) -> None:
+    """Make `namespace` look like role offgrid_seal's: the peer link removed, a sink (a veth
+    pair with both ends inside, 192.0.2.1, the default route) and `rules` loaded by nft."""
+    _ip("-n", namespace.name, "link", "del", "og-peer0")
+    for args in (
+        ("link", "add", "og-sink0", "type", "veth", "peer", "name", "og-sink1"),
+        ("addr", "add", "192.0.2.1/32", "dev", "og-sink0"),
+        ("link", "set", "og-sink0", "up"),
+        ("route", "add", "default", "dev", "og-sink0"),
+    ):
+        _ip("-n", namespace.name, *args)
+    subprocess.run(namespace.command(["nft", "-f", "-"]), input=rules, text=True, check=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.netns import PEER_ADDRESS, Namespace, network_namespace
+from tests.integration.netns import seal as seal_namespace
 
 pytestmark = pytest.mark.root
 
@@ -42,23 +43,11 @@ PROBE = (
 )
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def machine() -> Iterator[tuple[Namespace, Namespace, int]]:
     with network_namespace("og-probe-audit") as audit, network_namespace("og-probe-eng") as eng:
         # the engine's namespace: only lo and the sink pair (the helper's peer link removed)
-        _ip("-n", eng.name, "link", "del", "og-peer0")
-        for args in (
-            ("link", "add", "og-sink0", "type", "veth", "peer", "name", "og-sink1"),
-            ("addr", "add", "192.0.2.1/32", "dev", "og-sink0"),
-            ("link", "set", "og-sink0", "up"),
-            ("route", "add", "default", "dev", "og-sink0"),
-        ):
-            _ip("-n", eng.name, *args)
-        subprocess.run(eng.command(["nft", "-f", "-"]), input=SINK_RULES, text=True, check=True)
+        seal_namespace(eng, SINK_RULES)
         audit.spawn(["/usr/bin/python3", str(STANDIN), "peer", "--listen", TARGET])
         engine = eng.spawn(
             ["/usr/bin/python3", str(STANDIN), "serve", "--listen", "127.0.0.1:11434"],

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.netns import Namespace, network_namespace
+from tests.integration.netns import seal as seal_namespace
 
 pytestmark = pytest.mark.root
 
@@ -45,15 +46,7 @@ def _ip(*args: str) -> None:
 @pytest.fixture
 def sealed() -> Iterator[tuple[Namespace, Namespace]]:
     with network_namespace("og-rec-seal") as seal, network_namespace("og-rec-host") as host:
-        _ip("-n", seal.name, "link", "del", "og-peer0")
-        for args in (
-            ("link", "add", "og-sink0", "type", "veth", "peer", "name", "og-sink1"),
-            ("addr", "add", "192.0.2.1/32", "dev", "og-sink0"),
-            ("link", "set", "og-sink0", "up"),
-            ("route", "add", "default", "dev", "og-sink0"),
-        ):
-            _ip("-n", seal.name, *args)
-        subprocess.run(seal.command(["nft", "-f", "-"]), input=RULES, text=True, check=True)
+        seal_namespace(seal, RULES)
         yield seal, host
 
 
