@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import ipaddress
 import os
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -94,15 +93,8 @@ def namespace_addresses(space: NamespaceFacts) -> list[str]:
 
 
 def _same_address(a: str | None, addresses: Iterable[str]) -> bool:
-    if a is None:
-        return False
-    try:
-        parsed = ipaddress.ip_address(a.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
-        parsed = parsed.ipv4_mapped
-    return str(parsed) in addresses
+    parsed = sockets.normalized_ip(a)
+    return parsed is not None and str(parsed) in addresses
 
 
 def host_side(

@@ -133,19 +133,25 @@ def unowned(sockets: tuple[SocketFact, ...]) -> tuple[SocketFact, ...]:
     return tuple(s for s in sockets if s.pid is None)
 
 
-def is_loopback(address: str | None) -> bool:
-    """127.0.0.0/8, ::1 and IPv4-mapped loopback; "localhost" counts as loopback."""
+def normalized_ip(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address without its zone, an IPv4-mapped IPv6 address as IPv4; None if not an IP."""
     if address is None:
-        return False
-    if address == "localhost":
-        return True
+        return None
     try:
         parsed = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
-        return False
+        return None
     if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
-        return parsed.ipv4_mapped.is_loopback
-    return parsed.is_loopback
+        return parsed.ipv4_mapped
+    return parsed
+
+
+def is_loopback(address: str | None) -> bool:
+    """127.0.0.0/8, ::1 and IPv4-mapped loopback; "localhost" counts as loopback."""
+    if address == "localhost":
+        return True
+    parsed = normalized_ip(address)
+    return parsed is not None and parsed.is_loopback
 
 
 def leaves_host(fact: SocketFact) -> bool:
