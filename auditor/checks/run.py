@@ -2,7 +2,9 @@
 
 Ollama since v0.30.0 serves inference from upstream `llama-server` children it starts with
 `--host 127.0.0.1 --port <ephemeral> --offline --no-webui`: unauthenticated listeners, but
-expected ones. Anything else that listens or binds in the tree is not.
+expected ones. Anything else that listens or binds in the tree is not. `ollama serve` (the
+unit's main process) starts each runner itself (os/exec, no intermediate process), so a runner
+whose parent is any other process was not started by the engine.
 """
 
 from __future__ import annotations

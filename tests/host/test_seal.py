@@ -244,8 +244,9 @@ def test_runners_start_and_serve_inside_the_namespace(
     engine = _pid(machine)
     runners = [int(p) for p in machine.run("pgrep -f lib/ollama/llama-server").stdout.split()]
     assert len(runners) == 1
-    # a process of the engine's unit (the launcher's server child starts it)
+    # a process of the engine's unit and, as Ollama's runners are, a child of its main process
     assert f"/{UNIT}" in machine.run(f"cat /proc/{runners[0]}/cgroup").stdout
+    assert machine.run(f"ps -o ppid= -p {runners[0]}").stdout.strip() == str(engine)
     assert (
         machine.run(f"readlink /proc/{runners[0]}/ns/net").stdout
         == machine.run(f"readlink /proc/{engine}/ns/net").stdout
@@ -254,11 +255,11 @@ def test_runners_start_and_serve_inside_the_namespace(
     assert "127.0.0.1:" in inside and f"pid={runners[0]}," in inside
     ps = _get(machine, "", "/api/ps")
     assert [m["name"] for m in ps["models"]] == [name]  # type: ignore[attr-defined]
-    # the audit reads the runner's listener in the engine's namespace as an expected one
-    # (OG-RUN-02 is left out: the stand-in's launcher makes the runner a grandchild of the
-    # unit's main process, which OG-RUN-02 fails whether or not the engine is sealed)
+    # the audit reads the runner's listener in the engine's namespace as an expected one,
+    # and the runner as the engine's child on loopback, offline
     run = audit(machine)
     assert run.statuses["OG-RUN-01"] == "pass", run.summaries["OG-RUN-01"]
+    assert run.statuses["OG-RUN-02"] == "pass", run.summaries["OG-RUN-02"]
 
 
 def test_removing_the_seal_fails_og_net_06(machine: Workstation, sealed: PlaybookRun) -> None:

@@ -65,8 +65,9 @@ def make_store(store: Path) -> Path:
 
 
 @contextlib.contextmanager
-def standin(tmp: Path, env: dict[str, str]) -> Iterator[str]:
-    """Start the stand-in with env on a free loopback port; yields its base URL."""
+def standin(tmp: Path, env: dict[str, str], command: list[str] | None = None) -> Iterator[str]:
+    """Start the stand-in with env on a free loopback port (by `command`, e.g. a release's
+    bin/ollama, else the server script itself); yields its base URL."""
     port = free_loopback_port()
     store = tmp / "models"
     make_store(store)
@@ -78,7 +79,7 @@ def standin(tmp: Path, env: dict[str, str]) -> Iterator[str]:
     )
     log = (tmp / "standin.log").open("ab")
     process = subprocess.Popen(
-        [plain_python(), str(STANDIN), "serve"],
+        command or [plain_python(), str(STANDIN), "serve"],
         env=full_env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import psutil
@@ -15,6 +16,7 @@ import requests
 
 from auditor.embedded.llamacpp import RunningEngine
 from tests.integration.bench_standin import MODEL, standin
+from tests.standins import ollama_release_standin
 
 pytestmark = pytest.mark.integration
 
@@ -66,6 +68,33 @@ def test_runner_child_is_known_and_passes(llama_engine: RunningEngine, tmp_path:
         assert controls[cid]["status"] == "pass", controls[cid]
     evidence = json.dumps(controls["OG-RUN-01"]["evidence"])
     assert f"pid {runner.pid}" in evidence
+
+
+def test_under_the_release_launcher_the_runner_is_a_child_of_the_main_process(
+    llama_engine: RunningEngine, tmp_path: Path
+) -> None:
+    """`ollama serve`, the unit's main process, starts its runners itself: the stand-in
+    release's bin/ollama (which runs the server script as its child) must be the runner's
+    parent too, and OG-RUN-02 judges it from that main process."""
+    release = ollama_release_standin.build_release(tmp_path / "dist", "0.33.0", "tgz")
+    root = tmp_path / "ollama"
+    with tarfile.open(release.path) as tar:
+        tar.extractall(root, filter="tar")
+    env = {"OFFGRID_STANDIN_UPSTREAM": llama_engine.base_url}
+    with standin(tmp_path, env, [str(root / "bin/ollama"), "serve"]) as url:
+        _loaded(url)
+        server = psutil.Process(_pid_listening(url))
+        main = psutil.Process(server.ppid())
+        assert main.exe() == str(root / "bin/ollama")
+        runners = [p for p in main.children() if p.pid != server.pid]
+        assert [Path(p.cmdline()[1]).resolve() for p in runners] == [
+            root / "lib/ollama/llama-server"
+        ]
+        assert server.children() == []
+        controls = _audit(main.pid, tmp_path / "audit.json")
+    for cid in ("OG-RUN-01", "OG-RUN-02"):
+        assert controls[cid]["status"] == "pass", controls[cid]
+    assert f"runner {runners[0].pid}" in json.dumps(controls["OG-RUN-02"]["evidence"])
 
 
 @pytest.mark.parametrize(

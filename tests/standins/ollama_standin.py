@@ -36,12 +36,16 @@ What it does for real:
   since v0.30.0, loading a model starts a runner child, the `llama-server` next to this file
   (lib/ollama/llama-server in the release layout), with Ollama's own argv:
   `--model <blob> --port <ephemeral> --host 127.0.0.1 --no-webui --offline -c <num_ctx> -np 1`
-  (and `-ngl <num_gpu>` when the model's params set it). The runner is a child of the server in
-  its process group, listens on that loopback port, answers /health, /v1/models and /props
-  (n_ctx, total_slots) and relays every other request to OFFGRID_STANDIN_UPSTREAM; the server
-  talks to the model only through it. Unloading stops the runner. OFFGRID_STANDIN_RUNNER_HOST
-  replaces the runner's --host (a planted fault for tests); OFFGRID_STANDIN_RUNNER_ONLINE=1
-  leaves out --offline.
+  (and `-ngl <num_gpu>` when the model's params set it). The runner is a child of the process
+  that serves the API, as Ollama's runners are children of `ollama serve` (llm/llama_server.go,
+  exec.Command + Start): run directly, that is this process; under the release's `bin/ollama`
+  launcher (OFFGRID_STANDIN_ADOPT_RUNNERS=1, the launcher a child subreaper) the runner is
+  started through a short-lived intermediate, so the launcher, the unit's main process, adopts
+  and reaps it. It shares the server's process group, listens on that loopback port, answers
+  /health, /v1/models and /props (n_ctx, total_slots) and relays every other request to
+  OFFGRID_STANDIN_UPSTREAM; the server talks to the model only through it. Unloading stops
+  the runner. OFFGRID_STANDIN_RUNNER_HOST replaces the runner's --host (a planted fault for
+  tests); OFFGRID_STANDIN_RUNNER_ONLINE=1 leaves out --offline.
 - Models never expire on a timer; only `keep_alive: 0` unloads.
 - GPU offload: /api/ps answers each loaded model's `size` and `size_vram` as Ollama does
   (server/routes.go PsHandler, api.ProcessModelResponse). The stand-in has no GPU, so
@@ -286,6 +290,61 @@ def runner_argv(name: str, port: int) -> list[str]:
     return argv
 
 
+# Run by the intermediate: posix_spawn the runner (stdio on /dev/null), print its pid, exit.
+_SPAWN_AND_EXIT = (
+    "import os, sys\n"
+    "null = os.open(os.devnull, os.O_RDWR)\n"
+    "dup = [(os.POSIX_SPAWN_DUP2, null, fd) for fd in (0, 1, 2)]\n"
+    "print(os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ, file_actions=dup))\n"
+)
+
+
+class AdoptedRunner:
+    """A runner whose parent is the launcher (a child subreaper): spawned by an intermediate
+    that exits at once, so the kernel hands the runner to the launcher, which reaps it. The
+    Popen subset the engine uses (pid, poll, terminate, kill, wait), read from /proc."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        spawned = subprocess.run(
+            [sys.executable, "-c", _SPAWN_AND_EXIT, *argv],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, check=True,
+        )  # fmt: skip
+        self.pid = int(spawned.stdout.strip())
+        self._started = self._start_time()
+
+    def _start_time(self) -> str | None:
+        """Field 22 of /proc/PID/stat while the process lives (not a zombie), else None."""
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[1].split()
+        return None if fields[0] in ("Z", "X") else fields[19]
+
+    def poll(self) -> int | None:
+        alive = self._started is not None and self._start_time() == self._started
+        return None if alive else 0
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, number: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, number)
+
+    def wait(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"runner pid {self.pid}", timeout)
+            time.sleep(0.05)
+        return 0
+
+
 class Engine:
     """The upstream OpenAI-compatible engine; owned (spawned) when a command is given, reached
     through a runner child when the stand-in plays Ollama 0.30 or later."""
@@ -296,7 +355,7 @@ class Engine:
         self.upstream = self.url  # where a runner relays to
         self.runners = not self.command and version_tuple(standin_version()) >= RUNNERS_SINCE
         self.upstream_model = os.environ.get("OFFGRID_STANDIN_UPSTREAM_MODEL", "")
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | AdoptedRunner | None = None
         self.runner_model: str | None = None
         self.loaded: dict[str, float] = {}  # model -> time loaded
         self.lock = threading.Lock()
@@ -332,13 +391,16 @@ class Engine:
     def _spawn_runner(self, model: str) -> None:
         port = free_port()
         env = dict(os.environ, OFFGRID_STANDIN_RUNNER_UPSTREAM=self.upstream)
-        self.process = subprocess.Popen(
-            runner_argv(model, port),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
+        if os.environ.get("OFFGRID_STANDIN_ADOPT_RUNNERS", "") in TRUTHY:
+            self.process = AdoptedRunner(runner_argv(model, port), env)
+        else:
+            self.process = subprocess.Popen(
+                runner_argv(model, port),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
         self.runner_model = model
         self.url = f"http://127.0.0.1:{port}"
 

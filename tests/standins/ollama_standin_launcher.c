@@ -7,6 +7,12 @@
  * and argv is `ollama serve`. It runs the Ollama-protocol stand-in server
  * (../lib/ollama/ollama_standin.py) with the system python3 as its child, forwards termination
  * signals to it and exits with its status.
+ *
+ * Ollama's runners are children of `ollama serve`, the unit's main process. Here the server is
+ * this launcher's child, so the launcher is a child subreaper (PR_SET_CHILD_SUBREAPER) and
+ * tells the server so (OFFGRID_STANDIN_ADOPT_RUNNERS=1): the server starts each runner through
+ * an intermediate that exits at once, the kernel makes the runner this process's child, and
+ * this process reaps it when it ends.
  */
 #include <errno.h>
 #include <limits.h>
@@ -15,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -52,6 +59,11 @@ int main(int argc, char **argv) {
     }
     /* The version this stand-in release reports, unless the environment overrides it. */
     setenv("OFFGRID_STANDIN_VERSION", STANDIN_VERSION, 0);
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+        perror("ollama stand-in: PR_SET_CHILD_SUBREAPER");
+        return 127;
+    }
+    setenv("OFFGRID_STANDIN_ADOPT_RUNNERS", "1", 1);
 
     char **args = calloc((size_t)argc + 2, sizeof(char *));
     if (args == NULL) {
@@ -81,9 +93,14 @@ int main(int argc, char **argv) {
         perror("ollama stand-in: exec " PYTHON);
         _exit(127);
     }
+    /* Reap adopted runners as they end; stop when the server itself ends. */
     int status = 0;
-    while (waitpid(child, &status, 0) < 0) {
-        if (errno != EINTR) {
+    for (;;) {
+        pid_t done = waitpid(-1, &status, 0);
+        if (done == child) {
+            break;
+        }
+        if (done < 0 && errno != EINTR) {
             perror("ollama stand-in: waitpid");
             return 127;
         }
