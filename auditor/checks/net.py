@@ -11,6 +11,7 @@ from auditor.checks._common import (
     describe_socket,
     engine_namespace,
     engine_view,
+    host_recorder_blind_to,
     is_bound,
     require_engine,
     tree_pids,
@@ -433,6 +434,15 @@ def no_recorded_egress_attempt(facts: Facts) -> Finding:
             Status.FAIL,
             f"{len(others)} egress attempt(s) by the engine's user recorded by the kernel "
             f"{_since(facts)}, to {', '.join(destinations[:10])}",
+            evidence,
+        )
+    blind = host_recorder_blind_to(facts)
+    if blind is not None:
+        evidence.append(("engine's namespace", blind))
+        return finding(
+            Status.ERROR,
+            f"the host's recorder holds no egress attempt by the engine's user {_since(facts)}, "
+            f"which proves nothing for this engine: {blind}",
             evidence,
         )
     return finding(

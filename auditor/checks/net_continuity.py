@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from auditor.checks._common import host_recorder_blind_to
 from auditor.checks.interface import check
 from auditor.inventory.interface import (
     Facts,
@@ -247,4 +248,15 @@ def egress_recording_continuous(facts: Facts) -> Finding:
     for source in egress.sources:
         if source.before is not None:
             found += gaps(source.before, source.now, source.log_break)
-    return _verdict(previous, found, evidence)
+    return _vouched(facts, _verdict(previous, found, evidence), evidence)
+
+
+def _vouched(facts: Facts, verdict: Finding, evidence: list[tuple[str, str]]) -> Finding:
+    """A pass only where the host's recording covers the engine: else an error saying why."""
+    blind = host_recorder_blind_to(facts)
+    if verdict.status is not Status.PASS or blind is None:
+        return verdict
+    raise CannotEvaluate(
+        f"the host's recording was continuous, which proves nothing for this engine: {blind}",
+        [*evidence, ("engine's namespace", blind)],
+    )
