@@ -306,8 +306,9 @@ def egress_enforcement_present(facts: Facts) -> Finding:
             evidence,
         )
     if probe.outcome == "blocked":
+        # a probe from a sealed engine's namespace meets that namespace's rules, not the host's
         return finding(
-            Status.PASS, f"egress restricted by {configured}; enforcement verified", evidence
+            Status.PASS, f"egress restricted by {configured}; enforcement verified{where}", evidence
         )
     return finding(Status.ERROR, f"enforcement could not be verified: {probe.detail}", evidence)
 

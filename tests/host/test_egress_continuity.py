@@ -1,7 +1,8 @@
 """The nightly unit on a workstation that records egress attempts (ulogd2 on NFLOG), night by night.
 
 One machine of its own, provisioned by playbooks/site.yml from the test bundle plus ulogd2
-and ulogd2-json (`offgrid bundle add-debs`, re-signed) with offgrid_egress_recording_enabled.
+and ulogd2-json (`offgrid bundle add-debs`, re-signed) with offgrid_egress_recording_enabled,
+the engine unsealed (the host's recorder sees only the host's namespace).
 Between two runs of offgrid-audit.service the engine's user makes 20 connection attempts of
 about 20 ms each to the controller's end of the management veth (the only route there is;
 the reject rule stops every packet before it leaves): the second night fails OG-NET-05 with
@@ -72,7 +73,14 @@ def recording(
 ) -> Iterator[Workstation]:
     bundle = _with_recorder(test_bundle, tmp_path_factory.mktemp("recording") / "bundle")
     with booted(f"ogr-{os.getpid()}") as ws:
-        extra = {**provisioned_vars(ws, bundle), "offgrid_egress_recording_enabled": True}
+        # The host's recorder records the engine's user only in the host's namespace: this
+        # is the unsealed layout. A sealed engine's packets meet its own namespace's rules,
+        # which this recorder cannot see (its audit says `error` there, never a pass).
+        extra = {
+            **provisioned_vars(ws, bundle),
+            "offgrid_egress_recording_enabled": True,
+            "offgrid_seal_enabled": False,
+        }
         ws.playbook(SITE_PLAYBOOK, extra_vars=extra)
         yield ws
 

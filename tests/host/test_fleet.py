@@ -31,6 +31,8 @@ from tests.host.fleet import Fleet, assert_not_named, boot_clones, fleet_of
 from tests.host.inhost import (
     DROPIN_DIR,
     LLAMACPP_PORT,
+    LLAMACPP_UNIT,
+    engine_listeners,
     probe_listener,
     probe_target,
     restart_engine,
@@ -101,7 +103,8 @@ def _plant_failure(ws: Workstation) -> None:
         f"sed -i 's/OFFGRID_LLAMACPP_HOST=127.0.0.1/OFFGRID_LLAMACPP_HOST=0.0.0.0/' {OVERRIDE_FILE}"
     )
     restart_engine(ws)
-    assert f"0.0.0.0:{LLAMACPP_PORT}" in ws.run(f"ss -Htln 'sport = :{LLAMACPP_PORT}'").stdout
+    # the engine binds every address of its namespace (its own when sealed)
+    assert engine_listeners(ws, LLAMACPP_UNIT, LLAMACPP_PORT) == [f"0.0.0.0:{LLAMACPP_PORT}"]
 
 
 def _plant_tampering(ws: Workstation) -> None:

@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.host, pytest.mark.root]
 OVERRIDE = f"{DROPIN_DIR}/override.conf"
 EGRESS = f"{DROPIN_DIR}/egress.conf"
 TAMPER_DROPIN = f"{DROPIN_DIR}/zz-tamper.conf"
+SEAL = "seal.conf"  # role offgrid_seal's drop-in
 
 
 @pytest.fixture
@@ -86,7 +87,13 @@ def test_removing_only_override_conf_fails_og_cfg_01(host: Workstation) -> None:
 
 
 def test_removing_the_dropins_fails_og_cfg_01(host: Workstation) -> None:
-    host.run(f"mv {DROPIN_DIR} /root/dropins.moved")
+    """The engine role's drop-ins go; the seal's (role offgrid_seal, when sealed) stays, so
+    the engine still runs in its namespace and does not collide with the proxy's socket."""
+    host.run(
+        f"mv {DROPIN_DIR} /root/dropins.moved && mkdir {DROPIN_DIR} && "
+        f"if [ -e /root/dropins.moved/{SEAL} ]; then cp -a /root/dropins.moved/{SEAL} "
+        f"{DROPIN_DIR}/; fi"
+    )
     try:
         restart_engine(host)
         run = audit(host)
