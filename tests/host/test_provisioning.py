@@ -55,6 +55,20 @@ def test_engine_listens_on_loopback_only(host: Any, provisioned: Workstation) ->
     ]
 
 
+def test_engine_is_sealed_by_default(provisioned: Workstation) -> None:
+    """site.yml seals the engine unless told not to: its unit has a network namespace of its
+    own, and the host's loopback port is held by systemd for the seal's proxy."""
+    shown = provisioned.run(f"systemctl show -p PrivateNetwork --value {LLAMACPP_UNIT}")
+    assert shown.stdout.strip() == "yes"
+    main = provisioned.run(f"systemctl show -p MainPID --value {LLAMACPP_UNIT}").stdout.strip()
+    assert (
+        provisioned.run(f"readlink /proc/{main}/ns/net").stdout
+        != provisioned.run("readlink /proc/1/ns/net").stdout
+    )
+    holders = provisioned.run(f"ss -Htlnp 'sport = :{LLAMACPP_PORT}'").stdout
+    assert '("systemd",pid=1,' in holders, holders
+
+
 def test_engine_port_is_closed_from_outside_the_namespace(provisioned: Workstation) -> None:
     assert provisioned.port_open_from_host(22)  # the scan itself reaches the workstation
     assert not provisioned.port_open_from_host(LLAMACPP_PORT)
@@ -147,6 +161,7 @@ def test_every_control_passes_inside_the_host(provisioned: Workstation) -> None:
     assert run.not_passing() == {}
     assert run.rc == 0
     assert "enforcement verified" in run.summaries["OG-NET-04"]
+    assert run.statuses["OG-NET-06"] == "pass", run.summaries["OG-NET-06"]  # the seal, proved
 
 
 def test_nightly_audit_unit_writes_timestamped_reports(provisioned: Workstation) -> None:
