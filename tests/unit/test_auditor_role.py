@@ -64,7 +64,10 @@ def role_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("auditor-role")
     good = _bundle(tmp / "good")
     hosts = {
-        "pins-from-lock": _host(tmp, "pins-from-lock", good),
+        # an unsealed engine (offgrid_seal_enabled=false): the seal is not required
+        "pins-from-lock": _host(tmp, "pins-from-lock", good, offgrid_seal_enabled=False),
+        # nothing said about the seal: the role follows its default (sealed)
+        "seal-default": _host(tmp, "seal-default", good),
         "no-offgrid-pin": _host(tmp, "no-offgrid-pin", _bundle(tmp / "nopin", WHEELS[1:])),
         "unpinned-wheel": _host(
             tmp, "unpinned-wheel", _bundle(tmp / "extra", extra="evil-1.0-py3-none-any.whl")
@@ -128,6 +131,15 @@ def test_engine_namespaces_open_setns_into_net_only_and_require_sealed_is_writte
     units = role_run["output"].split("Install the audit service", 1)[1]
     sealed = units.split("changed: [sealed]", 1)[0].rsplit("+++ after", 1)[1]
     assert "CAP_KILL CAP_SYS_ADMIN\n" in sealed and "+RestrictNamespaces=net\n" in sealed
+
+
+def test_by_default_the_audit_follows_the_default_seal(role_run: dict[str, Any]) -> None:
+    assert role_run["failed"]["seal-default"] == 0, role_run["messages"].get("seal-default")
+    assert "+require_sealed = true" in _diff_for(
+        role_run, "Write the audit settings to offgrid.toml", "seal-default"
+    )
+    unit = _diff_for(role_run, "Install the audit service", "seal-default")
+    assert "CAP_KILL CAP_SYS_ADMIN\n" in unit and "+RestrictNamespaces=net\n" in unit
 
 
 def test_a_lock_without_the_offgrid_wheel_is_refused(role_run: dict[str, Any]) -> None:
