@@ -74,8 +74,9 @@ def _unrecorded(sealed: SealedRecording) -> str | None:
     """Why nothing there records attempts one by one; None: a recorder listens."""
     if sealed.log is None:
         return (
-            f"the engine is sealed in {sealed.namespace}, but no recorder log is configured for "
-            f"its namespace (--seal-log): attempts there are only counted ({counted(sealed)})"
+            f"the engine runs in its own network namespace {sealed.namespace}, but no recorder "
+            f"log is configured for its namespace (--seal-log): attempts there are only counted "
+            f"({counted(sealed)})"
         )
     groups = log_groups(sealed)
     if not groups:

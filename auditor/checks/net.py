@@ -405,6 +405,7 @@ class _Scope:
     """One namespace's recorded attempts, as OG-NET-05 judges them."""
 
     who: str  # "by the engine's user" | "from the engine's namespace net:[…]"
+    sealed: bool  # the engine's own namespace, not the audit's
     problem: tuple[Status, str] | None  # why its attempts cannot be judged
     evidence: tuple[tuple[str, str], ...]
     others: tuple[EgressAttempt, ...] = ()  # recorded attempts that are not the audit's probe
@@ -442,11 +443,11 @@ def _host_scope(facts: Facts, engine: EngineFacts, recording: EgressRecording) -
         status = (
             Status.ERROR if recording.error or recording.listening_groups is None else Status.FAIL
         )
-        return _Scope(who, (status, problem), tuple(evidence))
+        return _Scope(who, False, (status, problem), tuple(evidence))
     sources = facts.egress.sources if facts.egress else ()
     more, others = _attempt_evidence(facts, recording, sources, "")
     since = _since(facts.egress.previous if facts.egress else None, sources)
-    return _Scope(who, None, (*evidence, *more), tuple(others), since)
+    return _Scope(who, False, None, (*evidence, *more), tuple(others), since)
 
 
 def _sealed_scope(facts: Facts, sealed: SealedRecording) -> _Scope:
@@ -454,10 +455,10 @@ def _sealed_scope(facts: Facts, sealed: SealedRecording) -> _Scope:
     who = f"from {_sealed.where(sealed)}"
     problem = _sealed.recording_problem(sealed)
     if problem is not None or sealed.recording is None:
-        return _Scope(who, problem, tuple(evidence))
+        return _Scope(who, True, problem, tuple(evidence))
     more, others = _attempt_evidence(facts, sealed.recording, sealed.sources, _sealed.LABEL)
     since = _since(facts.egress.previous if facts.egress else None, sealed.sources)
-    return _Scope(who, None, (*evidence, *more), tuple(others), since)
+    return _Scope(who, True, None, (*evidence, *more), tuple(others), since)
 
 
 def _attempts_text(scope: _Scope) -> str:
@@ -470,7 +471,7 @@ def _attempts_text(scope: _Scope) -> str:
 
 def _listed(scopes: list[_Scope]) -> list[tuple[str, str]]:
     listed = [
-        (a, "" if scope.who.startswith("by ") else " in the engine's namespace")
+        (a, " in the engine's namespace" if scope.sealed else "")
         for scope in scopes for a in scope.others
     ]  # fmt: skip
     evidence = [("attempt", describe_attempt(a) + where) for a, where in listed[:MAX_LISTED]]
@@ -500,8 +501,9 @@ def no_recorded_egress_attempt(facts: Facts) -> Finding:
     if recording is None and (sealed is None or sealed.log is None):
         if sealed is not None:
             raise DoesNotApply(
-                f"no recorder log configured (--egress-log, --seal-log): the engine is sealed "
-                f"in {sealed.namespace}, where attempts are only counted",
+                f"no recorder log configured (--egress-log, --seal-log): the engine runs in "
+                f"its own network namespace {sealed.namespace}, where nothing records its "
+                "attempts one by one",
                 _sealed.evidence(sealed),
             )
         raise DoesNotApply("no recorder log configured (--egress-log)")

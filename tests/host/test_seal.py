@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.host.bundle import TestBundle, build_test_bundle, site_vars
-from tests.host.inhost import audit, probe_target
+from tests.host.inhost import audit, probe_listener, probe_target
 from tests.host.test_egress_continuity import _with_recorder
 from tests.host.workstation import SITE_PLAYBOOK, PlaybookRun, Workstation, booted
 
@@ -242,6 +242,14 @@ def test_attempts_out_are_recorded_inside_the_namespace_night_by_night(
     assert net07["summary"].startswith("recording restarted"), net07
     assert "recorder restarted at" in net07["summary"], net07
     assert third["OG-NET-05"]["status"] == "pass", third["OG-NET-05"]
+    # the nightly unit, in its sandbox, reads the same record inside the engine's namespace
+    with probe_listener(machine):
+        machine.run("systemctl start offgrid-audit.service", timeout=300)
+    nightly = json.loads(machine.run("cat /var/lib/offgrid/reports/latest.json").stdout)
+    net05 = next(c for c in nightly["controls"] if c["id"] == "OG-NET-05")
+    assert net05["status"] == "fail", net05  # its first night: the whole log is judged
+    assert "from the engine's network namespace" in net05["summary"], net05
+    assert f"{machine.host_ip}:4411" in net05["summary"], net05
 
 
 def test_a_proxy_listening_beyond_loopback_fails_og_net_01(
