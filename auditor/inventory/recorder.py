@@ -47,7 +47,8 @@ def boot_id(path: Path = BOOT_ID) -> str | None:
         return None
 
 
-def _text(path: Path) -> str | None:
+def read_text(path: Path) -> str | None:
+    """An ASCII kernel table (/proc/…); None when unreadable."""
     try:
         return path.read_text("ascii")
     except (OSError, UnicodeDecodeError):
@@ -66,7 +67,7 @@ def ports_from(table: str) -> dict[int, int]:
 
 def listener_ports(proc: Path = egress_log.NFLOG_PROC) -> dict[int, int]:
     """NFLOG group -> the netlink port id of its listener."""
-    table = _text(proc)
+    table = read_text(proc)
     return ports_from(table) if table is not None else {}
 
 
@@ -82,7 +83,7 @@ def inode_from(port: int, table: str) -> int | None:
 
 def netlink_inode(port: int, table: Path = NETLINK) -> int | None:
     """The socket inode of the netfilter netlink socket bound to `port` in this namespace."""
-    text = _text(table)
+    text = read_text(table)
     return inode_from(port, text) if text is not None else None
 
 

@@ -39,18 +39,11 @@ class Inside:
     netlink: str | None  # /proc/net/netlink there; None: unreadable
 
 
-def _text(path: Path) -> str | None:
-    try:
-        return path.read_text("ascii")
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
 def read_inside() -> Inside:
     """Run in a thread that joined the namespace: everything read there."""
     rules, error = nft.read_ruleset(owner_scoped=False)
-    nflog = _text(THREAD_NET / "netfilter" / "nfnetlink_log")
-    return Inside(rules, error, nflog, _text(THREAD_NET / "netlink"))
+    nflog = recorder.read_text(THREAD_NET / "netfilter" / "nfnetlink_log")
+    return Inside(rules, error, nflog, recorder.read_text(THREAD_NET / "netlink"))
 
 
 def _prefix(rules: tuple[NftRule, ...]) -> str:
