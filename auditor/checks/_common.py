@@ -103,19 +103,3 @@ def go_bool(value: str | None) -> bool:
     if not value:
         return False
     return value.strip().lower() not in ("0", "f", "false")
-
-
-def host_recorder_blind_to(facts: Facts) -> str | None:
-    """Why the host's egress record cannot speak for the engine, or None: an engine in
-    another network namespace sends through that namespace's netfilter, never the host's, and
-    NFLOG is per namespace, so neither the host's rules nor its recorder see its attempts."""
-    engine = facts.engine
-    if engine is None or not engine.foreign_netns:
-        return None
-    space = engine_namespace(facts)
-    name = f" {space.namespace}" if space is not None else ""
-    return (
-        f"the engine runs in its own network namespace{name}: its packets out meet that "
-        "namespace's rules, never the host's, and the host's recorder (NFLOG is per namespace) "
-        "cannot see its attempts"
-    )

@@ -2,7 +2,8 @@
 
 One machine of its own, provisioned by playbooks/site.yml from the test bundle plus ulogd2
 and ulogd2-json (`offgrid bundle add-debs`, re-signed) with offgrid_egress_recording_enabled,
-the engine unsealed (the host's recorder sees only the host's namespace).
+the engine unsealed (the host's recorder sees only the host's namespace; the sealed
+namespace's own recorder is test_seal.py's).
 Between two runs of offgrid-audit.service the engine's user makes 20 connection attempts of
 about 20 ms each to the controller's end of the management veth (the only route there is;
 the reject rule stops every packet before it leaves): the second night fails OG-NET-05 with
@@ -73,9 +74,9 @@ def recording(
 ) -> Iterator[Workstation]:
     bundle = _with_recorder(test_bundle, tmp_path_factory.mktemp("recording") / "bundle")
     with booted(f"ogr-{os.getpid()}") as ws:
-        # The host's recorder records the engine's user only in the host's namespace: this
-        # is the unsealed layout. A sealed engine's packets meet its own namespace's rules,
-        # which this recorder cannot see (its audit says `error` there, never a pass).
+        # The host's recorder, which sees the engine's user only in the host's namespace: the
+        # unsealed layout. A sealed engine's packets meet its own namespace's rules and the
+        # recorder inside it (test_seal.py).
         extra = {
             **provisioned_vars(ws, bundle),
             "offgrid_egress_recording_enabled": True,

@@ -33,7 +33,7 @@ from auditor.report.load import from_dict, recorder_state
 from auditor.report.model import ExtraSection, to_dict
 from auditor.report.validate import validate
 from auditor.verdicts import Status
-from tests.unit.audit_facts import engine, facts
+from tests.unit.audit_facts import facts
 from tests.unit.report_sample import sample_report
 from tests.unit.test_egress_recording import BASE_SEC, GROUP, record
 
@@ -206,16 +206,6 @@ def test_continuous_recording_passes_and_says_since_when() -> None:
     assert result.status is Status.PASS and "entry 3" in result.summary, result
     values = {e.label: e.value for e in result.evidence}
     assert values["counter"] == "10 -> 12 packets"
-
-
-def test_a_continuous_host_recording_does_not_vouch_for_a_sealed_engine() -> None:
-    now = _state(read_at=NEXT_NIGHT, packets=12, recorded_packets=2)
-    sealed = dataclasses.replace(_continuity(now), engine=engine(foreign_netns=True))
-    result = net_continuity.egress_recording_continuous(sealed)
-    assert result.status is Status.ERROR and "its own network namespace" in result.summary
-    restarted = _state(read_at=NEXT_NIGHT, boot_id="boot-b")
-    broken = dataclasses.replace(_continuity(restarted), engine=engine(foreign_netns=True))
-    assert net_continuity.egress_recording_continuous(broken).status is Status.FAIL
 
 
 def test_first_night_and_no_history_are_said_as_such() -> None:
