@@ -6,6 +6,7 @@ from datetime import datetime
 
 import psutil
 
+from auditor.checks import _gateway_chain as gateway_chain
 from auditor.checks._common import (
     EngineView,
     describe_socket,
@@ -118,9 +119,17 @@ def nothing_else_on_engine_port(facts: Facts) -> Finding:
     evidence += [("listener on port (host side)", describe_socket(s)) for s in host]
     others = [_describe_in(s, view) for s in inside if s.pid not in pids]
     forwarders = {p.socket: p.how for p in host_exposure(facts, view).publications if p.socket}
+    gateways = 0
     for s in host:
         if s in forwarders:
             evidence.append(("forwards into the engine's namespace", forwarders[s]))
+        elif s.pid not in pids and s.pid is not None:
+            chain = gateway_chain.relate(s, facts, view)
+            if chain.proved:
+                gateways += 1
+                evidence.append(("the engine's gateway", f"{describe_socket(s)}: {chain.text}"))
+            else:
+                others.append(f"{describe_socket(s)} (not the engine's gateway: {chain.text})")
         elif s.pid not in pids:
             others.append(describe_socket(s))
     unknown = [s for s in (*inside, *host) if s.pid is None and s.pid not in pids]
@@ -136,9 +145,11 @@ def nothing_else_on_engine_port(facts: Facts) -> Finding:
             f"another process listens on the engine port {engine.port}: " + ", ".join(others),
             evidence,
         )
+    through = f"; on the host only the engine's gateway ({gateways})" if gateways else ""
     return finding(
-        Status.PASS, f"only the engine listens on port {engine.port}{view.where()}", evidence
-    )
+        Status.PASS, f"only the engine listens on port {engine.port}{view.where()}{through}",
+        evidence,
+    )  # fmt: skip
 
 
 def _outbound(sock: SocketFact) -> bool:
