@@ -47,11 +47,29 @@ def _exposed_text(sock: SocketFact, view: EngineView) -> str:
     return f"{sock.local_address}:{sock.local_port}{view.where()} (container address(es) {on})"
 
 
-def _loopback_summary(view: EngineView, count: int, published: list[Publication]) -> str:
+def _loopback_summary(
+    view: EngineView, count: int, published: list[Publication], gateways: list[str]
+) -> str:
     if not view.foreign:
         return f"the engine listens on loopback only ({count})"
     note = "; published on loopback only" if published else "; not published by the host"
+    if gateways:
+        note += f"; reached from the host through its gateway on {', '.join(gateways)} (OG-GW)"
     return f"the engine listens on loopback only{view.where()} ({count}){note}"
+
+
+def _gateway_listeners(facts: Facts, view: EngineView) -> list[tuple[SocketFact, str]]:
+    """Host-side listeners proved to be the sealed engine's gateway, with the proof."""
+    if not view.foreign or facts.gateway_chain is None:
+        return []
+    tree = tree_pids(view.engine)
+    found = []
+    for s in facts.sockets:
+        if s.protocol == "tcp" and s.state == psutil.CONN_LISTEN and s.pid not in tree:
+            chain = gateway_chain.relate(s, facts, view)
+            if chain.proved:
+                found.append((s, chain.text))
+    return found
 
 
 @check("OG-NET-01")
@@ -67,6 +85,9 @@ def engine_listens_on_loopback(facts: Facts) -> Finding:
     evidence += [("published on the host", f"{p.host} by {p.how}") for p in reach.publications]
     evidence += [("may publish the engine", text) for text in reach.unknown]
     public = [p for p in reach.publications if not p.loopback_only]
+    gateways = _gateway_listeners(facts, view)
+    evidence += [("through the engine's gateway", f"{describe_socket(s)}: {how}")
+                 for s, how in gateways]  # fmt: skip
     if exposed or public:
         parts = []
         if exposed:
@@ -95,8 +116,9 @@ def engine_listens_on_loopback(facts: Facts) -> Finding:
             + "; ".join(reach.unknown),
             evidence,
         )
-    return finding(Status.PASS, _loopback_summary(view, len(bound), list(reach.publications)),
-                   evidence)  # fmt: skip
+    shown = [f"{s.local_address}:{s.local_port}" for s, _ in gateways]
+    summary = _loopback_summary(view, len(bound), list(reach.publications), shown)
+    return finding(Status.PASS, summary, evidence)
 
 
 def _port_listeners(socks: tuple[SocketFact, ...], port: int) -> list[SocketFact]:

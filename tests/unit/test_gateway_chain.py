@@ -14,7 +14,7 @@ import pytest
 
 from auditor.checks._common import engine_view
 from auditor.checks._gateway_chain import relate
-from auditor.checks.net import nothing_else_on_engine_port
+from auditor.checks.net import engine_listens_on_loopback, nothing_else_on_engine_port
 from auditor.inventory import gateway_chain, nginx_conf
 from auditor.inventory.interface import (
     ExposureFacts,
@@ -232,3 +232,17 @@ def test_list_sockets_and_proc_net_unix_are_parsed() -> None:
         "0000000000000000: 00000002 00000000 00010000 0001 01 5557 /run/other.sock\n"
     )
     assert gateway_chain.parse_proc_net_unix(table, {PATH}) == [(PATH, 5555)]
+
+
+def test_og_net_01_names_the_gateway_listeners_and_passes() -> None:
+    f = sealed()
+    team = sock("0.0.0.0", 11443, pid=WORKER)
+    result = engine_listens_on_loopback(dataclasses.replace(f, sockets=(*f.sockets, team)))
+    assert result.status == "pass", result.summary
+    assert "through its gateway on 127.0.0.1:11434, 0.0.0.0:11443" in result.summary
+
+
+def test_og_net_01_names_no_gateway_whose_chain_is_broken() -> None:
+    f = sealed(_chain(socket_units=()))
+    result = engine_listens_on_loopback(f)
+    assert "gateway" not in result.summary
