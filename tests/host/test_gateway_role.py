@@ -30,7 +30,7 @@ import pytest
 from tests.gateway_support import make_tls
 from tests.host import network
 from tests.host.bundle import TestBundle, build_test_bundle, sign_test_bundle, site_vars
-from tests.host.inhost import audit
+from tests.host.inhost import audit, probe_target
 from tests.host.workstation import SITE_PLAYBOOK, PlaybookRun, Workstation, booted
 
 # Builds a bundle with nginx in it and provisions a fresh machine three times: beyond the
@@ -130,6 +130,7 @@ def setup(bundle: TestBundle, tmp_path_factory: pytest.TempPathFactory) -> Itera
         tokens = {user: _issue(store, user) for user in ("alice", "bob")}
         variables = {
             **site_vars(bundle, "llamacpp"),
+            "offgrid_auditor_egress_probe": probe_target(ws),
             "offgrid_seal_enabled": True,
             "offgrid_gateway_enabled": True,
             "offgrid_gateway_team_enabled": True,
@@ -192,8 +193,8 @@ def test_first_run_seals_the_engine_behind_the_gateway(setup: dict[str, Any]) ->
 
 
 def test_debian_nginx_never_started(setup: dict[str, Any]) -> None:
-    """Masked before its package was installed: its postinst's start was refused, so the
-    default site never listened on port 80."""
+    """Masked by offgrid_debs before its package was installed: its postinst's start was
+    refused, so the default site never listened on port 80."""
     ws: Workstation = setup["ws"]
     assert ws.run("systemctl is-enabled nginx.service", check=False).stdout.strip() == "masked"
     assert "nginx" in ws.run("dpkg-query -W -f '${Package} ${Status}\\n' nginx").stdout
