@@ -200,8 +200,9 @@ def servers(config: tuple[Directive, ...]) -> tuple[NginxServer, ...]:
 
 def command_line(cmdline: tuple[str, ...]) -> tuple[str, str]:
     """(-c file, -g directives) of an nginx master; the title nginx gives its master
-    ("nginx: master process /usr/sbin/nginx -c …") splits into words like argv."""
-    words = list(cmdline)
+    ("nginx: master process /usr/sbin/nginx -c …", one NUL-padded string) is split into
+    words like argv."""
+    words = " ".join(cmdline).split()
     path, extra = "/etc/nginx/nginx.conf", []
     for i, word in enumerate(words):
         if word == "-c" and i + 1 < len(words):

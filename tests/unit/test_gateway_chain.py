@@ -213,6 +213,8 @@ def test_a_missing_include_or_relative_path_is_refused(tmp_path: Path) -> None:
 def test_the_master_title_gives_its_config_and_g_directives() -> None:
     assert nginx_conf.command_line(NGINX_TITLE) == ("/etc/offgrid-gateway/nginx.conf",
                                                     "daemon off;")  # fmt: skip
+    padded = (" ".join(NGINX_TITLE), "", "", "")  # the title in argv[0]'s space, NUL-padded
+    assert nginx_conf.command_line(padded) == nginx_conf.command_line(NGINX_TITLE)
     assert nginx_conf.command_line(("nginx",)) == ("/etc/nginx/nginx.conf", "")
     with pytest.raises(nginx_conf.ConfigError, match="prefix"):
         nginx_conf.command_line(("nginx", "-p", "/srv/"))
