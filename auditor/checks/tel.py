@@ -41,18 +41,57 @@ def continue_telemetry_off(settings: IdeSettingsFile) -> tuple[bool, str]:
     return False, "config.yaml carries no telemetry switch"
 
 
+def _editor_off(settings: IdeSettingsFile) -> tuple[bool, str]:
+    """Continue in a VS Code-family editor sends nothing when the editor's telemetry is
+    off or its own `continue.telemetryEnabled` is false (either switch suffices)."""
+    values = settings.settings or {}
+    switch = values.get("continue.telemetryEnabled")
+    if switch is False:
+        return True, f"{settings.path}: continue.telemetryEnabled = false"
+    level = values.get("telemetry.telemetryLevel")
+    if level == "off":
+        return True, f'{settings.path}: telemetry.telemetryLevel = "off"'
+    shown = "unset (defaults to true)" if switch is None else repr(switch)
+    return False, f"{settings.path}: continue.telemetryEnabled {shown}"
+
+
 def editor_switch_off(files: list[IdeSettingsFile], user: str) -> tuple[bool, str] | None:
-    """`continue.telemetryEnabled` in the user's VS Code-family settings, when set."""
-    for settings in files:
-        if settings.user != user or not settings.exists:
+    """The editor side for one user: off only when every editor of theirs that has
+    settings says so (Continue may run in any of them); None when they have none."""
+    judged = [
+        (False, f"{f.path}: {f.error}") if f.error else _editor_off(f)
+        for f in files
+        if f.user == user and f.exists
+    ]
+    if not judged:
+        return None
+    failing = [why for ok, why in judged if not ok]
+    if failing:
+        return False, "; ".join(failing)
+    return True, "; ".join(why for _, why in judged)
+
+
+def shared_config_off(files: list[IdeSettingsFile], user: str) -> tuple[bool, str] | None:
+    """Continue's shared configuration (globalContext.json, "sharedConfig"), when present:
+    its allowAnonymousTelemetry overrides config.yaml and config.json."""
+    for shared in files:
+        if shared.user != user or not shared.exists:
             continue
-        value = (settings.settings or {}).get("continue.telemetryEnabled")
-        if value is not None:
-            return value is False, f"{settings.path}: continue.telemetryEnabled = {value!r}"
+        if shared.error:
+            return False, f"{shared.path}: {shared.error}"
+        config = (shared.settings or {}).get("sharedConfig")
+        value = config.get("allowAnonymousTelemetry") if isinstance(config, dict) else None
+        if value is None:
+            return False, f"{shared.path}: sharedConfig.allowAnonymousTelemetry unset"
+        return value is False, f"{shared.path}: sharedConfig.allowAnonymousTelemetry = {value!r}"
     return None
 
 
-Judge = Callable[[IdeSettingsFile], tuple[bool, str]]
+Judge = Callable[[IdeSettingsFile], tuple[bool | None, str]]
+
+
+def _unreadable(files: list[IdeSettingsFile], user: str) -> bool:
+    return any(f.user == user and f.error for f in files)
 
 
 def _files_for(facts: Facts, kind: str) -> list[IdeSettingsFile]:
@@ -92,7 +131,9 @@ def _telemetry(facts: Facts, kind: str, judge: Judge, what: str) -> Finding:
             continue
         ok, why = judge(settings)
         evidence.append((label, f"{settings.path}: {why}"))
-        if not ok:
+        if ok is None:
+            broken.append(label)
+        elif not ok:
             failing.append(label)
     if failing:
         return finding(Status.FAIL, f"{what} telemetry is on for {', '.join(failing)}", evidence)
@@ -109,15 +150,23 @@ def vscode_telemetry(facts: Facts) -> Finding:
 @check("OG-TEL-02")
 def continue_telemetry(facts: Facts) -> Finding:
     editors = _files_for(facts, "vscode") if facts.ide else []
+    shared = _files_for(facts, "continue-shared") if facts.ide else []
 
-    def judge(settings: IdeSettingsFile) -> tuple[bool, str]:
-        switch = editor_switch_off(editors, settings.user)
-        if switch is not None and switch[0]:
-            return switch
-        own = continue_telemetry_off(settings)
-        if own[0]:
-            return own
-        editor = switch[1] if switch else "continue.telemetryEnabled unset (defaults to true)"
-        return False, f"{own[1]}; {editor}"
+    def judge(settings: IdeSettingsFile) -> tuple[bool | None, str]:
+        # Continue turns telemetry off when any of these says off: its shared config, a
+        # legacy config.json (migrated into the shared config) or the editor's switches.
+        proofs = (
+            shared_config_off(shared, settings.user),
+            continue_telemetry_off(settings),
+            editor_switch_off(editors, settings.user)
+            or (False, "no VS Code settings (continue.telemetryEnabled defaults to true)"),
+        )
+        for proof in proofs:
+            if proof is not None and proof[0]:
+                return proof
+        why = "; ".join(proof[1] for proof in proofs if proof is not None)
+        # an unreadable file may hold the switch that turns it off: unproved, not a fail
+        unreadable = _unreadable(shared, settings.user) or _unreadable(editors, settings.user)
+        return (None if unreadable else False), why
 
     return _telemetry(facts, "continue", judge, "Continue")

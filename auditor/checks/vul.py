@@ -40,8 +40,10 @@ def _fix_text(entry: KnownVulnerability) -> str:
     """The fixed version as far as it is known, never implying a clean upgrade path."""
     if not entry.fixed:
         return "no fixed version named (fixed version unconfirmed)"
-    if entry.verified:
+    if entry.verified and entry.reviewed:
         return f"fixed {entry.fixed}"
+    if entry.verified:
+        return f"fixed {entry.fixed} as the OSV entry states (not reviewed against the vendor)"
     return f"fixed {entry.fixed} per the table, but the fixed version is unconfirmed"
 
 

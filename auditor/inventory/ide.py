@@ -41,6 +41,9 @@ VSCODE_SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("VS Code Server", ".vscode-server/data/Machine/settings.json", ".vscode-server"),
 )
 CONTINUE_FILES: tuple[str, ...] = (".continue/config.yaml", ".continue/config.json")
+# Continue's shared configuration: the "sharedConfig" object of this file holds the
+# allowAnonymousTelemetry that Continue applies over config.yaml and config.json alike.
+CONTINUE_SHARED = ".continue/index/globalContext.json"
 
 # Strings are matched first so that "//" or "," inside a string is left alone.
 _COMMENTS = re.compile(r'"(?:\\.|[^"\\])*"|//[^\n]*|/\*.*?\*/', re.DOTALL)
@@ -119,6 +122,9 @@ def user_files(user: str, home: Path, uid: int | None = None) -> list[IdeSetting
             _read(user, uid, home, rel, kind="continue", product="Continue")
             for rel in CONTINUE_FILES
         ]
+        files.append(
+            _read(user, uid, home, CONTINUE_SHARED, kind="continue-shared", product="Continue")
+        )
     return files
 
 

@@ -473,7 +473,7 @@ class IdeSettingsFile:
     """One IDE settings file of one configured user."""
 
     user: str
-    kind: str  # "vscode" | "continue"
+    kind: str  # "vscode" | "continue" | "continue-shared" (Continue's globalContext.json)
     product: str  # "Code", "VSCodium", "Continue", …
     path: str
     exists: bool

@@ -82,6 +82,9 @@ class KnownVulnerability:
     modified: str
     withdrawn: bool = False
     sources: tuple[str, ...] = ()  # where the range and the fix were read
+    # True when the entry carries offgrid's own review (database_specific.offgrid); an
+    # entry exported as-is from a database (osv.dev) states its fix unreviewed
+    reviewed: bool = False
 
     @property
     def fixed(self) -> str:
@@ -196,6 +199,7 @@ def parse_entry(raw: object, where: str) -> KnownVulnerability:
     refs = raw.get("references") or []
     urls = [str(r["url"]) for r in refs if isinstance(r, dict) and isinstance(r.get("url"), str)]
     own = (raw.get("database_specific") or {}).get("offgrid") or {}
+    reviewed = isinstance(own, dict) and bool({"fixed_version_confirmed", "verified"} & own.keys())
     own = own if isinstance(own, dict) else {}
     aliases = raw.get("aliases") or []
     sources = own.get("sources")
@@ -212,6 +216,7 @@ def parse_entry(raw: object, where: str) -> KnownVulnerability:
         modified=_str(raw, "modified", where),
         withdrawn=bool(raw.get("withdrawn")),
         sources=checked,
+        reviewed=reviewed,
     )
 
 

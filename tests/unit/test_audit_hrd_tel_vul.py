@@ -176,6 +176,47 @@ def test_continue_legacy_json_switch_still_counts() -> None:
     assert _continue_status(*nothing, _vscode({"continue.telemetryEnabled": False})) is Status.PASS
 
 
+def _shared(settings: dict[str, object] | None, error: str | None = None) -> IdeSettingsFile:
+    path = "/home/dev/.continue/index/globalContext.json"
+    return IdeSettingsFile("dev", "continue-shared", "Continue", path, True, settings, error)
+
+
+def test_continue_shared_config_overrides_config_yaml() -> None:
+    yaml = _cont("config.yaml", {"name": "x"})
+    off = _shared({"sharedConfig": {"allowAnonymousTelemetry": False}})
+    assert _continue_status(yaml, off) is Status.PASS
+    on = _shared({"sharedConfig": {"allowAnonymousTelemetry": True}})
+    assert _continue_status(yaml, on) is Status.FAIL
+    assert _continue_status(yaml, _shared({"sharedConfig": {}})) is Status.FAIL
+    # a legacy config.json false is migrated into the shared config: off either way
+    no_yaml = _cont("config.yaml", None, False)
+    json_off = _cont("config.json", {"allowAnonymousTelemetry": False})
+    assert _continue_status(no_yaml, json_off, on) is Status.PASS
+
+
+def test_continue_under_vscode_with_telemetry_off_everywhere_counts() -> None:
+    yaml = _cont("config.yaml", {"name": "x"})
+    assert _continue_status(yaml, _vscode({"telemetry.telemetryLevel": "off"})) is Status.PASS
+    assert _continue_status(yaml, _vscode({"telemetry.telemetryLevel": "error"})) is Status.FAIL
+    # Continue may run in any editor the user has: each must say off
+    codium = IdeSettingsFile(
+        "dev", "vscode", "VSCodium", "/home/dev/.config/VSCodium/User/settings.json", True,
+        {}, None,
+    )  # fmt: skip
+    switch_off = _vscode({"continue.telemetryEnabled": False})
+    assert _continue_status(yaml, switch_off, codium) is Status.FAIL
+
+
+def test_continue_unreadable_evidence_is_an_error_not_a_fail() -> None:
+    yaml = _cont("config.yaml", {"name": "x"})
+    assert _continue_status(yaml, _shared(None, error="malformed: x")) is Status.ERROR
+    broken_editor = _vscode(None, error="unreadable: too large")
+    assert _continue_status(yaml, broken_editor) is Status.ERROR
+    # a readable proof of "off" still passes beside an unreadable file
+    off = _shared({"sharedConfig": {"allowAnonymousTelemetry": False}})
+    assert _continue_status(yaml, broken_editor, off) is Status.PASS
+
+
 def test_vulnerable_ollama_fails_with_sources() -> None:
     result = vul.engine_version_not_vulnerable(facts(engine=engine(version="0.1.30")))
     assert result.status is Status.FAIL

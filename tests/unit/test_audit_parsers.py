@@ -88,6 +88,21 @@ def test_user_files_only_for_products_in_use(tmp_path: Path) -> None:
     assert vscode[0].settings == {"telemetry.telemetryLevel": "off"}
     broken = [f for f in files if f.kind == "continue" and f.exists]
     assert broken[0].error is not None and broken[0].error.startswith("malformed")
+    shared = [f for f in files if f.kind == "continue-shared"]
+    assert [f.exists for f in shared] == [False]
+
+
+def test_continue_shared_config_is_read(tmp_path: Path) -> None:
+    index = tmp_path / ".continue" / "index"
+    index.mkdir(parents=True)
+    (index / "globalContext.json").write_text(
+        '{"sharedConfig": {"allowAnonymousTelemetry": false}, "selectedModelsByProfileId": {}}'
+    )
+    (shared,) = [f for f in ide.user_files("dev", tmp_path) if f.kind == "continue-shared"]
+    assert shared.settings == {
+        "sharedConfig": {"allowAnonymousTelemetry": False},
+        "selectedModelsByProfileId": {},
+    }
 
 
 def test_security_output_parsing() -> None:

@@ -259,3 +259,15 @@ def test_an_osv_entry_marks_its_fix_unconfirmed_in_database_specific() -> None:
     assert entry.past_range("1.0") and not entry.past_range("0.9")
     plain = parse_entry(osv("X-3", [{"introduced": "0"}, {"fixed": "1.0"}]), "test")
     assert not plain.fix_unconfirmed  # a database's own entry: its fixed event stands
+
+
+def test_an_entry_exported_as_is_states_its_fix_unreviewed() -> None:
+    plain = parse_entry(osv("X-4", [{"introduced": "0"}, {"fixed": "1.0"}]), "test")
+    assert not plain.reviewed
+    text = vul._fix_text(plain)
+    assert text == "fixed 1.0 as the OSV entry states (not reviewed against the vendor)"
+    raw = osv("X-5", [{"introduced": "0"}, {"fixed": "1.0"}])
+    raw["database_specific"] = {"offgrid": {"fixed_version_confirmed": True}}
+    reviewed = parse_entry(raw, "test")
+    assert reviewed.reviewed and vul._fix_text(reviewed) == "fixed 1.0"
+    assert all(entry.reviewed for entry in wheel_table().entries)
