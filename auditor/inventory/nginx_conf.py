@@ -22,7 +22,11 @@ from auditor.inventory.interface import NginxServer
 MAX_BYTES = 1 << 20
 MAX_FILES = 64
 DATA_BLOCKS = frozenset({"map", "types", "geo", "split_clients", "charset_map", "match"})
-OTHER_PASSES = ("fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass", "memcached_pass")
+# content handlers that may send a request anywhere but to the proxy_pass targets read here
+OTHER_PASSES = (
+    "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass", "memcached_pass", "js_content",
+    "perl", "content_by_lua", "content_by_lua_block", "content_by_lua_file",
+)  # fmt: skip
 
 
 class ConfigError(ValueError):

@@ -182,13 +182,13 @@ def test_the_reader_finds_servers_upstreams_and_includes(tmp_path: Path) -> None
     (tmp_path / "extra").mkdir()
     (tmp_path / "extra" / "team.conf").write_text(
         "server { listen 0.0.0.0:11443 ssl; location / { proxy_pass http://unix:/x.sock:/v1; }\n"
-        "  location /f { fastcgi_pass 127.0.0.1:9000; } }\n"
+        "  location /f { fastcgi_pass 127.0.0.1:9000; } location /j { js_content a.b; } }\n"
         "server { location / { proxy_pass http://10.0.0.1:80/; } }\n"
     )
     servers = nginx_conf.servers(nginx_conf.load(str(tmp_path / "nginx.conf"), "daemon off;"))
     assert servers == (
         NginxServer("http", ("127.0.0.1:8080",), ("unix:/run/offgrid-seal/llamacpp.sock",)),
-        NginxServer("http", ("0.0.0.0:11443",), ("unix:/x.sock",), ("fastcgi_pass",)),
+        NginxServer("http", ("0.0.0.0:11443",), ("unix:/x.sock",), ("fastcgi_pass", "js_content")),
         NginxServer("http", ("*:80",), ("10.0.0.1:80",)),
     )
 
