@@ -50,7 +50,8 @@ def run_audit(options: AuditOptions, waivers: Path | None, console: Console) -> 
     started = _now()
     previous = None
     # the baseline matters only to a recorded source: no egress log, no history to verify
-    if options.history is not None and options.egress_log is not None:
+    recorded = options.egress_log is not None or options.seal_log is not None
+    if options.history is not None and recorded:
         console.info(f"reading the previous egress baseline from {options.history}")
         previous = previous_audit(options.history, socket.gethostname())
     facts = collect(options, progress=console.info, previous=previous)

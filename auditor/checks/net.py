@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import psutil
 
 from auditor.checks import _gateway_chain as gateway_chain
+from auditor.checks import _sealed
 from auditor.checks._common import (
     EngineView,
     describe_socket,
@@ -27,7 +29,10 @@ from auditor.inventory.interface import (
     Facts,
     NamespaceFacts,
     NftRule,
+    PreviousAudit,
     ProbeResult,
+    RecordedSource,
+    SealedRecording,
     SocketFact,
 )
 from auditor.inventory.sockets import is_loopback
@@ -428,69 +433,131 @@ def _recorder_problem(recording: EgressRecording, groups: set[int]) -> str | Non
     return None
 
 
-@check("OG-NET-05")
-def no_recorded_egress_attempt(facts: Facts) -> Finding:
-    engine = require_engine(facts, running=False)
-    recording = facts.egress.recording if facts.egress else None
-    if recording is None:
-        raise DoesNotApply("no recorder log configured (--egress-log)")
+@dataclass(frozen=True)
+class _Scope:
+    """One namespace's recorded attempts, as OG-NET-05 judges them."""
+
+    who: str  # "by the engine's user" | "from the engine's namespace net:[…]"
+    sealed: bool  # the engine's own namespace, not the audit's
+    problem: tuple[Status, str] | None  # why its attempts cannot be judged
+    evidence: tuple[tuple[str, str], ...]
+    others: tuple[EgressAttempt, ...] = ()  # recorded attempts that are not the audit's probe
+    since: str = "in the log"
+
+
+def _attempt_evidence(
+    facts: Facts, recording: EgressRecording, sources: tuple[RecordedSource, ...], label: str
+) -> tuple[list[tuple[str, str]], list[EgressAttempt]]:
+    """The probe's and everyone else's recorded attempts since the sources' baselines."""
+    probe = facts.egress.probe if facts.egress else None
+    strict = any(s.before is not None and s.log_break is None for s in sources)
+    probes = [a for a in recording.attempts if _is_probe(a, probe, strict)]
+    others = [a for a in recording.attempts if not _is_probe(a, probe, strict)]
+    packets = sum(a.packets for a in probes)
+    evidence = [
+        (label + "read", _read_scope(facts, recording, sources)),
+        (label + "the audit's own probe window", _probe_window(probe)),
+        (label + "the audit's own probe",
+         f"{len(probes)} recorded attempt(s), {packets} packet(s)"),
+    ]  # fmt: skip
+    if recording.unparsable_lines:
+        evidence.append((label + "unparsable lines", str(recording.unparsable_lines)))
+    return evidence, others
+
+
+def _host_scope(facts: Facts, engine: EngineFacts, recording: EgressRecording) -> _Scope:
     ids = _service_ids(facts, engine)
     rules = facts.egress.nft_rules if facts.egress else None
     groups = {r.log_group for r in rules or () if r.skuid in ids and r.log_group is not None}
     evidence = _recorder_evidence(recording, groups)
     problem = _recorder_problem(recording, groups)
+    who = "by the engine's user"
     if problem is not None:
         status = (
             Status.ERROR if recording.error or recording.listening_groups is None else Status.FAIL
         )
-        return finding(status, problem, evidence)
-    probe = facts.egress.probe if facts.egress else None
+        return _Scope(who, False, (status, problem), tuple(evidence))
     sources = facts.egress.sources if facts.egress else ()
-    strict = any(s.before is not None and s.log_break is None for s in sources)
-    probes = [a for a in recording.attempts if _is_probe(a, probe, strict)]
-    others = [a for a in recording.attempts if not _is_probe(a, probe, strict)]
-    packets = sum(a.packets for a in probes)
-    evidence.append(("read", _read_scope(facts, recording)))
-    evidence.append(("the audit's own probe window", _probe_window(probe)))
-    evidence.append(
-        ("the audit's own probe", f"{len(probes)} recorded attempt(s), {packets} packet(s)")
-    )
-    if recording.unparsable_lines:
-        evidence.append(("unparsable lines", str(recording.unparsable_lines)))
-    if others:
-        evidence += [("attempt", describe_attempt(a)) for a in others[:MAX_LISTED]]
-        if len(others) > MAX_LISTED:
-            evidence.append(("more attempts", str(len(others) - MAX_LISTED)))
-        destinations = sorted({f"{a.destination}:{a.destination_port}" for a in others})
-        return finding(
-            Status.FAIL,
-            f"{len(others)} egress attempt(s) by the engine's user recorded by the kernel "
-            f"{_since(facts)}, to {', '.join(destinations[:10])}",
-            evidence,
-        )
-    return finding(
-        Status.PASS,
-        f"no egress attempt by the engine's user was recorded {_since(facts)}",
-        evidence,
+    more, others = _attempt_evidence(facts, recording, sources, "")
+    since = _since(facts.egress.previous if facts.egress else None, sources)
+    return _Scope(who, False, None, (*evidence, *more), tuple(others), since)
+
+
+def _sealed_scope(facts: Facts, sealed: SealedRecording) -> _Scope:
+    evidence = _sealed.evidence(sealed)
+    who = f"from {_sealed.where(sealed)}"
+    problem = _sealed.recording_problem(sealed)
+    if problem is not None or sealed.recording is None:
+        return _Scope(who, True, problem, tuple(evidence))
+    more, others = _attempt_evidence(facts, sealed.recording, sealed.sources, _sealed.LABEL)
+    since = _since(facts.egress.previous if facts.egress else None, sealed.sources)
+    return _Scope(who, True, None, (*evidence, *more), tuple(others), since)
+
+
+def _attempts_text(scope: _Scope) -> str:
+    destinations = sorted({f"{a.destination}:{a.destination_port}" for a in scope.others})
+    return (
+        f"{len(scope.others)} egress attempt(s) {scope.who} recorded by the kernel "
+        f"{scope.since}, to {', '.join(destinations[:10])}"
     )
 
 
-def _since(facts: Facts) -> str:
+def _listed(scopes: list[_Scope]) -> list[tuple[str, str]]:
+    listed = [
+        (a, " in the engine's namespace" if scope.sealed else "")
+        for scope in scopes for a in scope.others
+    ]  # fmt: skip
+    evidence = [("attempt", describe_attempt(a) + where) for a, where in listed[:MAX_LISTED]]
+    if len(listed) > MAX_LISTED:
+        evidence.append(("more attempts", str(len(listed) - MAX_LISTED)))
+    return evidence
+
+
+def _judged(scopes: list[_Scope]) -> Finding:
+    evidence = [e for scope in scopes for e in scope.evidence] + _listed(scopes)
+    problems = [scope.problem for scope in scopes if scope.problem is not None]
+    failed = [text for status, text in problems if status is Status.FAIL]
+    failed += [_attempts_text(scope) for scope in scopes if scope.others]
+    if failed:
+        return finding(Status.FAIL, "; ".join(failed), evidence)
+    if problems:
+        return finding(Status.ERROR, "; ".join(text for _, text in problems), evidence)
+    said = [f"no egress attempt {scope.who} was recorded {scope.since}" for scope in scopes]
+    return finding(Status.PASS, "; ".join(said), evidence)
+
+
+@check("OG-NET-05")
+def no_recorded_egress_attempt(facts: Facts) -> Finding:
+    engine = require_engine(facts, running=False)
+    recording = facts.egress.recording if facts.egress else None
+    sealed = facts.egress.sealed if facts.egress else None
+    if recording is None and (sealed is None or sealed.log is None):
+        if sealed is not None:
+            raise DoesNotApply(
+                f"no recorder log configured (--egress-log, --seal-log): the engine runs in "
+                f"its own network namespace {sealed.namespace}, where nothing records its "
+                "attempts one by one",
+                _sealed.evidence(sealed),
+            )
+        raise DoesNotApply("no recorder log configured (--egress-log)")
+    scopes = [] if recording is None else [_host_scope(facts, engine, recording)]
+    if sealed is not None:
+        scopes.append(_sealed_scope(facts, sealed))
+    return _judged(scopes)
+
+
+def _since(previous: PreviousAudit | None, sources: tuple[RecordedSource, ...]) -> str:
     """Since when the judged attempts were recorded: the previous audit when its baseline
     was continued, else whatever the log holds."""
-    egress = facts.egress
-    previous = egress.previous if egress else None
-    continued = (
-        any(s.before is not None and s.log_break is None for s in egress.sources)
-        if egress
-        else False
-    )
+    continued = any(s.before is not None and s.log_break is None for s in sources)
     if previous is None or previous.error is not None or not continued:
         return "in the log"
     return f"since the previous audit ({previous.finished_at})"
 
 
-def _read_scope(facts: Facts, recording: EgressRecording) -> str:
+def _read_scope(
+    facts: Facts, recording: EgressRecording, sources: tuple[RecordedSource, ...]
+) -> str:
     previous = facts.egress.previous if facts.egress else None
     where = recording.read_from
     if previous is None:
@@ -499,7 +566,7 @@ def _read_scope(facts: Facts, recording: EgressRecording) -> str:
         return f"{where}: the previous baseline is unusable ({previous.error})"
     if previous.entry is None:
         return f"{where}: the first audit of this host in {previous.history}"
-    if _since(facts) == "in the log":
+    if _since(previous, sources) == "in the log":
         return f"{where}: entry {previous.entry} left no baseline this log continues (OG-NET-07)"
     return f"{where}, since entry {previous.entry} ({previous.finished_at})"
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from auditor.checks import _sealed
 from auditor.checks.interface import check
 from auditor.inventory.interface import (
     Facts,
@@ -134,10 +135,42 @@ def _logger(before: RecorderState, now: RecorderState) -> list[Gap]:
     return []
 
 
+def _place(state: RecorderState) -> str:
+    if state.sealed:
+        return f"the engine's own network namespace {state.namespace}"
+    return f"the audit's (host) network namespace {state.namespace or '(not recorded)'}"
+
+
+def _namespace(before: RecorderState, now: RecorderState) -> list[Gap]:
+    """The evidence came from the same network namespace both times (a baseline that
+    names none was read in the audit's own)."""
+    if before.sealed != now.sealed:
+        return [
+            Gap(
+                f"the evidence came from {_place(before)} at the previous audit and from "
+                f"{_place(now)} now: the recording there started after {before.read_at}"
+            )
+        ]
+    if before.namespace is not None and before.namespace != now.namespace:
+        what = (
+            "the engine's network namespace was recreated"
+            if now.sealed
+            else ("the audit's network namespace changed")
+        )
+        return [
+            Gap(
+                f"{what} after {before.read_at} ({before.namespace} -> {now.namespace}): "
+                "its rule, counter and recorder started over"
+            )
+        ]
+    return []
+
+
 def gaps(before: RecorderState, now: RecorderState, log_break: str | None) -> list[Gap]:
     """Every way `now` does not continue `before` (pure; empty: continuous)."""
     found = _clock(before, now)
-    rule = _rule(before, now)
+    moved = _namespace(before, now)
+    rule = moved or _rule(before, now)
     found += rule
     found += _logger(before, now)
     if log_break is not None:
@@ -153,6 +186,7 @@ def _evidence(source: RecordedSource) -> list[tuple[str, str]]:
     rule = now.rule
     evidence = [
         ("source", now.source),
+        ("namespace", f"{_place(before) if before else '-'} -> {_place(now)}"),
         ("boot id", f"{before.boot_id if before else '-'} -> {now.boot_id}"),
         ("rule", _rule_key(rule) if rule else "not loaded"),
         ("counter", f"{before.packets if before else '-'} -> {now.packets} packets"),
@@ -217,34 +251,58 @@ def _verdict(previous: PreviousAudit, found: list[Gap], evidence: list[tuple[str
     return finding(Status.PASS, f"egress recording was continuous since {since}", evidence)
 
 
+def _configured(facts: Facts) -> tuple[RecordedSource, ...]:
+    """Every recorded source the audit read; DoesNotApply when none is configured."""
+    egress = facts.egress
+    sealed = egress.sealed if egress else None
+    host = egress is not None and egress.recording is not None
+    if egress is None or (not host and (sealed is None or sealed.log is None)):
+        raise DoesNotApply("no recorder log configured (--egress-log, --seal-log)")
+    return (*egress.sources, *(sealed.sources if sealed else ()))
+
+
+def _sealed_gap(facts: Facts, evidence: list[tuple[str, str]]) -> Finding | None:
+    """A sealed engine whose namespace cannot be followed: error or fail, never a pass."""
+    sealed = facts.egress.sealed if facts.egress else None
+    problem = _sealed.continuity_problem(sealed) if sealed else None
+    if sealed is None or problem is None:
+        return None
+    evidence = evidence + _sealed.evidence(sealed)
+    if problem[0] is Status.ERROR:
+        raise CannotEvaluate(problem[1], evidence)
+    return finding(problem[0], problem[1], evidence)
+
+
 @check("OG-NET-07")
 def egress_recording_continuous(facts: Facts) -> Finding:
     egress = facts.egress
-    if egress is None or egress.recording is None:
-        raise DoesNotApply("no recorder log configured (--egress-log)")
-    previous = egress.previous
+    previous = egress.previous if egress else None
+    sources = _configured(facts)
     if previous is None:
         raise DoesNotApply("no report history given (--history): no baseline to continue")
     if previous.error is not None:
         raise CannotEvaluate(f"the previous egress baseline cannot be used: {previous.error}")
-    if egress.nft_rules is None:
+    if egress is not None and egress.recording is not None and egress.nft_rules is None:
         raise CannotEvaluate(f"the nftables ruleset could not be read: {egress.nft_error}")
     evidence = [
         ("previous audit", f"{previous.history} entry {previous.entry} at {previous.finished_at}")
     ]
-    for source in egress.sources:
+    for source in sources:
         evidence += _evidence(source)
-    if not egress.sources:
+    unfollowed = _sealed_gap(facts, evidence)
+    if unfollowed is not None:
+        return unfollowed
+    if not sources:
         return finding(
             Status.FAIL,
             "no loaded rule hands rejected packets to an NFLOG group: nothing is recorded",
             evidence,
         )
-    first = _first_night(previous, egress.sources)
+    first = _first_night(previous, sources)
     if first is not None:
         raise DoesNotApply(first, evidence)
-    found = _unmatched(previous, egress.sources)
-    for source in egress.sources:
+    found = _unmatched(previous, sources)
+    for source in sources:
         if source.before is not None:
             found += gaps(source.before, source.now, source.log_break)
     return _verdict(previous, found, evidence)

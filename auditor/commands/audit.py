@@ -57,6 +57,7 @@ _CONFIG_KEYS: Mapping[str, tuple[str, tuple[type, ...]]] = {
     "allowed_signers": ("allowed_signers", (str,)),
     "gateway": ("gateway", (str,)),
     "require_sealed": ("require_sealed", (bool,)),
+    "seal_log": ("seal_log", (str,)),
 }
 
 
@@ -93,6 +94,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="ssh allowed_signers that vouch for the key that signed the lock")  # fmt: skip
     add("--require-sealed", action="store_const", const=True,
         help="OG-NET-06 fails (not n/a) when the engine shares the host's namespace")  # fmt: skip
+    add("--seal-log", metavar="FILE",
+        help="ulogd2 JSON lines of the recorder inside a sealed engine's namespace "
+             "(OG-NET-05/07 for a sealed engine)")  # fmt: skip
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -180,6 +184,7 @@ def build_request(args: argparse.Namespace) -> Request:
         history=history,
         gateway=_existing(s.get("gateway"), "gateway description"),
         require_sealed=bool(s.get("require_sealed", False)),
+        seal_log=Path(s["seal_log"]) if s.get("seal_log") else None,
     )
     output = Path(s["output"]) if s.get("output") else None
     if output is not None and not output.parent.is_dir():

@@ -28,6 +28,7 @@ from auditor.inventory import (
     nft,
     processes,
     recorder,
+    seal_recording,
     sockdiag,
     sockets,
 )
@@ -141,7 +142,10 @@ def _engine_diag(
 
 
 def _egress(
-    engine: EngineFacts | None, options: AuditOptions, previous: PreviousAudit | None
+    engine: EngineFacts | None,
+    options: AuditOptions,
+    previous: PreviousAudit | None,
+    space: NamespaceFacts | None = None,
 ) -> EgressFacts:
     probe = None
     if options.egress_probe and engine is not None and engine.main is not None:
@@ -159,9 +163,12 @@ def _egress(
     found: tuple[RecordedSource, ...] = ()
     if options.egress_log is not None:
         found, recording = recorder.sources(rules, options.egress_log, previous)
+    sealed = None
+    if engine is not None and space is not None and not space.shares_audit_namespace:
+        sealed = seal_recording.collect(space, options.seal_log, previous)
     return EgressFacts(
         nft_rules=rules, nft_error=error, probe=probe, recording=recording,
-        previous=previous, sources=found,
+        previous=previous, sources=found, sealed=sealed,
     )  # fmt: skip
 
 
@@ -311,7 +318,7 @@ def collect(
     engine = seen.engine
     space = next((n for n in seen.namespaces if n.role == "engine"), None)
     progress("reading egress enforcement, hardening and IDE settings")
-    egress = _egress(engine, options, previous)
+    egress = _egress(engine, options, previous, space)
     hardened = hardening.collect(engine, options, running) if engine else None
     ide_facts = ide.collect(options.ide_users)
     if options.lock_path is not None:

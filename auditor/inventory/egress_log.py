@@ -25,6 +25,7 @@ from pathlib import Path
 from auditor.inventory.interface import EgressAttempt, EgressRecording, LogPosition
 
 PREFIX = "offgrid-egress "
+SEAL_PREFIX = "offgrid-seal "  # role offgrid_seal's rule inside the engine's namespace
 MAX_BYTES = 64 * 1024 * 1024
 # Packets of one flow (protocol, addresses, ports) this close together are one attempt:
 # a rejected SYN is retransmitted after 1, 3, 7 … s while connect() still waits.
@@ -95,8 +96,8 @@ def collapse(packets: list[EgressAttempt]) -> tuple[EgressAttempt, ...]:
     return tuple(attempts)
 
 
-def parse(text: str) -> tuple[tuple[EgressAttempt, ...], int]:
-    """(attempts with the offgrid prefix, lines that were not a recorded packet)."""
+def parse(text: str, prefix: str = PREFIX) -> tuple[tuple[EgressAttempt, ...], int]:
+    """(attempts with the rule's `prefix`, lines that were not a recorded packet)."""
     attempts: list[EgressAttempt] = []
     bad = 0
     for line in text.splitlines():
@@ -110,7 +111,7 @@ def parse(text: str) -> tuple[tuple[EgressAttempt, ...], int]:
         attempt = attempt_from_record(record) if isinstance(record, dict) else None
         if attempt is None:
             bad += 1
-        elif attempt.prefix == PREFIX:
+        elif attempt.prefix == prefix:
             attempts.append(attempt)
     return collapse(attempts), bad
 
@@ -265,9 +266,13 @@ class LogRead:
 
 
 def read_since(
-    path: Path, baseline: LogPosition | None, nflog_groups: tuple[int, ...] = ()
+    path: Path,
+    baseline: LogPosition | None,
+    nflog_groups: tuple[int, ...] = (),
+    prefix: str = PREFIX,
 ) -> LogRead:
-    """The attempts recorded since `baseline` (the whole log without one)."""
+    """The attempts recorded since `baseline` (the whole log without one), of the rule
+    that logs with `prefix`."""
     log, found = _load(path)
     found = _with(found, nflog_groups=nflog_groups)
     if log is None:
@@ -281,7 +286,7 @@ def read_since(
     if baseline is not None and baseline.inode != log.inode:
         rotated, _ = _load(Path(f"{path}{ROTATED_SUFFIX}"))
     delta = since(baseline, log, rotated)
-    attempts, bad = parse(delta.data.decode("utf-8", "replace"))
+    attempts, bad = parse(delta.data.decode("utf-8", "replace"), prefix)
     recording = _with(found, attempts=attempts, unparsable_lines=bad, read_from=delta.read_from)
     return LogRead(recording, position(log), delta.log_break)
 

@@ -47,6 +47,9 @@ class AuditOptions:
     # OG-NET-06: an engine sharing the host's network namespace fails instead of being
     # not applicable (for workstations provisioned with the sealed engine)
     require_sealed: bool = False
+    # JSON lines of the recorder that listens inside a sealed engine's own network namespace
+    # (role offgrid_seal's); None: not configured, OG-NET-05/07 say so for a sealed engine
+    seal_log: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -292,6 +295,7 @@ class NftRule:
     table_handle: int | None = None
     # sha256 of the table's owner-scoped rules with their counters left out
     table_digest: str | None = None
+    log_prefix: str | None = None  # the `log prefix` the recorder writes with each packet
 
 
 @dataclass(frozen=True)
@@ -399,6 +403,10 @@ class RecorderState:
     logger: LoggerIdentity | None  # None: nothing listens on the group
     log: LogPosition | None  # None: the log is missing or unreadable
     recorded_packets: int = 0  # packets the log holds in what this audit read
+    # the network namespace ("net:[INODE]") the rule and the listener were read in; None: a
+    # baseline written before namespaces were recorded (always the audit's own)
+    namespace: str | None = None
+    sealed: bool = False  # read inside the engine's own namespace, not the audit's (host) one
 
 
 @dataclass(frozen=True)
@@ -422,6 +430,22 @@ class RecordedSource:
 
 
 @dataclass(frozen=True)
+class SealedRecording:
+    """The egress record inside the engine's own network namespace (a sealed engine): the
+    namespace's ruleset, the NFLOG listeners bound there, and the log of its recorder."""
+
+    namespace: str  # "net:[INODE]"
+    pid: int  # the engine process the namespace was entered through
+    log: str | None  # the recorder log configured for it (--seal-log); None: none
+    rules: tuple[NftRule, ...] | None  # every rule of the namespace; None: unreadable
+    nft_error: str | None
+    listening_groups: tuple[int, ...] | None  # NFLOG groups bound there; None: unreadable
+    recording: EgressRecording | None = None  # None: no log configured, or not read
+    sources: tuple[RecordedSource, ...] = ()
+    error: str | None = None  # the namespace could not be entered or read
+
+
+@dataclass(frozen=True)
 class EgressFacts:
     nft_rules: tuple[NftRule, ...] | None  # None: the ruleset could not be read (see nft_error)
     nft_error: str | None
@@ -429,6 +453,8 @@ class EgressFacts:
     recording: EgressRecording | None = None  # None: no recorder log configured
     previous: PreviousAudit | None = None  # None: no report history given (--history)
     sources: tuple[RecordedSource, ...] = ()
+    # the engine's own namespace, when it is not the audit's; None: it shares the audit's
+    sealed: SealedRecording | None = None
 
 
 @dataclass(frozen=True)

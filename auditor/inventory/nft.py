@@ -66,6 +66,7 @@ def rule_from_json(rule: Mapping[str, Any]) -> NftRule:
     verdict = next((v for e in exprs for v in _VERDICTS if v in e), None)
     log = next((e["log"] or {} for e in exprs if "log" in e), None)
     group = log.get("group") if isinstance(log, dict) else None
+    prefix = log.get("prefix") if isinstance(log, dict) else None
     return NftRule(
         family=str(rule.get("family", "")),
         table=str(rule.get("table", "")),
@@ -78,6 +79,7 @@ def rule_from_json(rule: Mapping[str, Any]) -> NftRule:
         bytes=int(counter.get("bytes", 0)) if counter is not None else None,
         text=" ".join(_describe(e) for e in exprs),
         log_group=group if isinstance(group, int) else None,
+        log_prefix=prefix if isinstance(prefix, str) else None,
     )
 
 
@@ -90,9 +92,12 @@ def table_digest(rules: Iterable[NftRule]) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def parse_ruleset(text: str) -> tuple[NftRule, ...]:
+def parse_ruleset(text: str, owner_scoped: bool = True) -> tuple[NftRule, ...]:
     """Every rule that matches a socket owner (skuid), from `nft -j list ruleset` output,
-    with its table's handle and the digest of the table's owner-scoped rules."""
+    with its table's handle and the digest of the table's owner-scoped rules.
+
+    `owner_scoped` False keeps every rule: in a sealed engine's own namespace everything
+    sent is the engine's, and its rules match no owner."""
     data = json.loads(text) if text.strip() else {"nftables": []}
     rules = []
     tables: dict[tuple[str, str], int] = {}
@@ -102,7 +107,7 @@ def parse_ruleset(text: str) -> tuple[NftRule, ...]:
             tables[(str(table.get("family", "")), str(table.get("name", "")))] = table["handle"]
         if "rule" in item:
             rule = rule_from_json(item["rule"])
-            if rule.skuid is not None:
+            if rule.skuid is not None or not owner_scoped:
                 rules.append(rule)
     digests = {
         key: table_digest(r for r in rules if (r.family, r.table) == key)
@@ -135,13 +140,16 @@ def _list_ruleset(timeout_s: float) -> tuple[str | None, str | None]:
     return done.stdout, None
 
 
-def read_ruleset(timeout_s: float = 10.0) -> tuple[tuple[NftRule, ...] | None, str | None]:
-    """(rules, None) or (None, why the ruleset could not be read)."""
+def read_ruleset(
+    timeout_s: float = 10.0, owner_scoped: bool = True
+) -> tuple[tuple[NftRule, ...] | None, str | None]:
+    """(rules, None) or (None, why the ruleset could not be read). `nft` runs in the
+    calling thread's network namespace (a child inherits it)."""
     text, error = _list_ruleset(timeout_s)
     if text is None:
         return None, error
     try:
-        return parse_ruleset(text), None
+        return parse_ruleset(text, owner_scoped), None
     except (ValueError, KeyError, TypeError) as exc:
         return None, f"nft printed unparsable JSON: {exc}"
 

@@ -162,12 +162,21 @@ def new_packets(source: RecordedSource) -> int | None:
         return None
     if before.rule != now.rule or before.boot_id != now.boot_id or now.rule is None:
         return None
+    if before.sealed != now.sealed or before.namespace not in (None, now.namespace):
+        return None
     return now.packets - before.packets
 
 
 def recording_sections(egress: EgressFacts | None) -> tuple[RecordingSection, ...] | None:
-    """Each recorded source's state (the next audit's baseline) and its delta."""
-    if egress is None or egress.recording is None:
+    """Each recorded source's state (the next audit's baseline) and its delta: the audit's
+    own namespace's, then those inside a sealed engine's namespace."""
+    sealed = egress.sealed if egress else None
+    scopes = [] if egress is None or egress.recording is None else [
+        (egress.recording, egress.sources)
+    ]  # fmt: skip
+    if sealed is not None and sealed.recording is not None:
+        scopes.append((sealed.recording, sealed.sources))
+    if egress is None or not scopes:
         return None
     previous, probe = egress.previous, egress.probe
     window = None
@@ -179,12 +188,13 @@ def recording_sections(egress: EgressFacts | None) -> tuple[RecordingSection, ..
             since_entry=previous.entry if previous else None,
             since=previous.finished_at if previous else None,
             new_packets=new_packets(source),
-            attempts=len(egress.recording.attempts),
-            read_from=egress.recording.read_from,
+            attempts=len(recording.attempts),
+            read_from=recording.read_from,
             log_break=source.log_break,
             probe=window,
         )
-        for source in egress.sources
+        for recording, sources in scopes
+        for source in sources
     )
 
 

@@ -203,8 +203,15 @@ def recorder_state(data: Any) -> RecorderState:
     position = None if log is None else LogPosition(**_fields(log, _LOG, "state.log"))
     if position is not None and (position.offset < 0 or len(position.tail_sha256) != 64):
         raise ValueError("state.log: not a log position")
+    namespace, sealed = data.get("namespace"), data.get("sealed", False)
+    if namespace is not None and not isinstance(namespace, str):
+        raise ValueError("state.namespace: not a string")
+    if not isinstance(sealed, bool):
+        raise ValueError("state.sealed: not a boolean")
     return RecorderState(
         **fields,
+        namespace=namespace,
+        sealed=sealed,
         rule=None if rule is None else RuleIdentity(**_fields(rule, _RULE, "state.rule")),
         logger=None
         if logger is None

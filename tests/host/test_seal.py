@@ -4,9 +4,11 @@ The engine is the Ollama release stand-in playing a release that starts llama-se
 children (as Ollama does since 0.30.0), provisioned by playbooks/site.yml with
 offgrid_seal_enabled=true: the engine unit runs with PrivateNetwork=yes, a sink sets up its
 namespace, and the host reaches it only through systemd-socket-proxyd on
-/run/offgrid-seal/ollama.sock and 127.0.0.1:11434. The tests run in file order on one machine:
-what the play built, what the engine can and cannot reach, idempotence, the in-host audit,
-and the seal broken on purpose last.
+/run/offgrid-seal/ollama.sock and 127.0.0.1:11434. The bundle also carries ulogd2 and
+ulogd2-json, and offgrid_seal_recording_enabled runs a recorder inside that namespace. The
+tests run in file order on one machine: what the play built, what the engine can and cannot
+reach, idempotence, the in-host audit, the attempts out recorded night by night, and the
+seal broken on purpose last.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests.host.bundle import TestBundle, build_test_bundle, site_vars
-from tests.host.inhost import audit, probe_target
+from tests.host.inhost import audit, probe_listener, probe_target
+from tests.host.test_egress_continuity import _with_recorder
 from tests.host.workstation import SITE_PLAYBOOK, PlaybookRun, Workstation, booted
 
 pytestmark = [pytest.mark.host, pytest.mark.root]
@@ -34,13 +38,16 @@ BREAK_DROPIN = f"/etc/systemd/system/{UNIT}.d/zz-unseal.conf"
 RUNNER_RELEASE = "0.31.0"
 CONNECT = "/run/offgrid-test-connect.py"  # readable by the engine's user
 WIDEN_DROPIN = f"/etc/systemd/system/{PROXY}.socket.d/zz-widen.conf"
+RECORDER = f"{PROXY}-recorder.service"
+SEAL_LOG = "/var/log/offgrid-seal/ollama.json"
+HISTORY = "/root/seal-history"
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> TestBundle:
-    return build_test_bundle(
-        tmp_path_factory.mktemp("seal-bundle"), engine="ollama", ollama_version=RUNNER_RELEASE
-    )
+    directory = tmp_path_factory.mktemp("seal-bundle")
+    built = build_test_bundle(directory / "plain", engine="ollama", ollama_version=RUNNER_RELEASE)
+    return _with_recorder(built, directory / "recorder")
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +61,7 @@ def _vars(ws: Workstation, bundle: TestBundle) -> dict[str, object]:
         **site_vars(bundle, "ollama"),
         "offgrid_auditor_egress_probe": probe_target(ws),
         "offgrid_seal_enabled": True,
+        "offgrid_seal_recording_enabled": True,
     }
 
 
@@ -183,8 +191,65 @@ def test_second_run_changes_nothing(
 
 def test_in_host_audit_passes_every_control(machine: Workstation, sealed: PlaybookRun) -> None:
     run = audit(machine)
-    assert run.not_passing() == {}
+    # the connects out of the tests above are on the namespace's record, and only there
+    net05 = run.not_passing().pop("OG-NET-05", "")
+    assert net05.startswith("fail: ") and f"{machine.host_ip}:22" in net05, net05
+    assert "2001:db8::7:443" in net05, net05
+    assert {k: v for k, v in run.not_passing().items() if k != "OG-NET-05"} == {}
     assert run.statuses["OG-NET-06"] == "pass"
+
+
+def _night(ws: Workstation) -> dict[str, Any]:
+    """An in-host audit with a report history of its own: the previous one is its baseline."""
+    audit(ws, "--history", HISTORY)
+    report = json.loads(ws.run("cat /root/audit.json").stdout)
+    return {c["id"]: c for c in report["controls"]}
+
+
+def test_attempts_out_are_recorded_inside_the_namespace_night_by_night(
+    machine: Workstation, sealed: PlaybookRun
+) -> None:
+    recorder, engine = _pid(machine, RECORDER), _pid(machine)
+    space = machine.run(f"readlink /proc/{recorder}/ns/net").stdout
+    assert space == machine.run(f"readlink /proc/{engine}/ns/net").stdout
+    assert space != machine.run("readlink /proc/1/ns/net").stdout
+    status = machine.run(f"cat /proc/{recorder}/status").stdout
+    assert f"Uid:\t{machine.run('id -u ulog').stdout.strip()}\t" in status
+    assert "CapEff:\t0000000000001000" in status, status  # CAP_NET_ADMIN only
+    machine.run(f"rm -rf {HISTORY}")
+    first = _night(machine)
+    assert first["OG-NET-07"]["status"] == "not_applicable", first["OG-NET-07"]
+    for port in (4411, 4412):
+        assert _connect_as_engine(machine, machine.host_ip, port) == "ECONNREFUSED"
+    second = _night(machine)
+    net05 = second["OG-NET-05"]
+    assert net05["status"] == "fail" and "since the previous audit" in net05["summary"]
+    listed = [e["value"] for e in net05["evidence"] if e["label"] == "attempt"]
+    assert len(listed) == 2, listed
+    for port, line in zip((4411, 4412), listed, strict=True):
+        assert line[:4].isdigit() and f"tcp {machine.host_ip}:{port} " in line, line
+        assert "engine's namespace" in line, line
+    assert second["OG-NET-07"]["status"] == "pass", second["OG-NET-07"]
+    machine.run(f"systemctl restart {RECORDER}")
+    machine.run(
+        f"for i in $(seq 40); do grep -q '^ *7412 ' /proc/$(systemctl show -p MainPID --value "
+        f"{RECORDER})/net/netfilter/nfnetlink_log && exit 0; sleep 0.5; done; exit 1",
+        timeout=60,
+    )
+    third = _night(machine)
+    net07 = third["OG-NET-07"]
+    assert net07["status"] == "fail", net07
+    assert net07["summary"].startswith("recording restarted"), net07
+    assert "recorder restarted at" in net07["summary"], net07
+    assert third["OG-NET-05"]["status"] == "pass", third["OG-NET-05"]
+    # the nightly unit, in its sandbox, reads the same record inside the engine's namespace
+    with probe_listener(machine):
+        machine.run("systemctl start offgrid-audit.service", timeout=300)
+    nightly = json.loads(machine.run("cat /var/lib/offgrid/reports/latest.json").stdout)
+    net05 = next(c for c in nightly["controls"] if c["id"] == "OG-NET-05")
+    assert net05["status"] == "fail", net05  # its first night: the whole log is judged
+    assert "from the engine's network namespace" in net05["summary"], net05
+    assert f"{machine.host_ip}:4411" in net05["summary"], net05
 
 
 def test_a_proxy_listening_beyond_loopback_fails_og_net_01(
