@@ -7,6 +7,7 @@ from datetime import datetime
 
 import psutil
 
+from auditor.checks import _gateway_chain as gateway_chain
 from auditor.checks import _sealed
 from auditor.checks._common import (
     EngineView,
@@ -51,11 +52,29 @@ def _exposed_text(sock: SocketFact, view: EngineView) -> str:
     return f"{sock.local_address}:{sock.local_port}{view.where()} (container address(es) {on})"
 
 
-def _loopback_summary(view: EngineView, count: int, published: list[Publication]) -> str:
+def _loopback_summary(
+    view: EngineView, count: int, published: list[Publication], gateways: list[str]
+) -> str:
     if not view.foreign:
         return f"the engine listens on loopback only ({count})"
     note = "; published on loopback only" if published else "; not published by the host"
+    if gateways:
+        note += f"; reached from the host through its gateway on {', '.join(gateways)} (OG-GW)"
     return f"the engine listens on loopback only{view.where()} ({count}){note}"
+
+
+def _gateway_listeners(facts: Facts, view: EngineView) -> list[tuple[SocketFact, str]]:
+    """Host-side listeners proved to be the sealed engine's gateway, with the proof."""
+    if not view.foreign or facts.gateway_chain is None:
+        return []
+    tree = tree_pids(view.engine)
+    found = []
+    for s in facts.sockets:
+        if s.protocol == "tcp" and s.state == psutil.CONN_LISTEN and s.pid not in tree:
+            chain = gateway_chain.relate(s, facts, view)
+            if chain.proved:
+                found.append((s, chain.text))
+    return found
 
 
 @check("OG-NET-01")
@@ -71,6 +90,9 @@ def engine_listens_on_loopback(facts: Facts) -> Finding:
     evidence += [("published on the host", f"{p.host} by {p.how}") for p in reach.publications]
     evidence += [("may publish the engine", text) for text in reach.unknown]
     public = [p for p in reach.publications if not p.loopback_only]
+    gateways = _gateway_listeners(facts, view)
+    evidence += [("through the engine's gateway", f"{describe_socket(s)}: {how}")
+                 for s, how in gateways]  # fmt: skip
     if exposed or public:
         parts = []
         if exposed:
@@ -99,8 +121,9 @@ def engine_listens_on_loopback(facts: Facts) -> Finding:
             + "; ".join(reach.unknown),
             evidence,
         )
-    return finding(Status.PASS, _loopback_summary(view, len(bound), list(reach.publications)),
-                   evidence)  # fmt: skip
+    shown = [f"{s.local_address}:{s.local_port}" for s, _ in gateways]
+    summary = _loopback_summary(view, len(bound), list(reach.publications), shown)
+    return finding(Status.PASS, summary, evidence)
 
 
 def _port_listeners(socks: tuple[SocketFact, ...], port: int) -> list[SocketFact]:
@@ -123,9 +146,17 @@ def nothing_else_on_engine_port(facts: Facts) -> Finding:
     evidence += [("listener on port (host side)", describe_socket(s)) for s in host]
     others = [_describe_in(s, view) for s in inside if s.pid not in pids]
     forwarders = {p.socket: p.how for p in host_exposure(facts, view).publications if p.socket}
+    gateways = 0
     for s in host:
         if s in forwarders:
             evidence.append(("forwards into the engine's namespace", forwarders[s]))
+        elif s.pid not in pids and s.pid is not None:
+            chain = gateway_chain.relate(s, facts, view)
+            if chain.proved:
+                gateways += 1
+                evidence.append(("the engine's gateway", f"{describe_socket(s)}: {chain.text}"))
+            else:
+                others.append(f"{describe_socket(s)} (not the engine's gateway: {chain.text})")
         elif s.pid not in pids:
             others.append(describe_socket(s))
     unknown = [s for s in (*inside, *host) if s.pid is None and s.pid not in pids]
@@ -141,9 +172,11 @@ def nothing_else_on_engine_port(facts: Facts) -> Finding:
             f"another process listens on the engine port {engine.port}: " + ", ".join(others),
             evidence,
         )
+    through = f"; on the host only the engine's gateway ({gateways})" if gateways else ""
     return finding(
-        Status.PASS, f"only the engine listens on port {engine.port}{view.where()}", evidence
-    )
+        Status.PASS, f"only the engine listens on port {engine.port}{view.where()}{through}",
+        evidence,
+    )  # fmt: skip
 
 
 def _outbound(sock: SocketFact) -> bool:

@@ -18,6 +18,7 @@ from auditor.inventory import (
     egress_probe,
     exposure,
     gateway,
+    gateway_chain,
     gpu,
     hardening,
     ide,
@@ -41,6 +42,7 @@ from auditor.inventory.interface import (
     EngineFacts,
     ExposureFacts,
     Facts,
+    GatewayChainFacts,
     GatewayFacts,
     NamespaceFacts,
     PreviousAudit,
@@ -349,6 +351,7 @@ def collect(
         namespaces=seen.namespaces,
         exposure=seen.exposure,
         gateway=_gateway(options, seen, progress),
+        gateway_chain=_gateway_chain(seen),
     )
 
 
@@ -362,6 +365,14 @@ def _gateway(options: AuditOptions, seen: _Observed, progress: Progress) -> Gate
     progress(f"probing the gateway described in {path}")
     names = {p.pid: p.name for p in seen.processes}
     return gateway.collect(path, seen.engine, seen.sockets, names, _default_ports())
+
+
+def _gateway_chain(seen: _Observed) -> GatewayChainFacts | None:
+    """What ties host-side listeners on a sealed engine's port to it (OG-NET-02)."""
+    engine = seen.engine
+    if engine is None or not engine.foreign_netns:
+        return None
+    return gateway_chain.collect(seen.sockets, seen.processes, engine)
 
 
 T = TypeVar("T")

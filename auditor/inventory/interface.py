@@ -179,6 +179,66 @@ class ExposureFacts:
 
 
 @dataclass(frozen=True)
+class NginxServer:
+    """One server block of nginx's configuration: where it listens, where it passes to."""
+
+    context: str  # "http" | "stream"
+    listens: tuple[str, ...]  # listen arguments as written ("127.0.0.1:8080", "*:80", …)
+    targets: tuple[str, ...]  # every proxy_pass target: "unix:PATH", "HOST:PORT", an upstream
+    other_passes: tuple[str, ...] = ()  # fastcgi_pass, grpc_pass, … found in it
+
+
+@dataclass(frozen=True)
+class NginxMaster:
+    """An nginx master holding a host-side listener, and the configuration it was given."""
+
+    pid: int
+    config: str  # its -c file
+    servers: tuple[NginxServer, ...]
+    error: str | None = None  # unreadable or unparsable: its servers are unknown
+
+
+@dataclass(frozen=True)
+class SocketUnitListen:
+    """One listener of a systemd socket unit (`systemctl list-sockets`)."""
+
+    listen: str  # a path or ADDRESS:PORT
+    kind: str  # "Stream", "Datagram", …
+    unit: str
+    activates: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnixListener:
+    """A listening unix socket bound to a path (/proc/net/unix) and its owner."""
+
+    path: str
+    inode: int
+    owner: int | None
+
+
+@dataclass(frozen=True)
+class ServiceMain:
+    """A service's main process (systemd's MainPID) and its network namespace."""
+
+    unit: str
+    pid: int | None
+    namespace: str | None
+
+
+@dataclass(frozen=True)
+class GatewayChainFacts:
+    """What ties a host-side listener on the sealed engine's port to the engine: nginx's
+    configuration, the socket units holding its upstream sockets, the services they start."""
+
+    masters: tuple[NginxMaster, ...]
+    socket_units: tuple[SocketUnitListen, ...] | None  # None: systemd could not be asked
+    unix_listeners: tuple[UnixListener, ...] | None  # None: /proc/net/unix unreadable
+    services: tuple[ServiceMain, ...]
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class UnitFacts:
     """A systemd unit as configured: the unit file, every drop-in, the merged environment."""
 
@@ -622,3 +682,5 @@ class Facts:
     # the network namespaces looked at: the audit's own, the engine's, other candidates'
     namespaces: tuple[NamespaceFacts, ...] = ()
     exposure: ExposureFacts | None = None  # None: the engine shares the audit's namespace
+    # nginx in front of a sealed engine's socket; None: no host-side listener on its port
+    gateway_chain: GatewayChainFacts | None = None
