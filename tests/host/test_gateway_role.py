@@ -322,3 +322,36 @@ def test_a_revoked_credential_gets_401_after_the_play_and_a_rerun_changes_nothin
     assert _from_laptop(setup, "/v1/models", setup["tokens"]["alice"])[0] == 200
     again = ws.playbook(SITE_PLAYBOOK, extra_vars=setup["vars"])
     assert again.stats[ws.name].changed == 0, again.changed_tasks()
+
+
+def test_switching_the_gateway_off_gives_the_address_back_to_the_seal(
+    setup: dict[str, Any],
+) -> None:
+    """The last test of the module: the gateway is switched off. Its unit and configuration
+    go, the seal's proxy holds the engine's loopback port again and the engine answers there
+    (no gateway header, no 403), the audit passes with OG-GW not applicable, and a re-run
+    changes nothing."""
+    ws: Workstation = setup["ws"]
+    variables = {**setup["vars"], "offgrid_gateway_enabled": False}
+    ws.playbook(SITE_PLAYBOOK, extra_vars=variables)
+    assert ws.run("systemctl is-active offgrid-gateway.service", check=False).stdout.strip() in (
+        "inactive", "unknown"
+    )  # fmt: skip
+    gone = "test ! -e /etc/systemd/system/offgrid-gateway.service && test ! -e /etc/offgrid-gateway"
+    ws.run(gone)
+    listeners = ws.run(f"ss -Htlnp 'sport = :{ENGINE_PORT}'").stdout
+    assert [line.split()[3] for line in listeners.splitlines()] == [f"127.0.0.1:{ENGINE_PORT}"]
+    assert '("systemd",' in listeners and "nginx" not in listeners
+    headers = ws.run(f"curl -sS -D - -o /dev/null http://127.0.0.1:{ENGINE_PORT}/v1/models").stdout
+    assert " 200" in headers.splitlines()[0] and "X-Offgrid-Gateway" not in headers
+    # the route the gateway refused (403) is the engine's to answer again
+    health = f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{ENGINE_PORT}/health"
+    assert ws.run(health).stdout != "403"
+    assert not _laptop_connects(setup, setup["laptop"].ws_ip, TEAM_PORT)
+    run = audit(ws)
+    assert run.not_passing() == {}
+    assert run.statuses["OG-GW-01"] == "not_applicable", run.summaries["OG-GW-01"]
+    for cid in ("OG-NET-01", "OG-NET-02", "OG-NET-06"):
+        assert run.statuses[cid] == "pass", (cid, run.summaries[cid])
+    again = ws.playbook(SITE_PLAYBOOK, extra_vars=variables)
+    assert again.stats[ws.name].changed == 0, again.changed_tasks()
