@@ -101,3 +101,29 @@ def seal(namespace: Namespace, rules: str) -> None:
     ):
         _ip("-n", namespace.name, *args)
     subprocess.run(namespace.command(["nft", "-f", "-"]), input=rules, text=True, check=True)
+
+
+ULOGD_PLUGINS = Path("/usr/lib/x86_64-linux-gnu/ulogd")
+_ULOGD_CONF = """\
+[global]
+logfile="{dir}/ulogd.log"
+loglevel=3
+plugin="{plugins}/ulogd_inppkt_NFLOG.so"
+plugin="{plugins}/ulogd_raw2packet_BASE.so"
+plugin="{plugins}/ulogd_filter_IFINDEX.so"
+plugin="{plugins}/ulogd_filter_IP2STR.so"
+plugin="{plugins}/ulogd_output_JSON.so"
+stack=log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,json1:JSON
+[log1]
+group={group}
+netlink_qthreshold=1
+[json1]
+sync=1
+file="{dir}/{log}"
+"""
+
+
+def ulogd_conf(directory: Path, group: int, log: str) -> str:
+    """A ulogd2 configuration as the roles render it: NFLOG `group` to JSON lines in
+    directory/log, ulogd's own messages in directory/ulogd.log."""
+    return _ULOGD_CONF.format(dir=directory, plugins=ULOGD_PLUGINS, group=group, log=log)

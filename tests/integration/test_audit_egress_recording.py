@@ -20,7 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.netns import PEER_ADDRESS, Namespace, network_namespace
+from tests.integration.netns import (
+    PEER_ADDRESS,
+    ULOGD_PLUGINS,
+    Namespace,
+    network_namespace,
+    ulogd_conf,
+)
 
 pytestmark = pytest.mark.root
 
@@ -28,7 +34,6 @@ STANDIN = Path(__file__).resolve().parents[1] / "standins" / "engine_sockets_sta
 SERVICE_UID = 64124
 GROUP = 7411
 PEER = f"{PEER_ADDRESS}:9443"
-PLUGINS = Path("/usr/lib/x86_64-linux-gnu/ulogd")
 
 RULESET = f"""\
 table inet offgrid_egress {{
@@ -42,23 +47,6 @@ table inet offgrid_egress {{
 }}
 """
 
-ULOGD_CONF = """\
-[global]
-logfile="{dir}/ulogd.log"
-loglevel=3
-plugin="{plugins}/ulogd_inppkt_NFLOG.so"
-plugin="{plugins}/ulogd_raw2packet_BASE.so"
-plugin="{plugins}/ulogd_filter_IFINDEX.so"
-plugin="{plugins}/ulogd_filter_IP2STR.so"
-plugin="{plugins}/ulogd_output_JSON.so"
-stack=log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,json1:JSON
-[log1]
-group={group}
-netlink_qthreshold=1
-[json1]
-sync=1
-file="{dir}/egress.json"
-"""
 
 # 20 children of the engine's uid, each living ~20 ms around one attempt
 ATTEMPTS = """\
@@ -88,10 +76,10 @@ def _listening(ns: Namespace) -> bool:
 
 @pytest.fixture
 def recorded(tmp_path: Path) -> Iterator[tuple[Namespace, Path]]:
-    if shutil.which("ulogd") is None or not (PLUGINS / "ulogd_output_JSON.so").exists():
+    if shutil.which("ulogd") is None or not (ULOGD_PLUGINS / "ulogd_output_JSON.so").exists():
         pytest.skip("ulogd2 and ulogd2-json are not installed (apt-get install ulogd2-json)")
     conf = tmp_path / "ulogd.conf"
-    conf.write_text(ULOGD_CONF.format(dir=tmp_path, plugins=PLUGINS, group=GROUP))
+    conf.write_text(ulogd_conf(tmp_path, GROUP, "egress.json"))
     with network_namespace("offgrid-audit-rec") as ns:
         subprocess.run(ns.command(["nft", "-f", "-"]), input=RULESET, text=True, check=True)
         ns.spawn(["/usr/bin/python3", str(STANDIN), "peer", "--listen", PEER])

@@ -23,12 +23,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.netns import Namespace, network_namespace, seal
+from tests.integration.netns import (
+    ULOGD_PLUGINS,
+    Namespace,
+    network_namespace,
+    seal,
+    ulogd_conf,
+)
 
 pytestmark = pytest.mark.root
 
 STANDIN = Path(__file__).resolve().parents[1] / "standins" / "engine_sockets_standin.py"
-PLUGINS = Path("/usr/lib/x86_64-linux-gnu/ulogd")
 SERVICE_UID = 64127
 GROUP = 7412
 
@@ -43,23 +48,6 @@ table inet offgrid_seal {{
 }}
 """
 
-ULOGD_CONF = """\
-[global]
-logfile="{dir}/ulogd.log"
-loglevel=3
-plugin="{plugins}/ulogd_inppkt_NFLOG.so"
-plugin="{plugins}/ulogd_raw2packet_BASE.so"
-plugin="{plugins}/ulogd_filter_IFINDEX.so"
-plugin="{plugins}/ulogd_filter_IP2STR.so"
-plugin="{plugins}/ulogd_output_JSON.so"
-stack=log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,json1:JSON
-[log1]
-group={group}
-netlink_qthreshold=1
-[json1]
-sync=1
-file="{dir}/seal.json"
-"""
 
 # 20 children of the engine's uid, each living ~20 ms around one attempt out of the seal
 ATTEMPTS = """\
@@ -115,10 +103,9 @@ def start_recorder(s: Sealed) -> None:
 
 @pytest.fixture
 def sealed(tmp_path: Path) -> Iterator[Sealed]:
-    if shutil.which("ulogd") is None or not (PLUGINS / "ulogd_output_JSON.so").exists():
+    if shutil.which("ulogd") is None or not (ULOGD_PLUGINS / "ulogd_output_JSON.so").exists():
         pytest.skip("ulogd2 and ulogd2-json are not installed (apt-get install ulogd2-json)")
-    (tmp_path / "ulogd.conf").write_text(ULOGD_CONF.format(dir=tmp_path, plugins=PLUGINS,
-                                                           group=GROUP))  # fmt: skip
+    (tmp_path / "ulogd.conf").write_text(ulogd_conf(tmp_path, GROUP, "seal.json"))
     with network_namespace("og-sr-host") as host, network_namespace("og-sr-engine") as engine:
         seal(engine, RULES)
         argv = ["/usr/bin/python3", str(STANDIN), "serve", "--listen", "127.0.0.1:11434"]
