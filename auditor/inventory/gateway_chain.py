@@ -10,13 +10,10 @@ the main process and network namespace of each service those units activate.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from auditor.inventory import netns, nginx_conf, sockets
+from auditor.inventory import netns, nginx_conf, sockets, systemd
 from auditor.inventory.interface import (
     EngineFacts,
     GatewayChainFacts,
@@ -30,22 +27,8 @@ from auditor.inventory.interface import (
 from auditor.inventory.processes import by_pid
 
 PROC_NET_UNIX = Path("/proc/net/unix")
+LIST_SOCKETS = ("list-sockets", "--all", "--full", "--plain", "--no-legend", "--show-types")
 SO_ACCEPTCON = 0x10000  # __SO_ACCEPTCON in /proc/net/unix's Flags: a listening socket
-TIMEOUT_S = 10.0
-
-
-def _systemctl(*args: str) -> str | None:
-    systemctl = shutil.which("systemctl")
-    if systemctl is None:
-        return None
-    try:
-        done = subprocess.run(
-            [systemctl, *args, "--no-pager"], capture_output=True, text=True, timeout=TIMEOUT_S,
-            check=False, env={**os.environ, "SYSTEMD_PAGER": "", "LC_ALL": "C"},
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
 
 
 def parse_list_sockets(text: str) -> tuple[SocketUnitListen, ...]:
@@ -112,7 +95,7 @@ def read_master(process: ProcessFact) -> NginxMaster:
 
 
 def _service(unit: str) -> ServiceMain:
-    shown = _systemctl("show", unit, "-p", "MainPID", "--value")
+    shown = systemd.systemctl("show", unit, "-p", "MainPID", "--value")
     pid = int(shown.strip()) if shown is not None and shown.strip().isdigit() else 0
     if pid <= 0:
         return ServiceMain(unit, None, None)
@@ -143,7 +126,7 @@ def collect(
     found = {m.pid: m for m in (_master_of(pid, table) for pid in sorted(owners)) if m}
     masters = tuple(read_master(m) for m in found.values())
     paths = _unix_targets(masters)
-    listed = _systemctl("list-sockets", "--all", "--full", "--plain", "--no-legend", "--show-types")
+    listed = systemd.systemctl(*LIST_SOCKETS)
     units = None if listed is None else tuple(
         u for u in parse_list_sockets(listed) if u.listen in paths
     )  # fmt: skip

@@ -334,19 +334,23 @@ def unit_from_show(unit: str, show_text: str) -> UnitFacts | None:
     )
 
 
-def systemctl_show(unit: str, timeout_s: float = 10.0) -> str | None:
-    systemctl = shutil.which("systemctl")
-    if systemctl is None:
+def systemctl(*args: str, timeout_s: float = 10.0) -> str | None:
+    """systemctl's output (no pager, C locale); None when it is missing, hangs or fails."""
+    binary = shutil.which("systemctl")
+    if binary is None:
         return None
-    cmd = [systemctl, "show", unit, "--no-pager", "-p", ",".join(SHOW_PROPERTIES)]
     try:
         done = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout_s, check=False,
-            env={**os.environ, "SYSTEMD_PAGER": "", "LC_ALL": "C"},
+            [binary, *args, "--no-pager"], capture_output=True, text=True, timeout=timeout_s,
+            check=False, env={**os.environ, "SYSTEMD_PAGER": "", "LC_ALL": "C"},
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout if done.returncode == 0 else None
+
+
+def systemctl_show(unit: str, timeout_s: float = 10.0) -> str | None:
+    return systemctl("show", unit, "-p", ",".join(SHOW_PROPERTIES), timeout_s=timeout_s)
 
 
 def read_unit(unit: str, use_systemctl: bool) -> UnitFacts | None:
